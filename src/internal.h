@@ -1,0 +1,59 @@
+/* Cross-module helpers shared inside the library; not installed. */
+#ifndef WSP_INTERNAL_H
+#define WSP_INTERNAL_H
+
+#include "wsproto.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define WSP_INTERNAL __attribute__((visibility("hidden")))
+#else
+#define WSP_INTERNAL
+#endif
+
+/* sha1.c */
+#define WSP_SHA1_LEN 20
+typedef struct wsp_sha1 {
+    uint32_t h[5];
+    uint64_t total;
+    uint8_t block[64];
+    size_t fill;
+} wsp_sha1;
+WSP_INTERNAL void wsp_sha1_init(wsp_sha1 *s);
+WSP_INTERNAL void wsp_sha1_update(wsp_sha1 *s, const void *data, size_t len);
+WSP_INTERNAL void wsp_sha1_final(wsp_sha1 *s, uint8_t digest[WSP_SHA1_LEN]);
+
+/* base64.c: standard alphabet with padding (RFC 4648 4). */
+#define WSP_BASE64_LEN(n) ((((n) + 2u) / 3u) * 4u)
+/* Writes WSP_BASE64_LEN(len) characters (no NUL). */
+WSP_INTERNAL void wsp_base64_encode(const uint8_t *in, size_t len, char *out);
+/* Decodes strict padded base64 into out (cap bytes). Returns the decoded
+ * length, or -1 if the input is not canonical padded base64 or does not fit. */
+WSP_INTERNAL long wsp_base64_decode(const char *in, size_t len, uint8_t *out,
+                                    size_t cap);
+
+/* http.c: ASCII case-insensitive compare of n bytes with a NUL-terminated
+ * lower-case literal of the same length. */
+WSP_INTERNAL int wsp_ascii_ieq(const char *a, size_t a_len, const char *lower);
+/* 1 if the comma list holds `token` (case-insensitive), 0 otherwise. */
+WSP_INTERNAL int wsp_list_has_token(const char *list, size_t len,
+                                    const char *lower_token);
+/* RFC 9110 tchar. */
+WSP_INTERNAL int wsp_is_tchar(unsigned char c);
+
+/* status.c: valid close code received on the wire (RFC 6455 7.4). */
+WSP_INTERNAL int wsp_close_code_valid(uint16_t code);
+
+/* conn.c uses this writer for bounded output. */
+typedef struct wsp_writer {
+    uint8_t *out;
+    size_t cap;
+    size_t len; /* may exceed cap: then only counting */
+} wsp_writer;
+WSP_INTERNAL void wsp_write(wsp_writer *w, const void *data, size_t len);
+WSP_INTERNAL void wsp_write_str(wsp_writer *w, const char *s);
+WSP_INTERNAL void wsp_write_uint(wsp_writer *w, unsigned long v);
+
+#endif
