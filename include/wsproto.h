@@ -73,7 +73,7 @@ enum wsp_status {
     WSP_ERR_HTTP_METHOD = -101,      /* 405: method is not GET */
     WSP_ERR_HTTP_VERSION = -102,     /* 400: HTTP version below 1.1 */
     WSP_ERR_HTTP_HOST = -103,        /* 400: Host missing or repeated */
-    WSP_ERR_HTTP_UPGRADE = -104,     /* 400 (426 for servers): no websocket upgrade */
+    WSP_ERR_HTTP_UPGRADE = -104,     /* 400: Upgrade lacks "websocket" */
     WSP_ERR_HTTP_CONNECTION = -105,  /* 400: Connection lacks "upgrade" */
     WSP_ERR_HTTP_KEY = -106,         /* 400: Sec-WebSocket-Key bad/missing */
     WSP_ERR_HTTP_WS_VERSION = -107,  /* 426: Sec-WebSocket-Version is not 13 */

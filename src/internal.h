@@ -43,8 +43,22 @@ WSP_INTERNAL int wsp_list_has_token(const char *list, size_t len,
 /* RFC 9110 tchar. */
 WSP_INTERNAL int wsp_is_tchar(unsigned char c);
 
+/* handshake.c: the client side, used by conn.c. key is the base64 key
+ * (NUL-terminated). */
+WSP_INTERNAL int wsp_handshake_build_request(const wsp_client_options *opts,
+                                             const char *key, uint8_t *out,
+                                             size_t out_cap, size_t *out_len);
+/* Checks a response head against the request; on success the chosen
+ * subprotocol and the extensions value (NULL if none) point into resp. */
+WSP_INTERNAL int wsp_handshake_check_response(
+    const wsp_response *resp, const char *accept, const wsp_client_options *opts,
+    const char **subprotocol, size_t *subprotocol_len, const char **extensions,
+    size_t *extensions_len);
+
 /* status.c: valid close code received on the wire (RFC 6455 7.4). */
 WSP_INTERNAL int wsp_close_code_valid(uint16_t code);
+/* The description part of wsp_strerror(status), fit for a close reason. */
+WSP_INTERNAL const char *wsp_status_reason(int status);
 
 /* conn.c uses this writer for bounded output. */
 typedef struct wsp_writer {

@@ -1,0 +1,75 @@
+/* Frame header codec (RFC 6455 5.2). Payload is never touched here. */
+#include "internal.h"
+
+int wsp_frame_parse_header(const uint8_t *buf, size_t len,
+                           wsp_frame_header *out)
+{
+    if (!buf || !out) return WSP_ERR_INVALID_ARG;
+    if (len < 2) return WSP_ERR_NEED_MORE;
+
+    uint8_t b0 = buf[0], b1 = buf[1];
+    uint8_t masked = (uint8_t)(b1 >> 7);
+    uint8_t len7 = b1 & 0x7F;
+    size_t ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+    size_t need = 2 + ext + (masked ? 4u : 0u);
+    if (len < need) return WSP_ERR_NEED_MORE;
+
+    uint64_t plen = len7;
+    if (ext == 2) {
+        plen = (uint64_t)buf[2] << 8 | buf[3];
+        /* RFC 6455 5.2: "the minimal number of bytes MUST be used". We hold
+         * peers to it: a non-minimal length is a sign of a broken or
+         * smuggling encoder, and accepting it buys nothing. */
+        if (plen < 126) return WSP_ERR_PROTO_LENGTH;
+    } else if (ext == 8) {
+        plen = 0;
+        for (size_t i = 0; i < 8; i++) plen = plen << 8 | buf[2 + i];
+        if (plen >> 63) return WSP_ERR_PROTO_LENGTH;
+        if (plen <= 0xFFFF) return WSP_ERR_PROTO_LENGTH;
+    }
+
+    out->fin = (uint8_t)(b0 >> 7);
+    out->rsv = (uint8_t)((b0 >> 4) & 0x7);
+    out->opcode = b0 & 0x0F;
+    out->masked = masked;
+    if (masked) {
+        for (size_t i = 0; i < 4; i++) out->mask_key[i] = buf[2 + ext + i];
+    } else {
+        for (size_t i = 0; i < 4; i++) out->mask_key[i] = 0;
+    }
+    out->payload_len = plen;
+    out->header_len = need;
+    return WSP_OK;
+}
+
+int wsp_frame_encode_header(const wsp_frame_header *hdr, uint8_t *out,
+                            size_t out_cap, size_t *out_len)
+{
+    if (!hdr || !out_len || (!out && out_cap)) return WSP_ERR_INVALID_ARG;
+    if (hdr->opcode > 0xF || hdr->rsv > 7 || (hdr->payload_len >> 63))
+        return WSP_ERR_INVALID_ARG;
+
+    uint64_t plen = hdr->payload_len;
+    size_t ext = plen < 126 ? 0 : plen <= 0xFFFF ? 2 : 8;
+    size_t need = 2 + ext + (hdr->masked ? 4u : 0u);
+    *out_len = need;
+    if (out_cap < need) return WSP_ERR_BUFFER_TOO_SMALL;
+
+    out[0] = (uint8_t)((hdr->fin ? 0x80 : 0) | hdr->rsv << 4 | hdr->opcode);
+    uint8_t mask_bit = hdr->masked ? 0x80 : 0;
+    if (ext == 0) {
+        out[1] = (uint8_t)(mask_bit | plen);
+    } else if (ext == 2) {
+        out[1] = (uint8_t)(mask_bit | 126);
+        out[2] = (uint8_t)(plen >> 8);
+        out[3] = (uint8_t)plen;
+    } else {
+        out[1] = (uint8_t)(mask_bit | 127);
+        for (size_t i = 0; i < 8; i++)
+            out[2 + i] = (uint8_t)(plen >> (56 - 8 * i));
+    }
+    if (hdr->masked) {
+        for (size_t i = 0; i < 4; i++) out[2 + ext + i] = hdr->mask_key[i];
+    }
+    return WSP_OK;
+}

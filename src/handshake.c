@@ -1,0 +1,388 @@
+/* The opening handshake (RFC 6455 4): validating and answering an upgrade
+ * request, building a client's request and checking the server's answer. */
+#include "internal.h"
+
+#include <string.h>
+
+/* RFC 6455 1.3: the GUID every endpoint appends to the key. */
+static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+int wsp_accept_key(const char *key, size_t key_len,
+                   char out[WSP_ACCEPT_LEN + 1])
+{
+    if ((!key && key_len) || !out) return WSP_ERR_INVALID_ARG;
+    wsp_sha1 sha;
+    uint8_t digest[WSP_SHA1_LEN];
+    wsp_sha1_init(&sha);
+    wsp_sha1_update(&sha, key, key_len);
+    wsp_sha1_update(&sha, ws_guid, sizeof ws_guid - 1);
+    wsp_sha1_final(&sha, digest);
+    wsp_base64_encode(digest, sizeof digest, out);
+    out[WSP_ACCEPT_LEN] = '\0';
+    return WSP_OK;
+}
+
+static int name_is(const wsp_header *h, const char *lower)
+{
+    return wsp_ascii_ieq(h->name, h->name_len, lower);
+}
+
+/* Counts headers named `lower` and remembers the last one's value. */
+static size_t header_count(const wsp_headers *h, const char *lower,
+                           const char **value, size_t *value_len)
+{
+    size_t pos = 0, n = 0;
+    wsp_header hd;
+    while (wsp_headers_next(h, &pos, &hd) == WSP_OK) {
+        if (!name_is(&hd, lower)) continue;
+        n++;
+        if (value) *value = hd.value, *value_len = hd.value_len;
+    }
+    return n;
+}
+
+/* Headers may repeat (RFC 9110 5.3): a token may be in any of them. */
+static int any_header_has_token(const wsp_headers *h, const char *lower_name,
+                                const char *lower_token)
+{
+    size_t pos = 0;
+    wsp_header hd;
+    while (wsp_headers_next(h, &pos, &hd) == WSP_OK) {
+        if (name_is(&hd, lower_name) &&
+            wsp_list_has_token(hd.value, hd.value_len, lower_token))
+            return 1;
+    }
+    return 0;
+}
+
+typedef struct origin_parts {
+    const char *scheme, *host;
+    size_t scheme_len, host_len;
+    unsigned long port;
+} origin_parts;
+
+/* Splits a serialized origin (RFC 6454 6.2) "scheme://host[:port]" with an
+ * optional trailing "/"; the port defaults by scheme so that
+ * "http://a" and "http://a:80" compare equal. */
+static int origin_split(const char *s, size_t n, origin_parts *o)
+{
+    if (n && s[n - 1] == '/') n--;
+    const char *sep = NULL;
+    for (size_t i = 0; i + 2 < n; i++) {
+        if (s[i] == ':' && s[i + 1] == '/' && s[i + 2] == '/') {
+            sep = s + i;
+            break;
+        }
+    }
+    if (!sep || sep == s) return 0;
+    o->scheme = s;
+    o->scheme_len = (size_t)(sep - s);
+    o->host = sep + 3;
+    size_t rest = n - o->scheme_len - 3;
+    o->host_len = rest;
+    o->port = 0;
+    /* A ':' after the last ']' (IPv6 literals) starts the port. */
+    for (size_t i = rest; i-- > 0;) {
+        char c = o->host[i];
+        if (c == ']') break;
+        if (c == ':') {
+            o->host_len = i;
+            if (i + 1 == rest) return 0;
+            for (size_t j = i + 1; j < rest; j++) {
+                if (o->host[j] < '0' || o->host[j] > '9' || o->port > 65535)
+                    return 0;
+                o->port = o->port * 10 + (unsigned long)(o->host[j] - '0');
+            }
+            break;
+        }
+    }
+    if (!o->host_len) return 0;
+    if (!o->port) {
+        if (wsp_ascii_ieq(o->scheme, o->scheme_len, "http") ||
+            wsp_ascii_ieq(o->scheme, o->scheme_len, "ws"))
+            o->port = 80;
+        else if (wsp_ascii_ieq(o->scheme, o->scheme_len, "https") ||
+                 wsp_ascii_ieq(o->scheme, o->scheme_len, "wss"))
+            o->port = 443;
+    }
+    return 1;
+}
+
+static int ieq_n(const char *a, size_t an, const char *b, size_t bn)
+{
+    if (an != bn) return 0;
+    for (size_t i = 0; i < an; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (x >= 'A' && x <= 'Z') x = (unsigned char)(x + 32);
+        if (y >= 'A' && y <= 'Z') y = (unsigned char)(y + 32);
+        if (x != y) return 0;
+    }
+    return 1;
+}
+
+static int origin_allowed(const wsp_origin_policy *p, const char *origin,
+                          size_t len)
+{
+    if (!p || !p->enabled) return 1;
+    if (!origin) return p->allow_missing;
+    if (len == 4 && memcmp(origin, "null", 4) == 0) return p->allow_null;
+    origin_parts got, want;
+    if (!origin_split(origin, len, &got)) return 0;
+    for (size_t i = 0; i < p->count; i++) {
+        const char *o = p->origins[i];
+        if (!o || !origin_split(o, strlen(o), &want)) continue;
+        if (ieq_n(got.scheme, got.scheme_len, want.scheme, want.scheme_len) &&
+            ieq_n(got.host, got.host_len, want.host, want.host_len) &&
+            got.port == want.port)
+            return 1;
+    }
+    return 0;
+}
+
+int wsp_upgrade_validate(const wsp_request *req,
+                         const wsp_origin_policy *origin_policy,
+                         wsp_upgrade_info *info)
+{
+    if (!req || !info) return WSP_ERR_INVALID_ARG;
+    memset(info, 0, sizeof *info);
+    const wsp_headers *h = &req->headers;
+    info->headers = h;
+
+    /* RFC 6455 4.2.1, in the order the RFC lists the requirements. */
+    if (!req->method || req->method_len != 3 || memcmp(req->method, "GET", 3) != 0)
+        return WSP_ERR_HTTP_METHOD;
+    if (req->version_major < 1 || (req->version_major == 1 && req->version_minor < 1))
+        return WSP_ERR_HTTP_VERSION;
+    if (header_count(h, "host", &info->host, &info->host_len) != 1 ||
+        info->host_len == 0)
+        return WSP_ERR_HTTP_HOST;
+    if (!any_header_has_token(h, "upgrade", "websocket")) return WSP_ERR_HTTP_UPGRADE;
+    if (!any_header_has_token(h, "connection", "upgrade")) return WSP_ERR_HTTP_CONNECTION;
+
+    uint8_t raw_key[18];
+    if (header_count(h, "sec-websocket-key", &info->key, &info->key_len) != 1 ||
+        info->key_len != 24 ||
+        wsp_base64_decode(info->key, info->key_len, raw_key, sizeof raw_key) != 16)
+        return WSP_ERR_HTTP_KEY;
+
+    const char *version = NULL;
+    size_t version_len = 0;
+    if (header_count(h, "sec-websocket-version", &version, &version_len) != 1 ||
+        version_len != 2 || memcmp(version, "13", 2) != 0)
+        return WSP_ERR_HTTP_WS_VERSION;
+
+    size_t origins = header_count(h, "origin", &info->origin, &info->origin_len);
+    if (origins > 1) return WSP_ERR_HTTP_ORIGIN;
+    if (!origin_allowed(origin_policy, info->origin, info->origin_len))
+        return WSP_ERR_HTTP_ORIGIN;
+
+    wsp_accept_key(info->key, info->key_len, info->accept);
+    return WSP_OK;
+}
+
+static int next_list_item(const wsp_headers *h, const char *lower_name,
+                          size_t *pos, size_t *list_pos, const char **item,
+                          size_t *item_len)
+{
+    if (!h || !pos || !list_pos || !item || !item_len) return WSP_ERR_INVALID_ARG;
+    for (;;) {
+        size_t p = *pos;
+        wsp_header hd;
+        if (wsp_headers_next(h, &p, &hd) != WSP_OK) return WSP_ERR_NEED_MORE;
+        if (name_is(&hd, lower_name) &&
+            wsp_list_next(hd.value, hd.value_len, list_pos, item, item_len) == WSP_OK)
+            return WSP_OK;
+        *pos = p;
+        *list_pos = 0;
+    }
+}
+
+int wsp_upgrade_next_subprotocol(const wsp_headers *h, size_t *pos,
+                                 size_t *list_pos, const char **item,
+                                 size_t *item_len)
+{
+    return next_list_item(h, "sec-websocket-protocol", pos, list_pos, item, item_len);
+}
+
+int wsp_upgrade_next_extension(const wsp_headers *h, size_t *pos,
+                               size_t *list_pos, const char **item,
+                               size_t *item_len)
+{
+    return next_list_item(h, "sec-websocket-extensions", pos, list_pos, item, item_len);
+}
+
+static int is_token(const char *s, size_t n)
+{
+    if (!n) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!wsp_is_tchar((unsigned char)s[i])) return 0;
+    return 1;
+}
+
+/* Header values must not smuggle in extra lines (response splitting). */
+static int is_safe_value(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\r' || c == '\n' || c == '\0') return 0;
+    }
+    return 1;
+}
+
+static int write_header(wsp_writer *w, const char *name, size_t name_len,
+                        const char *value, size_t value_len)
+{
+    if (!is_token(name, name_len) || !is_safe_value(value, value_len))
+        return WSP_ERR_INVALID_ARG;
+    wsp_write(w, name, name_len);
+    wsp_write(w, ": ", 2);
+    wsp_write(w, value, value_len);
+    wsp_write(w, "\r\n", 2);
+    return WSP_OK;
+}
+
+static int write_extra_headers(wsp_writer *w, const wsp_header *headers,
+                               size_t count)
+{
+    if (count && !headers) return WSP_ERR_INVALID_ARG;
+    for (size_t i = 0; i < count; i++) {
+        const wsp_header *hd = &headers[i];
+        if (!hd->name || (!hd->value && hd->value_len)) return WSP_ERR_INVALID_ARG;
+        int rc = write_header(w, hd->name, hd->name_len, hd->value ? hd->value : "",
+                              hd->value_len);
+        if (rc != WSP_OK) return rc;
+    }
+    return WSP_OK;
+}
+
+int wsp_upgrade_build_response(const char *accept,
+                               const wsp_accept_options *opts, uint8_t *out,
+                               size_t out_cap, size_t *out_len)
+{
+    if (!accept || !out_len || (!out && out_cap)) return WSP_ERR_INVALID_ARG;
+    wsp_writer w = {out, out_cap, 0};
+    wsp_write_str(&w, "HTTP/1.1 101 Switching Protocols\r\n"
+                      "Upgrade: websocket\r\nConnection: Upgrade\r\n");
+    int rc = write_header(&w, "Sec-WebSocket-Accept", 20, accept, strlen(accept));
+    if (rc == WSP_OK && opts && opts->subprotocol) {
+        size_t n = strlen(opts->subprotocol);
+        rc = is_token(opts->subprotocol, n)
+                 ? write_header(&w, "Sec-WebSocket-Protocol", 22, opts->subprotocol, n)
+                 : WSP_ERR_INVALID_ARG;
+    }
+    if (rc == WSP_OK && opts && opts->extensions && opts->extensions[0])
+        rc = write_header(&w, "Sec-WebSocket-Extensions", 24, opts->extensions,
+                          strlen(opts->extensions));
+    if (rc == WSP_OK && opts)
+        rc = write_extra_headers(&w, opts->headers, opts->header_count);
+    if (rc != WSP_OK) return rc;
+    wsp_write(&w, "\r\n", 2);
+    *out_len = w.len;
+    return w.len > out_cap ? WSP_ERR_BUFFER_TOO_SMALL : WSP_OK;
+}
+
+int wsp_handshake_build_request(const wsp_client_options *opts,
+                                const char *key, uint8_t *out, size_t out_cap,
+                                size_t *out_len)
+{
+    if (!opts || !opts->host || !key || !out_len || (!out && out_cap))
+        return WSP_ERR_INVALID_ARG;
+    const char *target = opts->target && opts->target[0] ? opts->target : "/";
+    size_t target_len = strlen(target);
+    for (size_t i = 0; i < target_len; i++) {
+        unsigned char c = (unsigned char)target[i];
+        if (c <= 0x20 || c >= 0x7F) return WSP_ERR_INVALID_ARG;
+    }
+    wsp_writer w = {out, out_cap, 0};
+    wsp_write_str(&w, "GET ");
+    wsp_write(&w, target, target_len);
+    wsp_write_str(&w, " HTTP/1.1\r\n");
+    int rc = write_header(&w, "Host", 4, opts->host, strlen(opts->host));
+    if (rc != WSP_OK || !opts->host[0]) return WSP_ERR_INVALID_ARG;
+    wsp_write_str(&w, "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ");
+    wsp_write_str(&w, key);
+    wsp_write_str(&w, "\r\nSec-WebSocket-Version: 13\r\n");
+    if (opts->origin)
+        rc = write_header(&w, "Origin", 6, opts->origin, strlen(opts->origin));
+    if (rc == WSP_OK && opts->subprotocol_count) {
+        if (!opts->subprotocols) return WSP_ERR_INVALID_ARG;
+        wsp_write_str(&w, "Sec-WebSocket-Protocol: ");
+        for (size_t i = 0; i < opts->subprotocol_count; i++) {
+            const char *p = opts->subprotocols[i];
+            if (!p || !is_token(p, strlen(p))) return WSP_ERR_INVALID_ARG;
+            if (i) wsp_write(&w, ", ", 2);
+            wsp_write_str(&w, p);
+        }
+        wsp_write(&w, "\r\n", 2);
+    }
+    if (rc == WSP_OK && opts->extensions && opts->extensions[0])
+        rc = write_header(&w, "Sec-WebSocket-Extensions", 24, opts->extensions,
+                          strlen(opts->extensions));
+    if (rc == WSP_OK) rc = write_extra_headers(&w, opts->headers, opts->header_count);
+    if (rc != WSP_OK) return rc;
+    wsp_write(&w, "\r\n", 2);
+    *out_len = w.len;
+    return w.len > out_cap ? WSP_ERR_BUFFER_TOO_SMALL : WSP_OK;
+}
+
+/* Is the extension named by `item` (up to its first ';') among the names the
+ * client offered? */
+static int extension_offered(const char *offer, const char *item, size_t len)
+{
+    size_t name_len = 0;
+    while (name_len < len && item[name_len] != ';' && item[name_len] != ' ' &&
+           item[name_len] != '\t')
+        name_len++;
+    size_t pos = 0, n;
+    const char *o;
+    while (offer && wsp_list_next(offer, strlen(offer), &pos, &o, &n) == WSP_OK) {
+        size_t on = 0;
+        while (on < n && o[on] != ';' && o[on] != ' ' && o[on] != '\t') on++;
+        if (ieq_n(o, on, item, name_len)) return 1;
+    }
+    return 0;
+}
+
+int wsp_handshake_check_response(const wsp_response *resp, const char *accept,
+                                 const wsp_client_options *opts,
+                                 const char **subprotocol, size_t *subprotocol_len,
+                                 const char **extensions, size_t *extensions_len)
+{
+    const wsp_headers *h = &resp->headers;
+    *subprotocol = NULL, *subprotocol_len = 0;
+    *extensions = NULL, *extensions_len = 0;
+    if (resp->status != 101) return WSP_ERR_HTTP_STATUS;
+    if (!any_header_has_token(h, "upgrade", "websocket")) return WSP_ERR_HTTP_UPGRADE;
+    if (!any_header_has_token(h, "connection", "upgrade")) return WSP_ERR_HTTP_CONNECTION;
+    const char *value = NULL;
+    size_t len = 0;
+    if (header_count(h, "sec-websocket-accept", &value, &len) != 1 ||
+        len != WSP_ACCEPT_LEN || memcmp(value, accept, WSP_ACCEPT_LEN) != 0)
+        return WSP_ERR_HTTP_ACCEPT;
+
+    /* RFC 6455 4.1, step 6 of the client's checks: one subprotocol, one the
+     * client offered. */
+    size_t n = header_count(h, "sec-websocket-protocol", &value, &len);
+    if (n > 1) return WSP_ERR_HTTP_SUBPROTOCOL;
+    if (n == 1) {
+        int offered = 0;
+        for (size_t i = 0; opts && i < opts->subprotocol_count; i++) {
+            const char *p = opts->subprotocols[i];
+            if (p && strlen(p) == len && memcmp(p, value, len) == 0) offered = 1;
+        }
+        if (!offered) return WSP_ERR_HTTP_SUBPROTOCOL;
+        *subprotocol = value, *subprotocol_len = len;
+    }
+
+    /* Step 5: every extension in use must have been offered. */
+    size_t pos = 0, list_pos = 0;
+    const char *item;
+    size_t item_len;
+    while (wsp_upgrade_next_extension(h, &pos, &list_pos, &item, &item_len) == WSP_OK) {
+        if (!extension_offered(opts ? opts->extensions : NULL, item, item_len))
+            return WSP_ERR_HTTP_EXTENSION;
+    }
+    if (header_count(h, "sec-websocket-extensions", &value, &len) >= 1)
+        *extensions = value, *extensions_len = len;
+    return WSP_OK;
+}

@@ -1,0 +1,346 @@
+/* HTTP/1.1 head parsing (RFC 9112) for the upgrade handshake: request and
+ * response lines, header fields, comma lists. Parses in place: every result
+ * points into the caller's bytes. */
+#include "internal.h"
+
+#include <string.h>
+
+int wsp_is_tchar(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+        (c >= '0' && c <= '9'))
+        return 1;
+    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static unsigned char ascii_lower(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+}
+
+int wsp_ascii_ieq(const char *a, size_t a_len, const char *lower)
+{
+    size_t n = strlen(lower);
+    if (a_len != n) return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ascii_lower((unsigned char)a[i]) != (unsigned char)lower[i])
+            return 0;
+    }
+    return 1;
+}
+
+static int is_ows(char c) { return c == ' ' || c == '\t'; }
+
+static void trim(const char **s, size_t *len)
+{
+    while (*len && is_ows(**s)) (*s)++, (*len)--;
+    while (*len && is_ows((*s)[*len - 1])) (*len)--;
+}
+
+int wsp_list_next(const char *list, size_t list_len, size_t *pos,
+                  const char **item, size_t *item_len)
+{
+    if (!pos || !item || !item_len || (!list && list_len))
+        return WSP_ERR_INVALID_ARG;
+    while (*pos < list_len) {
+        size_t start = *pos, i = start;
+        int quoted = 0;
+        /* Commas inside quoted strings (extension parameters) do not split. */
+        for (; i < list_len; i++) {
+            char c = list[i];
+            if (quoted && c == '\\' && i + 1 < list_len) {
+                i++;
+            } else if (c == '"') {
+                quoted = !quoted;
+            } else if (c == ',' && !quoted) {
+                break;
+            }
+        }
+        *pos = i < list_len ? i + 1 : i;
+        const char *s = list + start;
+        size_t n = i - start;
+        trim(&s, &n);
+        if (n) {
+            *item = s;
+            *item_len = n;
+            return WSP_OK;
+        }
+    }
+    return WSP_ERR_NEED_MORE;
+}
+
+int wsp_list_has_token(const char *list, size_t len, const char *lower_token)
+{
+    size_t pos = 0, n;
+    const char *item;
+    while (wsp_list_next(list, len, &pos, &item, &n) == WSP_OK) {
+        if (wsp_ascii_ieq(item, n, lower_token)) return 1;
+    }
+    return 0;
+}
+
+/* One line of the head: [start, end) without the line terminator. */
+typedef struct line {
+    const char *start;
+    size_t len;
+} line;
+
+/* Reads the next line at *off. Returns WSP_OK, WSP_ERR_NEED_MORE, or
+ * WSP_ERR_HTTP_MALFORMED for a CR not followed by LF or a NUL. */
+static int next_line(const char *buf, size_t len, size_t *off, line *out)
+{
+    size_t i = *off;
+    for (; i < len; i++) {
+        char c = buf[i];
+        if (c == '\n') break;
+        if (c == '\0') return WSP_ERR_HTTP_MALFORMED;
+        if (c == '\r') {
+            if (i + 1 >= len) return WSP_ERR_NEED_MORE;
+            if (buf[i + 1] != '\n') return WSP_ERR_HTTP_MALFORMED;
+        }
+    }
+    if (i >= len) return WSP_ERR_NEED_MORE;
+    size_t end = i;
+    if (end > *off && buf[end - 1] == '\r') end--;
+    out->start = buf + *off;
+    out->len = end - *off;
+    *off = i + 1;
+    return WSP_OK;
+}
+
+static int parse_version(const char *s, size_t n, int *major, int *minor)
+{
+    if (n != 8 || memcmp(s, "HTTP/", 5) != 0) return WSP_ERR_HTTP_MALFORMED;
+    if (s[5] < '0' || s[5] > '9' || s[6] != '.' || s[7] < '0' || s[7] > '9')
+        return WSP_ERR_HTTP_MALFORMED;
+    *major = s[5] - '0';
+    *minor = s[7] - '0';
+    return WSP_OK;
+}
+
+/* A header line: field-name ":" OWS field-value OWS (RFC 9112 5). */
+static int check_header_line(const line *l)
+{
+    size_t i = 0;
+    /* RFC 9112 5.2: obsolete line folding is rejected, not unfolded. */
+    while (i < l->len && wsp_is_tchar((unsigned char)l->start[i])) i++;
+    if (i == 0 || i >= l->len || l->start[i] != ':') return WSP_ERR_HTTP_MALFORMED;
+    for (i++; i < l->len; i++) {
+        unsigned char c = (unsigned char)l->start[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7F) return WSP_ERR_HTTP_MALFORMED;
+    }
+    return WSP_OK;
+}
+
+typedef int (*start_line_fn)(const line *l, void *out);
+
+/* Shared by requests and responses: the start line, then header lines up
+ * to the empty line, within the limits. */
+static int parse_head(const char *buf, size_t len, size_t max_bytes,
+                      size_t max_headers, start_line_fn parse_start,
+                      void *msg, wsp_headers *headers, size_t *consumed)
+{
+    if (!buf && len) return WSP_ERR_INVALID_ARG;
+    if (!max_bytes) max_bytes = WSP_DEFAULT_MAX_HEADER_BYTES;
+    if (!max_headers) max_headers = WSP_DEFAULT_MAX_HEADERS;
+    size_t scan = len < max_bytes ? len : max_bytes;
+    size_t off = 0, count = 0;
+    line l;
+
+    /* RFC 9112 2.2: ignore empty lines before the start line. */
+    int rc;
+    for (;;) {
+        rc = next_line(buf, scan, &off, &l);
+        if (rc != WSP_OK || l.len) break;
+    }
+    if (rc == WSP_OK) rc = parse_start(&l, msg);
+    if (rc == WSP_ERR_NEED_MORE) {
+        /* Reject garbage early rather than waiting for max_bytes of it. */
+        size_t i = off;
+        while (i < scan && wsp_is_tchar((unsigned char)buf[i])) i++;
+        if (i < scan && buf[i] != ' ' && buf[i] != '\r' && buf[i] != '\n')
+            return WSP_ERR_HTTP_MALFORMED;
+    }
+    if (rc != WSP_OK) goto incomplete;
+
+    size_t headers_start = off, headers_end = off;
+    for (;;) {
+        rc = next_line(buf, scan, &off, &l);
+        if (rc != WSP_OK) goto incomplete;
+        if (l.len == 0) break;
+        if (++count > max_headers) return WSP_ERR_HTTP_TOO_LARGE;
+        rc = check_header_line(&l);
+        if (rc != WSP_OK) return rc;
+        headers_end = (size_t)(l.start + l.len - buf);
+    }
+    headers->array = NULL;
+    headers->count = count;
+    headers->raw = buf + headers_start;
+    headers->raw_len = headers_end - headers_start;
+    *consumed = off;
+    return WSP_OK;
+
+incomplete:
+    if (rc == WSP_ERR_NEED_MORE && len >= max_bytes) return WSP_ERR_HTTP_TOO_LARGE;
+    return rc;
+}
+
+static int parse_request_line(const line *l, void *out)
+{
+    wsp_request *req = out;
+    const char *s = l->start, *end = l->start + l->len;
+    const char *sp1 = memchr(s, ' ', l->len);
+    if (!sp1) return WSP_ERR_HTTP_MALFORMED;
+    const char *sp2 = memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1));
+    if (!sp2) return WSP_ERR_HTTP_MALFORMED;
+    for (const char *p = s; p < sp1; p++)
+        if (!wsp_is_tchar((unsigned char)*p)) return WSP_ERR_HTTP_MALFORMED;
+    for (const char *p = sp1 + 1; p < sp2; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7F)
+            return WSP_ERR_HTTP_MALFORMED;
+    if (sp1 == s || sp2 == sp1 + 1) return WSP_ERR_HTTP_MALFORMED;
+    req->method = s;
+    req->method_len = (size_t)(sp1 - s);
+    req->target = sp1 + 1;
+    req->target_len = (size_t)(sp2 - sp1 - 1);
+    return parse_version(sp2 + 1, (size_t)(end - sp2 - 1), &req->version_major,
+                         &req->version_minor);
+}
+
+static int parse_status_line(const line *l, void *out)
+{
+    wsp_response *resp = out;
+    if (l->len < 12 || l->start[8] != ' ') return WSP_ERR_HTTP_MALFORMED;
+    int rc = parse_version(l->start, 8, &resp->version_major, &resp->version_minor);
+    if (rc != WSP_OK) return rc;
+    int status = 0;
+    for (size_t i = 9; i < 12; i++) {
+        char c = l->start[i];
+        if (c < '0' || c > '9') return WSP_ERR_HTTP_MALFORMED;
+        status = status * 10 + (c - '0');
+    }
+    if (status < 100) return WSP_ERR_HTTP_MALFORMED;
+    if (l->len > 12 && l->start[12] != ' ') return WSP_ERR_HTTP_MALFORMED;
+    resp->status = status;
+    resp->reason = l->len > 13 ? l->start + 13 : l->start + l->len;
+    resp->reason_len = l->len > 13 ? l->len - 13 : 0;
+    for (size_t i = 0; i < resp->reason_len; i++) {
+        unsigned char c = (unsigned char)resp->reason[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7F) return WSP_ERR_HTTP_MALFORMED;
+    }
+    return WSP_OK;
+}
+
+int wsp_http_parse_request(const char *buf, size_t len, size_t max_bytes,
+                           size_t max_headers, wsp_request *req,
+                           size_t *consumed)
+{
+    if (!req || !consumed) return WSP_ERR_INVALID_ARG;
+    wsp_request tmp;
+    memset(&tmp, 0, sizeof tmp);
+    int rc = parse_head(buf, len, max_bytes, max_headers, parse_request_line,
+                        &tmp, &tmp.headers, consumed);
+    if (rc == WSP_OK) *req = tmp;
+    return rc;
+}
+
+int wsp_http_parse_response(const char *buf, size_t len, size_t max_bytes,
+                            size_t max_headers, wsp_response *resp,
+                            size_t *consumed)
+{
+    if (!resp || !consumed) return WSP_ERR_INVALID_ARG;
+    wsp_response tmp;
+    memset(&tmp, 0, sizeof tmp);
+    int rc = parse_head(buf, len, max_bytes, max_headers, parse_status_line,
+                        &tmp, &tmp.headers, consumed);
+    if (rc == WSP_OK) *resp = tmp;
+    return rc;
+}
+
+int wsp_headers_next(const wsp_headers *h, size_t *pos, wsp_header *out)
+{
+    if (!h || !pos || !out) return WSP_ERR_INVALID_ARG;
+    if (h->array) {
+        if (*pos >= h->count) return WSP_ERR_NEED_MORE;
+        *out = h->array[(*pos)++];
+        trim(&out->value, &out->value_len);
+        return WSP_OK;
+    }
+    if (!h->raw || *pos >= h->raw_len) return WSP_ERR_NEED_MORE;
+    const char *s = h->raw + *pos;
+    size_t rest = h->raw_len - *pos;
+    const char *nl = memchr(s, '\n', rest);
+    size_t n = nl ? (size_t)(nl - s) : rest;
+    *pos += nl ? n + 1 : n;
+    if (n && s[n - 1] == '\r') n--;
+    const char *colon = memchr(s, ':', n);
+    if (!colon) return WSP_ERR_NEED_MORE; /* not from our parser */
+    out->name = s;
+    out->name_len = (size_t)(colon - s);
+    out->value = colon + 1;
+    out->value_len = n - out->name_len - 1;
+    trim(&out->value, &out->value_len);
+    return WSP_OK;
+}
+
+int wsp_headers_get(const wsp_headers *h, const char *name, const char **value,
+                    size_t *value_len)
+{
+    if (!h || !name || !value || !value_len) return WSP_ERR_INVALID_ARG;
+    size_t pos = 0, name_len = strlen(name);
+    wsp_header hd;
+    while (wsp_headers_next(h, &pos, &hd) == WSP_OK) {
+        if (hd.name_len != name_len) continue;
+        size_t i = 0;
+        while (i < name_len && ascii_lower((unsigned char)hd.name[i]) ==
+                                   ascii_lower((unsigned char)name[i]))
+            i++;
+        if (i == name_len) {
+            *value = hd.value;
+            *value_len = hd.value_len;
+            return WSP_OK;
+        }
+    }
+    return WSP_ERR_NEED_MORE;
+}
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return status < 500 ? "Client Error" : "Server Error";
+    }
+}
+
+int wsp_http_build_error(int http_status, uint8_t *out, size_t out_cap,
+                         size_t *out_len)
+{
+    if (!out_len || (!out && out_cap) || http_status < 400 || http_status > 599)
+        return WSP_ERR_INVALID_ARG;
+    wsp_writer w = {out, out_cap, 0};
+    wsp_write_str(&w, "HTTP/1.1 ");
+    wsp_write_uint(&w, (unsigned long)http_status);
+    wsp_write_str(&w, " ");
+    wsp_write_str(&w, reason_phrase(http_status));
+    wsp_write_str(&w, "\r\n");
+    /* RFC 6455 4.2.2: tell the client which version we speak. */
+    if (http_status == 426) wsp_write_str(&w, "Sec-WebSocket-Version: 13\r\nUpgrade: websocket\r\n");
+    /* RFC 9110 15.5.6: a 405 lists the allowed methods. */
+    if (http_status == 405) wsp_write_str(&w, "Allow: GET\r\n");
+    wsp_write_str(&w, "Connection: close\r\nContent-Length: 0\r\n\r\n");
+    *out_len = w.len;
+    return w.len > out_cap ? WSP_ERR_BUFFER_TOO_SMALL : WSP_OK;
+}
