@@ -35,8 +35,6 @@ struct wsp_conn {
     const wsp_allocator *allocator;
     wsp_entropy_fn entropy;
     void *entropy_user;
-    const char *error_reason;
-    const wsp_client_options *client_opts;
     uint32_t max_header_bytes;
     uint32_t max_headers;
     uint32_t max_fragments;
@@ -57,7 +55,10 @@ struct wsp_conn {
     /* The handshake and the open connection never need these at once. */
     union {
         uint8_t pong[WSP_MAX_CONTROL_PAYLOAD];
-        char accept[WSP_ACCEPT_LEN + 1];
+        struct {
+            char accept[WSP_ACCEPT_LEN + 1];
+            const wsp_client_options *client_opts;
+        } hs;
     } u;
 };
 
@@ -144,7 +145,7 @@ int wsp_conn_error(const wsp_conn *c, wsp_error_info *info)
     if (!c || !info) return WSP_ERR_INVALID_ARG;
     info->status = c->error;
     info->close_code = c->error ? wsp_status_close_code(c->error) : 0;
-    info->reason = c->error_reason;
+    info->reason = c->error ? wsp_status_reason(c->error) : NULL;
     info->offset = c->error_offset;
     return WSP_OK;
 }
@@ -173,7 +174,6 @@ static int fail(wsp_conn *c, int status, uint64_t offset, wsp_event *ev)
 {
     c->error = status;
     c->error_offset = offset;
-    c->error_reason = wsp_status_reason(status);
     uint16_t code = wsp_status_close_code(status);
     c->flags &= (uint16_t)~F_PONG_PENDING;
     if (c->state != WSP_STATE_HANDSHAKE && !(c->flags & F_CLOSE_SENT) && code)
@@ -184,7 +184,7 @@ static int fail(wsp_conn *c, int status, uint64_t offset, wsp_event *ev)
     ev->type = WSP_EV_FAILURE;
     ev->status = status;
     ev->close_code = code;
-    ev->reason = c->error_reason;
+    ev->reason = wsp_status_reason(status);
     ev->offset = offset;
     return status;
 }
@@ -213,7 +213,7 @@ static int handshake_server(wsp_conn *c, uint8_t *data, size_t len,
     c->flags |= F_REQUEST_PENDING;
     if (valid == WSP_OK) {
         c->flags |= F_REQUEST_VALID;
-        memcpy(c->u.accept, ev->upgrade.accept, sizeof c->u.accept);
+        memcpy(c->u.hs.accept, ev->upgrade.accept, sizeof c->u.hs.accept);
     }
     return WSP_OK;
 }
@@ -233,16 +233,15 @@ static int handshake_client(wsp_conn *c, uint8_t *data, size_t len,
         return fail(c, rc, c->offset, ev);
     }
     int valid = wsp_handshake_check_response(
-        &ev->response, c->u.accept, c->client_opts, &ev->subprotocol,
+        &ev->response, c->u.hs.accept, c->u.hs.client_opts, &ev->subprotocol,
         &ev->subprotocol_len, &ev->extensions, &ev->extensions_len);
     ev->type = WSP_EV_RESPONSE;
     ev->status = valid;
     ev->http_status = ev->response.status;
-    c->client_opts = NULL;
+    c->u.hs.client_opts = NULL;
     if (valid != WSP_OK) {
         c->error = valid;
         c->error_offset = c->offset;
-        c->error_reason = wsp_status_reason(valid);
         c->state = WSP_STATE_CLOSED;
         return WSP_OK;
     }
@@ -468,9 +467,10 @@ int wsp_conn_accept(wsp_conn *c, const wsp_accept_options *opts, uint8_t *out,
         (c->flags & (F_REQUEST_PENDING | F_REQUEST_VALID)) !=
             (F_REQUEST_PENDING | F_REQUEST_VALID))
         return WSP_ERR_STATE;
-    int rc = wsp_upgrade_build_response(c->u.accept, opts, out, out_cap, out_len);
+    int rc = wsp_upgrade_build_response(c->u.hs.accept, opts, out, out_cap, out_len);
     if (rc != WSP_OK) return rc;
     c->flags &= (uint16_t)~(F_REQUEST_PENDING | F_REQUEST_VALID);
+    c->http_status = 0;
     memset(&c->u, 0, sizeof c->u);
     c->state = WSP_STATE_OPEN;
     return WSP_OK;
@@ -533,8 +533,8 @@ int wsp_conn_client_request(wsp_conn *c, const wsp_client_options *opts,
     key[sizeof key - 1] = '\0';
     int rc = wsp_handshake_build_request(opts, key, out, out_cap, out_len);
     if (rc != WSP_OK) return rc;
-    wsp_accept_key(key, sizeof key - 1, c->u.accept);
-    c->client_opts = opts;
+    wsp_accept_key(key, sizeof key - 1, c->u.hs.accept);
+    c->u.hs.client_opts = opts;
     c->flags |= F_REQUEST_SENT;
     return WSP_OK;
 }
@@ -703,7 +703,7 @@ static size_t pending_close_len(const wsp_conn *c)
     size_t n = 0;
     if (c->flags & F_CLOSE_PENDING_CODE) {
         n = 2;
-        if (c->error_reason && c->error) n += strlen(c->error_reason);
+        if (c->error) n += strlen(wsp_status_reason(c->error));
         if (n > WSP_MAX_CONTROL_PAYLOAD) n = WSP_MAX_CONTROL_PAYLOAD;
     }
     return n;
@@ -751,7 +751,7 @@ int wsp_conn_flush(wsp_conn *c, uint8_t *out, size_t out_cap, size_t *out_len)
     if (c->flags & F_CLOSE_PENDING) {
         uint8_t payload[WSP_MAX_CONTROL_PAYLOAD];
         size_t n = pending_close_len(c);
-        const char *reason = c->error ? c->error_reason : NULL;
+        const char *reason = c->error ? wsp_status_reason(c->error) : NULL;
         n = close_payload((c->flags & F_CLOSE_PENDING_CODE) ? c->pending_close_code : 0,
                           reason, n >= 2 ? n - 2 : 0, payload);
         size_t k = put_frame(c, 1, WSP_OP_CLOSE, payload, n, out + w);
