@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The whole test suite, as a new user (and CI) runs it on a fresh Debian
+# machine: installs what the tests need, then builds and tests with gcc and
+# clang (warnings are errors), and again under AddressSanitizer + UBSan.
+#
+#   bash tests/run-all.sh            everything
+#   WSP_SKIP_INSTALL=1 bash ...      do not touch system packages
+#   WSP_FUZZ_SECONDS=N bash ...      seconds per fuzz target (default 30, 0: replay only)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+builds=${WSP_BUILD_ROOT:-$root/build-tests}
+jobs=$(nproc 2>/dev/null || echo 2)
+fuzz_seconds=${WSP_FUZZ_SECONDS:-30}
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+
+install_deps() {
+    local pkgs=(build-essential cmake pkg-config clang libclang-rt-dev libcmocka-dev
+                valgrind gcovr zlib1g-dev)
+    local missing=()
+    for p in "${pkgs[@]}"; do
+        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "== installing: ${missing[*]}"
+        "${sudo_cmd[@]}" apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}"
+    fi
+    if [ -f tests/interop/install-deps.sh ]; then
+        bash tests/interop/install-deps.sh
+    fi
+}
+
+passed=0
+failed=0
+failures=()
+
+# run NAME CMD...: one step of the suite; a failing step is recorded and the
+# suite goes on, so one run shows every failure.
+run() {
+    local name=$1
+    shift
+    echo
+    echo "== $name"
+    if "$@"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        failures+=("$name")
+    fi
+}
+
+configure_build() {
+    local dir=$1
+    shift
+    cmake -S "$root" -B "$dir" -DWSPROTO_WERROR=ON "$@" >/dev/null &&
+        cmake --build "$dir" -j "$jobs"
+}
+
+ctest_in() {
+    local dir=$1
+    shift
+    ctest --test-dir "$dir" --output-on-failure -j "$jobs" "$@"
+}
+
+if [ "${WSP_SKIP_INSTALL:-0}" != 1 ]; then
+    install_deps
+fi
+
+run "gcc build (-Werror)" configure_build "$builds/gcc" \
+    -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWSPROTO_BUILD_FUZZ=ON
+run "gcc: unit, interop and corpus replay tests" ctest_in "$builds/gcc"
+
+run "clang build (-Werror)" configure_build "$builds/clang" \
+    -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWSPROTO_BUILD_FUZZ=ON
+run "clang: unit tests and corpus replay" ctest_in "$builds/clang" -LE interop
+
+run "ASan+UBSan build (-Werror)" configure_build "$builds/asan" \
+    -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DWSPROTO_SANITIZE=ON -DWSPROTO_BUILD_FUZZ=ON
+run "ASan+UBSan: unit, interop and corpus replay tests" ctest_in "$builds/asan"
+
+if [ -f tests/fuzz/run-fuzzers.sh ] && [ "$fuzz_seconds" -gt 0 ]; then
+    run "libFuzzer, ${fuzz_seconds}s per target" bash tests/fuzz/run-fuzzers.sh "$fuzz_seconds"
+fi
+
+echo
+if [ ${#failures[@]} -gt 0 ]; then
+    printf 'failed step: %s\n' "${failures[@]}"
+fi
+echo "run-all: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
