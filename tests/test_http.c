@@ -1,0 +1,555 @@
+/* HTTP/1.1 head parsing (RFC 9112), header access and list iteration. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "test_support.h"
+#include "wsproto.h"
+
+static const char rfc_request[] =
+    "GET /chat HTTP/1.1\r\n"
+    "Host: server.example.com\r\n"
+    "Upgrade: websocket\r\n"
+    "Connection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    "Origin: http://example.com\r\n"
+    "Sec-WebSocket-Protocol: chat, superchat\r\n"
+    "Sec-WebSocket-Version: 13\r\n"
+    "\r\n";
+
+static const char rfc_response[] =
+    "HTTP/1.1 101 Switching Protocols\r\n"
+    "Upgrade: websocket\r\n"
+    "Connection: Upgrade\r\n"
+    "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+    "Sec-WebSocket-Protocol: chat\r\n"
+    "\r\n";
+
+static int str_eq(const char *p, size_t n, const char *want)
+{
+    return p != NULL && n == strlen(want) && memcmp(p, want, n) == 0;
+}
+
+#define assert_str_n(p, n, want)                                              \
+    do {                                                                      \
+        if (!str_eq((p), (n), (want))) {                                      \
+            print_error("got \"%.*s\" want \"%s\"\n", (int)(n),               \
+                        (p) ? (p) : "(null)", (want));                        \
+            fail();                                                           \
+        }                                                                     \
+    } while (0)
+
+static void expect_get(const wsp_headers *h, const char *name,
+                       const char *want)
+{
+    const char *v = NULL;
+    size_t vl = 0;
+    int rc = wsp_headers_get(h, name, &v, &vl);
+    if (!want) {
+        assert_int_equal(rc, WSP_ERR_NEED_MORE);
+        return;
+    }
+    assert_int_equal(rc, WSP_OK);
+    assert_str_n(v, vl, want);
+}
+
+static void test_request_basic(void **state)
+{
+    (void)state;
+    wsp_request req;
+    size_t consumed = 0;
+    size_t n = strlen(rfc_request);
+    assert_int_equal(wsp_http_parse_request(rfc_request, n, 0, 0, &req,
+                                            &consumed), WSP_OK);
+    assert_int_equal(consumed, n);
+    assert_str_n(req.method, req.method_len, "GET");
+    assert_str_n(req.target, req.target_len, "/chat");
+    assert_int_equal(req.version_major, 1);
+    assert_int_equal(req.version_minor, 1);
+    assert_null(req.headers.array);
+    /* Pointers point into the input. */
+    assert_ptr_equal(req.method, rfc_request);
+    assert_true(req.headers.raw >= rfc_request &&
+                req.headers.raw + req.headers.raw_len <= rfc_request + n);
+
+    expect_get(&req.headers, "Host", "server.example.com");
+    expect_get(&req.headers, "host", "server.example.com");
+    expect_get(&req.headers, "HOST", "server.example.com");
+    expect_get(&req.headers, "sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+    expect_get(&req.headers, "SEC-WEBSOCKET-PROTOCOL", "chat, superchat");
+    expect_get(&req.headers, "Sec-WebSocket-Version", "13");
+    expect_get(&req.headers, "Sec-WebSocket-Extensions", NULL);
+    expect_get(&req.headers, "Hos", NULL);
+    expect_get(&req.headers, "Hostx", NULL);
+
+    static const char *names[] = {"Host", "Upgrade", "Connection",
+                                  "Sec-WebSocket-Key", "Origin",
+                                  "Sec-WebSocket-Protocol",
+                                  "Sec-WebSocket-Version"};
+    size_t pos = 0, i = 0;
+    wsp_header hd;
+    while (wsp_headers_next(&req.headers, &pos, &hd) == WSP_OK) {
+        assert_true(i < 7);
+        assert_str_n(hd.name, hd.name_len, names[i]);
+        i++;
+    }
+    assert_int_equal(i, 7);
+    /* At the end it keeps saying so. */
+    assert_int_equal(wsp_headers_next(&req.headers, &pos, &hd),
+                     WSP_ERR_NEED_MORE);
+}
+
+static void test_response_basic(void **state)
+{
+    (void)state;
+    wsp_response resp;
+    size_t consumed = 0;
+    size_t n = strlen(rfc_response);
+    assert_int_equal(wsp_http_parse_response(rfc_response, n, 0, 0, &resp,
+                                             &consumed), WSP_OK);
+    assert_int_equal(consumed, n);
+    assert_int_equal(resp.version_major, 1);
+    assert_int_equal(resp.version_minor, 1);
+    assert_int_equal(resp.status, 101);
+    assert_str_n(resp.reason, resp.reason_len, "Switching Protocols");
+    expect_get(&resp.headers, "sec-websocket-accept",
+               "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    expect_get(&resp.headers, "upgrade", "websocket");
+
+    const char *other = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
+    assert_int_equal(wsp_http_parse_response(other, strlen(other), 0, 0, &resp,
+                                             &consumed), WSP_OK);
+    assert_int_equal(resp.status, 403);
+    assert_str_n(resp.reason, resp.reason_len, "Forbidden");
+
+    /* The reason phrase may be empty (RFC 9112 4). */
+    const char *empty = "HTTP/1.1 101 \r\n\r\n";
+    assert_int_equal(wsp_http_parse_response(empty, strlen(empty), 0, 0, &resp,
+                                             &consumed), WSP_OK);
+    assert_int_equal(resp.status, 101);
+    assert_int_equal(resp.reason_len, 0);
+    assert_int_equal(consumed, strlen(empty));
+}
+
+/* Every strict prefix needs more; the full head (with or without trailing
+ * bytes) always gives the same answer. */
+static void check_all_prefixes(const char *head, int is_request)
+{
+    size_t n = strlen(head);
+    const char *tail = "\x81\x05Hello and more";
+    size_t tn = strlen(tail);
+    char *buf = malloc(n + tn);
+    assert_non_null(buf);
+    memcpy(buf, head, n);
+    memcpy(buf + n, tail, tn);
+
+    wsp_request ref_req;
+    wsp_response ref_resp;
+    size_t ref_consumed = 0;
+    if (is_request)
+        assert_int_equal(wsp_http_parse_request(buf, n, 0, 0, &ref_req,
+                                                &ref_consumed), WSP_OK);
+    else
+        assert_int_equal(wsp_http_parse_response(buf, n, 0, 0, &ref_resp,
+                                                 &ref_consumed), WSP_OK);
+    assert_int_equal(ref_consumed, n);
+
+    for (size_t len = 0; len <= n + tn; len++) {
+        wsp_request req;
+        wsp_response resp;
+        size_t consumed = 12345;
+        int rc = is_request
+                     ? wsp_http_parse_request(buf, len, 0, 0, &req, &consumed)
+                     : wsp_http_parse_response(buf, len, 0, 0, &resp,
+                                               &consumed);
+        if (len < n) {
+            if (rc != WSP_ERR_NEED_MORE)
+                print_error("prefix %zu of %zu: rc %d\n", len, n, rc);
+            assert_int_equal(rc, WSP_ERR_NEED_MORE);
+            continue;
+        }
+        assert_int_equal(rc, WSP_OK);
+        assert_int_equal(consumed, n); /* bytes after the head are not used */
+        if (is_request) {
+            assert_ptr_equal(req.method, ref_req.method);
+            assert_int_equal(req.method_len, ref_req.method_len);
+            assert_ptr_equal(req.target, ref_req.target);
+            assert_int_equal(req.target_len, ref_req.target_len);
+            assert_int_equal(req.headers.raw_len, ref_req.headers.raw_len);
+            assert_ptr_equal(req.headers.raw, ref_req.headers.raw);
+        } else {
+            assert_int_equal(resp.status, ref_resp.status);
+            assert_int_equal(resp.headers.raw_len, ref_resp.headers.raw_len);
+        }
+    }
+    free(buf);
+}
+
+static void test_every_split(void **state)
+{
+    (void)state;
+    check_all_prefixes(rfc_request, 1);
+    check_all_prefixes(rfc_response, 0);
+    check_all_prefixes("GET / HTTP/1.1\nHost: a\n\n", 1);
+    check_all_prefixes("GET / HTTP/1.1\r\nHost: a\n\r\n", 1);
+    check_all_prefixes("GET / HTTP/1.1\r\n\r\n", 1);
+    check_all_prefixes("HTTP/1.1 101 OK\nUpgrade: websocket\n\n", 0);
+}
+
+static void test_bare_lf(void **state)
+{
+    (void)state;
+    const char *r = "GET /x HTTP/1.1\nHost: a.test\nUpgrade:  websocket \n\n";
+    wsp_request req;
+    size_t consumed = 0;
+    assert_int_equal(wsp_http_parse_request(r, strlen(r), 0, 0, &req,
+                                            &consumed), WSP_OK);
+    assert_int_equal(consumed, strlen(r));
+    assert_str_n(req.target, req.target_len, "/x");
+    expect_get(&req.headers, "host", "a.test");
+    expect_get(&req.headers, "upgrade", "websocket");
+    size_t pos = 0, count = 0;
+    wsp_header h;
+    while (wsp_headers_next(&req.headers, &pos, &h) == WSP_OK) {
+        /* No stray CR or LF in names or values. */
+        assert_null(memchr(h.name, '\n', h.name_len));
+        assert_null(memchr(h.value, '\n', h.value_len));
+        assert_null(memchr(h.value, '\r', h.value_len));
+        count++;
+    }
+    assert_int_equal(count, 2);
+}
+
+static void test_value_trimming(void **state)
+{
+    (void)state;
+    const char *r = "GET / HTTP/1.1\r\n"
+                    "A:x\r\n"
+                    "B: \t spaced  value \t \r\n"
+                    "C:\r\n"
+                    "D:   \r\n"
+                    "\r\n";
+    wsp_request req;
+    size_t consumed = 0;
+    assert_int_equal(wsp_http_parse_request(r, strlen(r), 0, 0, &req,
+                                            &consumed), WSP_OK);
+    expect_get(&req.headers, "a", "x");
+    expect_get(&req.headers, "b", "spaced  value");
+    expect_get(&req.headers, "c", "");
+    expect_get(&req.headers, "d", "");
+    size_t pos = 0;
+    wsp_header h;
+    static const char *vals[] = {"x", "spaced  value", "", ""};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(wsp_headers_next(&req.headers, &pos, &h), WSP_OK);
+        assert_str_n(h.value, h.value_len, vals[i]);
+    }
+    assert_int_equal(wsp_headers_next(&req.headers, &pos, &h),
+                     WSP_ERR_NEED_MORE);
+}
+
+static void test_duplicate_first_wins(void **state)
+{
+    (void)state;
+    const char *r = "GET / HTTP/1.1\r\nX-Dup: one\r\nx-dup: two\r\n\r\n";
+    wsp_request req;
+    size_t consumed = 0;
+    assert_int_equal(wsp_http_parse_request(r, strlen(r), 0, 0, &req,
+                                            &consumed), WSP_OK);
+    expect_get(&req.headers, "X-DUP", "one");
+}
+
+static void test_malformed_requests(void **state)
+{
+    (void)state;
+    static const char *bad[] = {
+        "GET /chat\r\n\r\n",                          /* no version */
+        "GET\r\n\r\n",                                /* method only */
+        "GET /chat HTTP/1.1 extra\r\n\r\n",           /* extra field */
+        "GET /chat HTTX/1.1\r\n\r\n",                 /* bad protocol */
+        "GET /chat HTTP/1\r\n\r\n",                   /* bad version */
+        "GET /chat HTTP/a.b\r\n\r\n",                 /* bad version */
+        "GET /chat http/1.1\r\n\r\n",                 /* case-sensitive */
+        "G(T /chat HTTP/1.1\r\n\r\n",                 /* method not a token */
+        "GET /c\x01t HTTP/1.1\r\n\r\n",               /* control in target */
+        " GET /chat HTTP/1.1\r\n\r\n",                /* leading space */
+        "GET /chat HTTP/1.1\r\nHost server\r\n\r\n",  /* no colon */
+        "GET /chat HTTP/1.1\r\nHost : a\r\n\r\n",     /* space before colon */
+        "GET /chat HTTP/1.1\r\n: a\r\n\r\n",          /* empty name */
+        "GET /chat HTTP/1.1\r\nHo st: a\r\n\r\n",     /* space in name */
+        "GET /chat HTTP/1.1\r\nH(st: a\r\n\r\n",      /* name not a token */
+        "GET /chat HTTP/1.1\r\n Host: a\r\n\r\n",     /* starts with fold */
+        "GET /chat HTTP/1.1\r\nX: a\r\n b\r\n\r\n",   /* obs-fold */
+        "GET /chat HTTP/1.1\r\nX: a\r\n\tb\r\n\r\n",  /* obs-fold with tab */
+        "GET /chat HTTP/1.1\r\nX: a\rb\r\n\r\n",      /* bare CR in value */
+        "GET /chat HTTP/1.1\r\nX: a\001b\r\n\r\n", /* control in value */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        wsp_request req;
+        size_t consumed = 0;
+        int rc = wsp_http_parse_request(bad[i], strlen(bad[i]), 0, 0, &req,
+                                        &consumed);
+        if (rc != WSP_ERR_HTTP_MALFORMED)
+            print_error("case %zu \"%s\": rc %d\n", i, bad[i], rc);
+        assert_int_equal(rc, WSP_ERR_HTTP_MALFORMED);
+    }
+}
+
+static void test_malformed_responses(void **state)
+{
+    (void)state;
+    static const char *bad[] = {
+        "HTTP/1.1 10 OK\r\n\r\n",
+        "HTTP/1.1 1011 OK\r\n\r\n",
+        "HTTP/1.1 abc OK\r\n\r\n",
+        "HTTX/1.1 101 OK\r\n\r\n",
+        "HTTP/1.1\r\n\r\n",
+        "101 Switching Protocols\r\n\r\n",
+        "HTTP/1.1 101 OK\r\nUpgrade websocket\r\n\r\n",
+        "HTTP/1.1 101 OK\r\nUpgrade: web\r\n socket\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        wsp_response resp;
+        size_t consumed = 0;
+        int rc = wsp_http_parse_response(bad[i], strlen(bad[i]), 0, 0, &resp,
+                                         &consumed);
+        if (rc != WSP_ERR_HTTP_MALFORMED)
+            print_error("case %zu \"%s\": rc %d\n", i, bad[i], rc);
+        assert_int_equal(rc, WSP_ERR_HTTP_MALFORMED);
+    }
+}
+
+static void test_versions(void **state)
+{
+    (void)state;
+    const char *r = "GET / HTTP/1.0\r\nHost: a\r\n\r\n";
+    wsp_request req;
+    size_t consumed;
+    assert_int_equal(wsp_http_parse_request(r, strlen(r), 0, 0, &req,
+                                            &consumed), WSP_OK);
+    assert_int_equal(req.version_major, 1);
+    assert_int_equal(req.version_minor, 0);
+}
+
+/* Builds "GET / HTTP/1.1\r\n" + count headers + "\r\n"; returns malloc'd. */
+static char *make_head(size_t count, size_t pad)
+{
+    size_t cap = 64 + count * 32 + pad;
+    char *s = malloc(cap);
+    assert_non_null(s);
+    size_t n = (size_t)snprintf(s, cap, "GET / HTTP/1.1\r\n");
+    for (size_t i = 0; i < count; i++)
+        n += (size_t)snprintf(s + n, cap - n, "X-H%zu: v\r\n", i);
+    if (pad) {
+        n += (size_t)snprintf(s + n, cap - n, "X-Pad: ");
+        memset(s + n, 'p', pad);
+        n += pad;
+        s[n++] = '\r';
+        s[n++] = '\n';
+    }
+    s[n++] = '\r';
+    s[n++] = '\n';
+    s[n] = 0;
+    return s;
+}
+
+static void test_limit_bytes(void **state)
+{
+    (void)state;
+    char *h = make_head(3, 100);
+    size_t n = strlen(h);
+    wsp_request req;
+    size_t consumed;
+    assert_int_equal(wsp_http_parse_request(h, n, n, 0, &req, &consumed),
+                     WSP_OK);
+    assert_int_equal(consumed, n);
+    assert_int_equal(wsp_http_parse_request(h, n, n - 1, 0, &req, &consumed),
+                     WSP_ERR_HTTP_TOO_LARGE);
+    assert_int_equal(wsp_http_parse_request(h, n, 40, 0, &req, &consumed),
+                     WSP_ERR_HTTP_TOO_LARGE);
+    /* Incomplete but already too large: no need to wait for the end. */
+    assert_int_equal(wsp_http_parse_request(h, n - 2, 40, 0, &req, &consumed),
+                     WSP_ERR_HTTP_TOO_LARGE);
+    assert_int_equal(wsp_http_parse_request(h, 100, 40, 0, &req, &consumed),
+                     WSP_ERR_HTTP_TOO_LARGE);
+    /* Incomplete and within the limit: wait. */
+    assert_int_equal(wsp_http_parse_request(h, 30, 40, 0, &req, &consumed),
+                     WSP_ERR_NEED_MORE);
+    /* Same for a response. */
+    wsp_response resp;
+    const char *r = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                    "\r\n";
+    size_t rn = strlen(r);
+    assert_int_equal(wsp_http_parse_response(r, rn, rn, 0, &resp, &consumed),
+                     WSP_OK);
+    assert_int_equal(wsp_http_parse_response(r, rn, rn - 1, 0, &resp,
+                                             &consumed),
+                     WSP_ERR_HTTP_TOO_LARGE);
+    assert_int_equal(wsp_http_parse_response(r, rn - 3, 20, 0, &resp,
+                                             &consumed),
+                     WSP_ERR_HTTP_TOO_LARGE);
+    free(h);
+}
+
+static void test_limit_default_bytes(void **state)
+{
+    (void)state;
+    /* A head of exactly the default size passes, one byte more fails. */
+    char *h = make_head(0, 1);
+    size_t base = strlen(h);
+    free(h);
+    size_t pad = WSP_DEFAULT_MAX_HEADER_BYTES - base + 1;
+    h = make_head(0, pad);
+    size_t n = strlen(h);
+    assert_int_equal(n, WSP_DEFAULT_MAX_HEADER_BYTES);
+    wsp_request req;
+    size_t consumed;
+    assert_int_equal(wsp_http_parse_request(h, n, 0, 0, &req, &consumed),
+                     WSP_OK);
+    free(h);
+    h = make_head(0, pad + 1);
+    n = strlen(h);
+    assert_int_equal(wsp_http_parse_request(h, n, 0, 0, &req, &consumed),
+                     WSP_ERR_HTTP_TOO_LARGE);
+    /* And while incomplete. */
+    assert_int_equal(wsp_http_parse_request(h, n - 5, 0, 0, &req, &consumed),
+                     WSP_ERR_HTTP_TOO_LARGE);
+    free(h);
+}
+
+static void test_limit_count(void **state)
+{
+    (void)state;
+    char *h = make_head(3, 0);
+    size_t n = strlen(h);
+    wsp_request req;
+    size_t consumed;
+    assert_int_equal(wsp_http_parse_request(h, n, 0, 3, &req, &consumed),
+                     WSP_OK);
+    assert_int_equal(wsp_http_parse_request(h, n, 0, 2, &req, &consumed),
+                     WSP_ERR_HTTP_TOO_LARGE);
+    /* Incomplete: three whole header lines already seen, limit 2. */
+    assert_int_equal(wsp_http_parse_request(h, n - 2, 0, 2, &req, &consumed),
+                     WSP_ERR_HTTP_TOO_LARGE);
+    free(h);
+
+    h = make_head(WSP_DEFAULT_MAX_HEADERS, 0);
+    n = strlen(h);
+    assert_int_equal(wsp_http_parse_request(h, n, 0, 0, &req, &consumed),
+                     WSP_OK);
+    free(h);
+    h = make_head(WSP_DEFAULT_MAX_HEADERS + 1, 0);
+    n = strlen(h);
+    assert_int_equal(wsp_http_parse_request(h, n, 0, 0, &req, &consumed),
+                     WSP_ERR_HTTP_TOO_LARGE);
+    assert_int_equal(wsp_http_parse_request(h, n - 2, 0, 0, &req, &consumed),
+                     WSP_ERR_HTTP_TOO_LARGE);
+    free(h);
+}
+
+static void test_array_headers(void **state)
+{
+    (void)state;
+    static const wsp_header arr[] = {
+        {"Host", 4, "example.com", 11},
+        {"Upgrade", 7, "websocket", 9},
+        {"X-Multi", 7, "a", 1},
+        {"x-multi", 7, "b", 1},
+    };
+    /* raw is set too, but the array takes precedence. */
+    const char *raw = "Host: other\r\n";
+    wsp_headers h = {arr, 4, raw, strlen(raw)};
+    expect_get(&h, "host", "example.com");
+    expect_get(&h, "UPGRADE", "websocket");
+    expect_get(&h, "x-MULTI", "a");
+    expect_get(&h, "Origin", NULL);
+
+    size_t pos = 0;
+    wsp_header out;
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(wsp_headers_next(&h, &pos, &out), WSP_OK);
+        assert_ptr_equal(out.name, arr[i].name);
+        assert_int_equal(out.name_len, arr[i].name_len);
+        assert_str_n(out.value, out.value_len, arr[i].value);
+    }
+    assert_int_equal(wsp_headers_next(&h, &pos, &out), WSP_ERR_NEED_MORE);
+
+    /* Lengths are honoured: names are not NUL-terminated necessarily. */
+    static const char blob[] = "HostXYZexample.orgJUNK";
+    wsp_header one = {blob, 4, blob + 7, 11};
+    wsp_headers h2 = {&one, 1, NULL, 0};
+    expect_get(&h2, "host", "example.org");
+    expect_get(&h2, "hostxyz", NULL);
+
+    wsp_headers empty = {NULL, 0, NULL, 0};
+    pos = 0;
+    assert_int_equal(wsp_headers_next(&empty, &pos, &out), WSP_ERR_NEED_MORE);
+    expect_get(&empty, "host", NULL);
+}
+
+static void expect_list(const char *list, const char *const *want,
+                        size_t count)
+{
+    size_t pos = 0;
+    const char *item;
+    size_t item_len;
+    for (size_t i = 0; i < count; i++) {
+        int rc = wsp_list_next(list, strlen(list), &pos, &item, &item_len);
+        if (rc != WSP_OK) print_error("list \"%s\" item %zu\n", list, i);
+        assert_int_equal(rc, WSP_OK);
+        assert_str_n(item, item_len, want[i]);
+    }
+    assert_int_equal(wsp_list_next(list, strlen(list), &pos, &item, &item_len),
+                     WSP_ERR_NEED_MORE);
+}
+
+static void test_list_next(void **state)
+{
+    (void)state;
+    static const char *const a[] = {"foo", "bar", "baz"};
+    expect_list("foo,bar,baz", a, 3);
+    expect_list("foo, bar ,, baz", a, 3);
+    expect_list(" ,\t foo\t,bar,,,baz , ", a, 3);
+    expect_list("", NULL, 0);
+    expect_list(" , ,\t,", NULL, 0);
+    static const char *const b[] = {"permessage-deflate; client_max_window_bits",
+                                    "x-foo;a=1"};
+    expect_list("permessage-deflate; client_max_window_bits , x-foo;a=1", b, 2);
+    static const char *const c[] = {"keep-alive", "Upgrade"};
+    expect_list("keep-alive, Upgrade", c, 2);
+    /* The length is honoured. */
+    size_t pos = 0;
+    const char *item;
+    size_t item_len;
+    assert_int_equal(wsp_list_next("ab,cd", 2, &pos, &item, &item_len), WSP_OK);
+    assert_str_n(item, item_len, "ab");
+    assert_int_equal(wsp_list_next("ab,cd", 2, &pos, &item, &item_len),
+                     WSP_ERR_NEED_MORE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_request_basic),
+        cmocka_unit_test(test_response_basic),
+        cmocka_unit_test(test_every_split),
+        cmocka_unit_test(test_bare_lf),
+        cmocka_unit_test(test_value_trimming),
+        cmocka_unit_test(test_duplicate_first_wins),
+        cmocka_unit_test(test_malformed_requests),
+        cmocka_unit_test(test_malformed_responses),
+        cmocka_unit_test(test_versions),
+        cmocka_unit_test(test_limit_bytes),
+        cmocka_unit_test(test_limit_default_bytes),
+        cmocka_unit_test(test_limit_count),
+        cmocka_unit_test(test_array_headers),
+        cmocka_unit_test(test_list_next),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
