@@ -417,9 +417,16 @@ static void test_limit_default_bytes(void **state)
     n = strlen(h);
     assert_int_equal(wsp_http_parse_request(h, n, 0, 0, &req, &consumed),
                      WSP_ERR_HTTP_TOO_LARGE);
-    /* And while incomplete. */
-    assert_int_equal(wsp_http_parse_request(h, n - 5, 0, 0, &req, &consumed),
+    free(h);
+    /* And while incomplete, once more than the limit has arrived. */
+    h = make_head(0, pad + 100);
+    n = strlen(h);
+    assert_int_equal(wsp_http_parse_request(h, WSP_DEFAULT_MAX_HEADER_BYTES + 1,
+                                            0, 0, &req, &consumed),
                      WSP_ERR_HTTP_TOO_LARGE);
+    assert_int_equal(wsp_http_parse_request(h, WSP_DEFAULT_MAX_HEADER_BYTES - 1,
+                                            0, 0, &req, &consumed),
+                     WSP_ERR_NEED_MORE);
     free(h);
 }
 
