@@ -1,0 +1,967 @@
+/*
+ * echo_server: a WebSocket echo server on blocking sockets, one thread per
+ * connection, built on libwsproto's sans-I/O connection.
+ *
+ *   echo_server [--host 127.0.0.1] [--port 9001] [--max-message BYTES]
+ *               [--max-connections N] [--handshake-timeout SECONDS]
+ *               [--idle-timeout SECONDS] [--quiet]
+ *
+ * A plain GET of "/" returns a browser echo test page; other plain requests
+ * get 404. An upgrade request on any path is accepted and every message is
+ * echoed back, streamed piece by piece as it arrives.
+ *
+ * Each recv() is processed whole: all echo frames and the library's own
+ * output (pongs, close replies) go into one output list that is written
+ * with a single sendmsg(). Large payload pieces are not copied: their frame
+ * header is encoded with wsp_conn_send_zerocopy and the payload is sent
+ * straight from the receive buffer.
+ */
+#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE
+
+#include "echo_page.h"
+#include "wsproto.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RECV_BUF_SIZE (64u * 1024u)
+/* Pieces at least this long are sent from the receive buffer instead of
+ * being copied behind their frame header. */
+#define ZEROCOPY_MIN 2048u
+/* How often a blocked recv() wakes up to look at the shutdown flag and the
+ * idle deadline; SO_RCVTIMEO carries it. */
+#define POLL_SLICE_MS 250
+/* How long a closing connection waits for the peer's close frame or EOF. */
+#define CLOSE_WAIT_MS 2000
+#define SEND_TIMEOUT_S 10
+#define SHUTDOWN_WAIT_MS 5000
+#define THREAD_STACK (256u * 1024u)
+
+typedef struct server_options {
+    const char *host;
+    const char *port;
+    uint64_t max_message;
+    unsigned max_connections;
+    unsigned handshake_timeout_s;
+    unsigned idle_timeout_s;
+    int quiet;
+} server_options;
+
+static server_options opts = {"127.0.0.1", "9001", 16u * 1024u * 1024u,
+                              256, 10, 120, 0};
+
+static volatile sig_atomic_t stop_requested;
+static int stop_pipe[2] = {-1, -1};
+
+static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t conn_done = PTHREAD_COND_INITIALIZER;
+static unsigned active_connections;
+
+static int stopping(void)
+{
+    return stop_requested != 0;
+}
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    (void)sig;
+    stop_requested = 1;
+    if (stop_pipe[1] >= 0) {
+        char c = 1;
+        ssize_t r = write(stop_pipe[1], &c, 1);
+        (void)r;
+    }
+    errno = saved;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void set_timeouts(int fd, unsigned recv_ms, unsigned send_s)
+{
+    struct timeval tv;
+    tv.tv_sec = (time_t)(recv_ms / 1000u);
+    tv.tv_usec = (suseconds_t)((recv_ms % 1000u) * 1000u);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    tv.tv_sec = (time_t)send_s;
+    tv.tv_usec = 0;
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+/* ------------------------------------------------------------------------
+ * Output list: frame headers and small payloads are copied into one growing
+ * byte buffer; large payloads are referenced where they lie. Segments keep
+ * offsets into the byte buffer rather than pointers because it may move
+ * while the batch is being built.
+ * ---------------------------------------------------------------------- */
+typedef struct out_seg {
+    const uint8_t *ext; /* NULL: bytes at `off` in the owned buffer */
+    size_t off;
+    size_t len;
+} out_seg;
+
+typedef struct out_list {
+    uint8_t *buf;
+    size_t len, cap;
+    out_seg *segs;
+    size_t nsegs, segcap;
+} out_list;
+
+static int out_reserve(out_list *o, size_t extra)
+{
+    if (o->cap - o->len >= extra) return 0;
+    size_t cap = o->cap ? o->cap : 4096;
+    while (cap - o->len < extra) {
+        if (cap > SIZE_MAX / 2) return -1;
+        cap *= 2;
+    }
+    uint8_t *p = realloc(o->buf, cap);
+    if (!p) return -1;
+    o->buf = p;
+    o->cap = cap;
+    return 0;
+}
+
+static int out_add_seg(out_list *o, const uint8_t *ext, size_t off,
+                       size_t len)
+{
+    if (len == 0) return 0;
+    if (o->nsegs > 0) {
+        out_seg *last = &o->segs[o->nsegs - 1];
+        if (!ext && !last->ext && last->off + last->len == off) {
+            last->len += len;
+            return 0;
+        }
+    }
+    if (o->nsegs == o->segcap) {
+        size_t cap = o->segcap ? o->segcap * 2 : 16;
+        out_seg *s = realloc(o->segs, cap * sizeof *s);
+        if (!s) return -1;
+        o->segs = s;
+        o->segcap = cap;
+    }
+    o->segs[o->nsegs].ext = ext;
+    o->segs[o->nsegs].off = off;
+    o->segs[o->nsegs].len = len;
+    o->nsegs++;
+    return 0;
+}
+
+/* Records that the last `len` bytes written into the owned buffer belong to
+ * the output. */
+static int out_commit(out_list *o, size_t len)
+{
+    size_t off = o->len;
+    o->len += len;
+    return out_add_seg(o, NULL, off, len);
+}
+
+static int out_append(out_list *o, const void *data, size_t len)
+{
+    if (out_reserve(o, len) != 0) return -1;
+    memcpy(o->buf + o->len, data, len);
+    return out_commit(o, len);
+}
+
+static void out_reset(out_list *o)
+{
+    o->len = 0;
+    o->nsegs = 0;
+}
+
+static void out_free(out_list *o)
+{
+    free(o->buf);
+    free(o->segs);
+    memset(o, 0, sizeof *o);
+}
+
+/* Writes the whole list, handling partial writes. Returns 0, or -1 when the
+ * peer is gone or stalled past SO_SNDTIMEO. */
+static int out_send(int fd, out_list *o)
+{
+    struct iovec iov[64];
+    size_t seg = 0, seg_off = 0;
+    while (seg < o->nsegs) {
+        int n = 0;
+        for (size_t i = seg; i < o->nsegs && n < 64; i++, n++) {
+            const out_seg *s = &o->segs[i];
+            const uint8_t *base = s->ext ? s->ext : o->buf + s->off;
+            size_t skip = (i == seg) ? seg_off : 0;
+            iov[n].iov_base = (void *)(uintptr_t)(base + skip);
+            iov[n].iov_len = s->len - skip;
+        }
+        struct msghdr mh;
+        memset(&mh, 0, sizeof mh);
+        mh.msg_iov = iov;
+        mh.msg_iovlen = (size_t)n;
+        ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        size_t left = (size_t)w;
+        while (left > 0 && seg < o->nsegs) {
+            size_t avail = o->segs[seg].len - seg_off;
+            if (left >= avail) {
+                left -= avail;
+                seg++;
+                seg_off = 0;
+            } else {
+                seg_off += left;
+                left = 0;
+            }
+        }
+    }
+    out_reset(o);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * One connection.
+ * ---------------------------------------------------------------------- */
+typedef enum outcome {
+    OUT_NONE,
+    OUT_PAGE,
+    OUT_NOT_FOUND,
+    OUT_REJECTED,
+    OUT_CLOSED,      /* close handshake completed */
+    OUT_FAILED,      /* protocol failure: we sent a close with an error */
+    OUT_DROPPED,     /* EOF or I/O error without a close handshake */
+    OUT_TIMEOUT,
+    OUT_SHUTDOWN,
+    OUT_OVERLOADED
+} outcome;
+
+static const char *outcome_name(outcome o)
+{
+    switch (o) {
+    case OUT_NONE: return "no-request";
+    case OUT_PAGE: return "page";
+    case OUT_NOT_FOUND: return "not-found";
+    case OUT_REJECTED: return "rejected";
+    case OUT_CLOSED: return "closed";
+    case OUT_FAILED: return "protocol-error";
+    case OUT_DROPPED: return "dropped";
+    case OUT_TIMEOUT: return "timeout";
+    case OUT_SHUTDOWN: return "shutdown";
+    case OUT_OVERLOADED: return "overloaded";
+    }
+    return "?";
+}
+
+typedef struct conn_ctx {
+    int fd;
+    char peer[INET6_ADDRSTRLEN + 8];
+    char path[128];
+    wsp_conn *ws;
+    uint8_t *in;
+    size_t in_len;
+    out_list out;
+    outcome result;
+    int http_status;       /* for rejected / plain HTTP requests */
+    uint16_t code_in;      /* close code the peer sent, 0 if none */
+    uint16_t code_out;     /* close code we sent, 0 if none */
+    const char *detail;    /* static reason of a failure */
+    uint64_t messages;
+    uint64_t bytes;
+} conn_ctx;
+
+static void log_conn(const conn_ctx *c)
+{
+    if (opts.quiet) return;
+    char codes[64] = "";
+    if (c->code_in || c->code_out) {
+        snprintf(codes, sizeof codes, " close_in=%u close_out=%u",
+                 (unsigned)c->code_in, (unsigned)c->code_out);
+    }
+    char http[24] = "";
+    if (c->http_status) snprintf(http, sizeof http, " http=%d", c->http_status);
+    fprintf(stderr,
+            "peer=%s path=%s outcome=%s%s%s messages=%llu bytes=%llu%s%s\n",
+            c->peer, c->path[0] ? c->path : "-", outcome_name(c->result),
+            http, codes, (unsigned long long)c->messages,
+            (unsigned long long)c->bytes, c->detail ? " detail=" : "",
+            c->detail ? c->detail : "");
+}
+
+static void copy_path(conn_ctx *c, const char *target, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len && n + 1 < sizeof c->path; i++) {
+        unsigned char ch = (unsigned char)target[i];
+        /* Keep the log one line per connection whatever the peer sent. */
+        c->path[n++] = (ch > 0x20 && ch < 0x7f) ? (char)ch : '?';
+    }
+    c->path[n] = '\0';
+}
+
+/* Closes the socket without losing what was just sent: closing with unread
+ * input makes the kernel send RST, which can destroy a queued HTTP error
+ * response before the client reads it. So shut down writing, read and
+ * discard until the peer's EOF (bounded in time and bytes), then close. */
+static void lingering_close(int fd)
+{
+    shutdown(fd, SHUT_WR);
+    set_timeouts(fd, POLL_SLICE_MS, 1);
+    uint64_t deadline = now_ms() + CLOSE_WAIT_MS;
+    size_t drained = 0;
+    char sink[4096];
+    while (now_ms() < deadline && drained < (1u << 20)) {
+        ssize_t r = recv(fd, sink, sizeof sink, 0);
+        if (r == 0) break;
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                continue;
+            break;
+        }
+        drained += (size_t)r;
+    }
+    close(fd);
+}
+
+static int starts_with_path(const char *target, size_t len, const char *p)
+{
+    size_t n = strlen(p);
+    if (len < n || memcmp(target, p, n) != 0) return 0;
+    return len == n || target[n] == '?';
+}
+
+static int has_header(const wsp_headers *h, const char *name)
+{
+    const char *v;
+    size_t vl;
+    return wsp_headers_get(h, name, &v, &vl) == WSP_OK;
+}
+
+/* Serves a request that is not a WebSocket upgrade as plain HTTP. */
+static void serve_plain(conn_ctx *c, const wsp_request *req)
+{
+    int is_get = req->method_len == 3 && memcmp(req->method, "GET", 3) == 0;
+    int is_head = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
+    if ((is_get || is_head) &&
+        (starts_with_path(req->target, req->target_len, "/") ||
+         starts_with_path(req->target, req->target_len, "/index.html"))) {
+        size_t body_len = 0;
+        size_t nparts = sizeof echo_page_parts / sizeof echo_page_parts[0];
+        for (size_t i = 0; i < nparts; i++)
+            body_len += strlen(echo_page_parts[i]);
+        char head[256];
+        int n = snprintf(head, sizeof head,
+                         "HTTP/1.1 200 OK\r\n"
+                         "Content-Type: text/html; charset=utf-8\r\n"
+                         "Content-Length: %zu\r\n"
+                         "Cache-Control: no-store\r\n"
+                         "Connection: close\r\n\r\n",
+                         body_len);
+        if (n < 0 || (size_t)n >= sizeof head) return;
+        out_append(&c->out, head, (size_t)n);
+        if (is_get) {
+            for (size_t i = 0; i < nparts; i++)
+                out_append(&c->out, echo_page_parts[i],
+                           strlen(echo_page_parts[i]));
+        }
+        c->result = OUT_PAGE;
+        c->http_status = 200;
+        return;
+    }
+    int status = (is_get || is_head) ? 404 : 405;
+    uint8_t buf[256];
+    size_t n = 0;
+    if (wsp_http_build_error(status, buf, sizeof buf, &n) == WSP_OK)
+        out_append(&c->out, buf, n);
+    c->result = status == 404 ? OUT_NOT_FOUND : OUT_REJECTED;
+    c->http_status = status;
+}
+
+/* Appends the library's queued output (pongs, close replies, failure close
+ * frames, HTTP error responses). */
+static int append_pending(conn_ctx *c)
+{
+    size_t need = wsp_conn_pending_size(c->ws);
+    if (need == 0) return 0;
+    if (out_reserve(&c->out, need) != 0) return -1;
+    size_t n = 0;
+    int rc = wsp_conn_flush(c->ws, c->out.buf + c->out.len,
+                            c->out.cap - c->out.len, &n);
+    if (rc != WSP_OK) return -1;
+    return out_commit(&c->out, n);
+}
+
+static int echo_piece(conn_ctx *c, const wsp_event *ev)
+{
+    unsigned flags = (ev->flags & WSP_DATA_LAST) ? 0u : WSP_SEND_MORE;
+    /* An empty middle piece carries nothing worth a frame of its own. */
+    if (ev->len == 0 && flags == WSP_SEND_MORE) return 0;
+    int rc;
+    if (ev->len >= ZEROCOPY_MIN) {
+        if (out_reserve(&c->out, WSP_MAX_FRAME_HEADER) != 0) return -1;
+        size_t hl = 0;
+        rc = wsp_conn_send_zerocopy(c->ws, ev->opcode, ev->data, ev->len,
+                                    flags, c->out.buf + c->out.len, &hl);
+        if (rc != WSP_OK) return rc;
+        if (out_commit(&c->out, hl) != 0) return -1;
+        /* Server frames are not masked, so the payload is sent untouched
+         * from the receive buffer, which stays put until out_send. */
+        if (out_add_seg(&c->out, ev->data, 0, ev->len) != 0) return -1;
+    } else {
+        size_t need = wsp_conn_send_bound(c->ws, ev->len);
+        if (out_reserve(&c->out, need) != 0) return -1;
+        size_t n = 0;
+        rc = wsp_conn_send(c->ws, ev->opcode, ev->data, ev->len, flags,
+                           c->out.buf + c->out.len, c->out.cap - c->out.len,
+                           &n);
+        if (rc != WSP_OK) return rc;
+        if (out_commit(&c->out, n) != 0) return -1;
+    }
+    c->bytes += ev->len;
+    if (ev->flags & WSP_DATA_LAST) c->messages++;
+    return 0;
+}
+
+enum { STEP_CONTINUE, STEP_DONE };
+
+/* Handles one event. Returns STEP_DONE when the connection must end after
+ * the current output is sent. */
+static int handle_event(conn_ctx *c, wsp_event *ev)
+{
+    switch (ev->type) {
+    case WSP_EV_REQUEST: {
+        copy_path(c, ev->request.target, ev->request.target_len);
+        if (ev->status == WSP_OK) {
+            uint8_t buf[512];
+            size_t n = 0;
+            int rc = wsp_conn_accept(c->ws, NULL, buf, sizeof buf, &n);
+            if (rc != WSP_OK) {
+                c->detail = wsp_strerror(rc);
+                c->result = OUT_DROPPED;
+                return STEP_DONE;
+            }
+            out_append(&c->out, buf, n);
+            return STEP_CONTINUE;
+        }
+        if (!has_header(&ev->request.headers, "Upgrade")) {
+            serve_plain(c, &ev->request);
+            return STEP_DONE;
+        }
+        uint8_t buf[512];
+        size_t n = 0;
+        if (wsp_conn_reject(c->ws, 0, buf, sizeof buf, &n) == WSP_OK)
+            out_append(&c->out, buf, n);
+        c->result = OUT_REJECTED;
+        c->http_status = ev->http_status ? ev->http_status
+                                         : wsp_status_http_code(ev->status);
+        c->detail = wsp_strerror(ev->status);
+        return STEP_DONE;
+    }
+    case WSP_EV_DATA:
+        /* Data that arrives after our own close frame (shutdown, idle
+         * timeout) can no longer be echoed; the peer's close follows. */
+        if (wsp_conn_state(c->ws) != WSP_STATE_OPEN) return STEP_CONTINUE;
+        if (echo_piece(c, ev) != 0) {
+            c->result = OUT_DROPPED;
+            c->detail = "could not echo";
+            return STEP_DONE;
+        }
+        return STEP_CONTINUE;
+    case WSP_EV_PING:
+    case WSP_EV_PONG:
+        /* The library queues the pong itself; it goes out with the batch. */
+        return STEP_CONTINUE;
+    case WSP_EV_CLOSE:
+        c->code_in = ev->close_code;
+        if (c->code_out == 0)
+            c->code_out = ev->close_code == 1005 ? 0 : ev->close_code;
+        if (c->result != OUT_SHUTDOWN) c->result = OUT_CLOSED;
+        return STEP_CONTINUE;
+    case WSP_EV_FAILURE:
+        c->result = OUT_FAILED;
+        c->code_out = ev->close_code;
+        c->detail = ev->reason ? ev->reason : wsp_strerror(ev->status);
+        if (ev->close_code == 0 && ev->status <= WSP_ERR_HTTP_MALFORMED &&
+            ev->status > WSP_ERR_PROTO_RSV) {
+            c->result = OUT_REJECTED;
+            c->http_status = wsp_status_http_code(ev->status);
+        }
+        return STEP_DONE;
+    case WSP_EV_RESPONSE:
+    case WSP_EV_NONE:
+        break;
+    }
+    return STEP_CONTINUE;
+}
+
+/* Runs the events in c->in[0..in_len), leaving unconsumed bytes at the
+ * front. Returns STEP_DONE when the connection should end. */
+static int process_input(conn_ctx *c, size_t *used)
+{
+    size_t off = 0;
+    int step = STEP_CONTINUE;
+    while (off < c->in_len && step == STEP_CONTINUE) {
+        wsp_event ev;
+        size_t consumed = 0;
+        int rc = wsp_conn_recv(c->ws, c->in + off, c->in_len - off, &consumed,
+                               &ev);
+        off += consumed;
+        if (rc == WSP_ERR_CLOSED) {
+            off = c->in_len;
+            break;
+        }
+        if (rc < 0 && ev.type != WSP_EV_FAILURE) {
+            /* A usage error is a bug here; end the connection rather than
+             * loop on it. */
+            c->result = OUT_FAILED;
+            c->detail = wsp_strerror(rc);
+            step = STEP_DONE;
+            break;
+        }
+        if (ev.type != WSP_EV_NONE) {
+            step = handle_event(c, &ev);
+            continue;
+        }
+        if (consumed == 0) break;
+    }
+    *used = off;
+    return step;
+}
+
+static void end_connection(conn_ctx *c)
+{
+    append_pending(c);
+    out_send(c->fd, &c->out);
+    lingering_close(c->fd);
+    c->fd = -1;
+}
+
+/* Starts a server-side close (shutdown or idle timeout) and waits briefly
+ * for the peer's close frame. */
+static void close_with(conn_ctx *c, uint16_t code, const char *reason,
+                       outcome why)
+{
+    c->result = why;
+    if (wsp_conn_state(c->ws) == WSP_STATE_OPEN) {
+        uint8_t buf[WSP_MAX_FRAME_HEADER + WSP_MAX_CONTROL_PAYLOAD];
+        size_t n = 0;
+        if (wsp_conn_close(c->ws, code, reason, strlen(reason), buf,
+                           sizeof buf, &n) == WSP_OK) {
+            c->code_out = code;
+            out_append(&c->out, buf, n);
+            if (out_send(c->fd, &c->out) != 0) return;
+            uint64_t deadline = now_ms() + CLOSE_WAIT_MS;
+            while (now_ms() < deadline &&
+                   wsp_conn_state(c->ws) != WSP_STATE_CLOSED) {
+                ssize_t r = recv(c->fd, c->in + c->in_len,
+                                 RECV_BUF_SIZE - c->in_len, 0);
+                if (r == 0) break;
+                if (r < 0) {
+                    if (errno == EAGAIN || errno == EWOULDBLOCK ||
+                        errno == EINTR)
+                        continue;
+                    break;
+                }
+                c->in_len += (size_t)r;
+                size_t used = 0;
+                /* Data still arriving is echoed per the protocol: the
+                 * library refuses sends after our close, which is fine. */
+                int step = process_input(c, &used);
+                memmove(c->in, c->in + used, c->in_len - used);
+                c->in_len -= used;
+                c->result = why;
+                if (step == STEP_DONE) break;
+                out_reset(&c->out);
+            }
+        }
+    }
+}
+
+static void run_connection(conn_ctx *c)
+{
+    wsp_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.role = WSP_ROLE_SERVER;
+    cfg.max_message = opts.max_message;
+    cfg.max_frame_payload = opts.max_message;
+    if (wsp_conn_new(&cfg, &c->ws) != WSP_OK) {
+        c->detail = "out of memory";
+        return;
+    }
+    set_timeouts(c->fd, POLL_SLICE_MS, SEND_TIMEOUT_S);
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+
+    uint64_t last_activity = now_ms();
+    uint64_t handshake_deadline = last_activity + opts.handshake_timeout_s * 1000u;
+    for (;;) {
+        if (stopping()) {
+            close_with(c, 1001, "server shutting down", OUT_SHUTDOWN);
+            break;
+        }
+        if (c->in_len == RECV_BUF_SIZE) {
+            /* Cannot happen with a conforming library: it keeps back at
+             * most max_header_bytes, far below the buffer size. */
+            c->result = OUT_DROPPED;
+            c->detail = "receive buffer full without progress";
+            break;
+        }
+        ssize_t r = recv(c->fd, c->in + c->in_len, RECV_BUF_SIZE - c->in_len, 0);
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                uint64_t t = now_ms();
+                wsp_state st = wsp_conn_state(c->ws);
+                if (st == WSP_STATE_HANDSHAKE && t >= handshake_deadline) {
+                    c->result = OUT_TIMEOUT;
+                    c->detail = "handshake timeout";
+                    break;
+                }
+                if (st != WSP_STATE_HANDSHAKE &&
+                    t - last_activity >= opts.idle_timeout_s * 1000u) {
+                    close_with(c, 1001, "idle timeout", OUT_TIMEOUT);
+                    break;
+                }
+                continue;
+            }
+            c->result = OUT_DROPPED;
+            c->detail = strerror(errno);
+            break;
+        }
+        if (r == 0) {
+            if (c->result != OUT_CLOSED) {
+                c->result = OUT_DROPPED;
+                c->detail = "peer closed TCP without a close handshake";
+            }
+            break;
+        }
+        last_activity = now_ms();
+        c->in_len += (size_t)r;
+        size_t used = 0;
+        int step = process_input(c, &used);
+        if (append_pending(c) != 0 || out_send(c->fd, &c->out) != 0) {
+            c->result = OUT_DROPPED;
+            c->detail = "send failed or timed out";
+            break;
+        }
+        memmove(c->in, c->in + used, c->in_len - used);
+        c->in_len -= used;
+        if (step == STEP_DONE || wsp_conn_should_close_transport(c->ws))
+            break;
+    }
+    end_connection(c);
+}
+
+static void *connection_thread(void *arg)
+{
+    conn_ctx *c = arg;
+    c->in = malloc(RECV_BUF_SIZE);
+    if (c->in) {
+        run_connection(c);
+    } else {
+        c->detail = "out of memory";
+    }
+    if (c->fd >= 0) close(c->fd);
+    log_conn(c);
+    wsp_conn_free(c->ws);
+    out_free(&c->out);
+    free(c->in);
+    free(c);
+
+    pthread_mutex_lock(&conn_lock);
+    active_connections--;
+    pthread_cond_broadcast(&conn_done);
+    pthread_mutex_unlock(&conn_lock);
+    return NULL;
+}
+
+static void format_peer(const struct sockaddr_storage *ss, char *out,
+                        size_t cap)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
+        port = ntohs(sin->sin_port);
+        snprintf(out, cap, "%s:%u", host, port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
+        port = ntohs(sin6->sin6_port);
+        snprintf(out, cap, "[%s]:%u", host, port);
+    } else {
+        snprintf(out, cap, "?");
+    }
+}
+
+/* Over the connection cap the client gets a 503 straight from the accept
+ * loop, so an overload costs no thread. */
+static void refuse_overloaded(int fd, const char *peer)
+{
+    uint8_t buf[256];
+    size_t n = 0;
+    set_timeouts(fd, 100, 1);
+    if (wsp_http_build_error(503, buf, sizeof buf, &n) == WSP_OK)
+        send(fd, buf, n, MSG_NOSIGNAL);
+    shutdown(fd, SHUT_WR);
+    close(fd);
+    if (!opts.quiet)
+        fprintf(stderr, "peer=%s path=- outcome=%s http=503\n", peer,
+                outcome_name(OUT_OVERLOADED));
+}
+
+static int open_listener(void)
+{
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int rc = getaddrinfo(opts.host, opts.port, &hints, &res);
+    if (rc != 0) {
+        fprintf(stderr, "echo_server: cannot resolve %s:%s: %s\n", opts.host,
+                opts.port, gai_strerror(rc));
+        return -1;
+    }
+    int fd = -1;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+        if (fd < 0) continue;
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+            listen(fd, SOMAXCONN) == 0)
+            break;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        fprintf(stderr, "echo_server: cannot listen on %s:%s: %s\n",
+                opts.host, opts.port, strerror(errno));
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char where[INET6_ADDRSTRLEN + 8] = "?";
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        format_peer(&ss, where, sizeof where);
+    /* Always printed, even with --quiet: with --port 0 it is the only way
+     * to learn the port. */
+    printf("echo_server listening on %s\n", where);
+    fflush(stdout);
+    return fd;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: echo_server [options]\n"
+            "  --host ADDR              address to listen on (default 127.0.0.1)\n"
+            "  --port PORT              port (default 9001; 0 picks a free one)\n"
+            "  --max-message BYTES      largest message and frame accepted\n"
+            "                           (default 16777216; larger: close 1009)\n"
+            "  --max-connections N      concurrent connections (default 256;\n"
+            "                           more get HTTP 503)\n"
+            "  --handshake-timeout SEC  time allowed for the HTTP request (default 10)\n"
+            "  --idle-timeout SEC       close idle WebSockets with 1001 (default 120)\n"
+            "  --quiet                  no per-connection log lines\n"
+            "  --help                   this text\n"
+            "GET / without an Upgrade serves a browser echo test page.\n");
+}
+
+static int parse_uint(const char *s, unsigned long long max,
+                      unsigned long long *out)
+{
+    char *end = NULL;
+    if (!s || !*s || *s == '-') return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v > max) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        unsigned long long v = 0;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
+            opts.quiet = 1;
+        } else if (strcmp(a, "--host") == 0 && val) {
+            opts.host = val;
+            i++;
+        } else if (strcmp(a, "--port") == 0 && val) {
+            if (parse_uint(val, 65535, &v) != 0) goto bad_value;
+            opts.port = val;
+            i++;
+        } else if (strcmp(a, "--max-message") == 0 && val) {
+            if (parse_uint(val, UINT64_MAX >> 1, &v) != 0 || v == 0)
+                goto bad_value;
+            opts.max_message = v;
+            i++;
+        } else if (strcmp(a, "--max-connections") == 0 && val) {
+            if (parse_uint(val, 100000, &v) != 0 || v == 0) goto bad_value;
+            opts.max_connections = (unsigned)v;
+            i++;
+        } else if (strcmp(a, "--handshake-timeout") == 0 && val) {
+            if (parse_uint(val, 86400, &v) != 0 || v == 0) goto bad_value;
+            opts.handshake_timeout_s = (unsigned)v;
+            i++;
+        } else if (strcmp(a, "--idle-timeout") == 0 && val) {
+            if (parse_uint(val, 86400, &v) != 0 || v == 0) goto bad_value;
+            opts.idle_timeout_s = (unsigned)v;
+            i++;
+        } else {
+            fprintf(stderr, "echo_server: unknown or incomplete option '%s'\n",
+                    a);
+            usage(stderr);
+            return -1;
+        }
+        continue;
+    bad_value:
+        fprintf(stderr, "echo_server: bad value '%s' for %s\n", val, a);
+        return -1;
+    }
+    return 0;
+}
+
+static void start_connection(int fd, const struct sockaddr_storage *ss)
+{
+    char peer[INET6_ADDRSTRLEN + 8];
+    format_peer(ss, peer, sizeof peer);
+
+    pthread_mutex_lock(&conn_lock);
+    int full = active_connections >= opts.max_connections;
+    if (!full) active_connections++;
+    pthread_mutex_unlock(&conn_lock);
+    if (full) {
+        refuse_overloaded(fd, peer);
+        return;
+    }
+
+    conn_ctx *c = calloc(1, sizeof *c);
+    pthread_attr_t attr;
+    int ok = c != NULL && pthread_attr_init(&attr) == 0;
+    if (ok) {
+        c->fd = fd;
+        memcpy(c->peer, peer, sizeof peer);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, THREAD_STACK);
+        /* Workers never take SIGINT/SIGTERM, so the accept loop's poll
+         * is what the signal interrupts. */
+        sigset_t block, old;
+        sigemptyset(&block);
+        sigaddset(&block, SIGINT);
+        sigaddset(&block, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &block, &old);
+        pthread_t tid;
+        ok = pthread_create(&tid, &attr, connection_thread, c) == 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        pthread_attr_destroy(&attr);
+    }
+    if (!ok) {
+        free(c);
+        pthread_mutex_lock(&conn_lock);
+        active_connections--;
+        pthread_mutex_unlock(&conn_lock);
+        refuse_overloaded(fd, peer);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (parse_args(argc, argv) != 0) return 2;
+
+    signal(SIGPIPE, SIG_IGN);
+    if (pipe(stop_pipe) != 0) {
+        perror("echo_server: pipe");
+        return 1;
+    }
+    fcntl(stop_pipe[0], F_SETFD, FD_CLOEXEC);
+    fcntl(stop_pipe[1], F_SETFD, FD_CLOEXEC);
+    fcntl(stop_pipe[1], F_SETFL, O_NONBLOCK);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    int lfd = open_listener();
+    if (lfd < 0) return 1;
+
+    while (!stopping()) {
+        struct pollfd pfd[2] = {{lfd, POLLIN, 0}, {stop_pipe[0], POLLIN, 0}};
+        int pr = poll(pfd, 2, -1);
+        if (pr < 0) {
+            if (errno == EINTR) continue;
+            perror("echo_server: poll");
+            break;
+        }
+        if (pfd[1].revents) break;
+        if (!(pfd[0].revents & POLLIN)) continue;
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept(lfd, (struct sockaddr *)&ss, &sl);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                errno == ENOMEM) {
+                /* Out of descriptors: back off instead of spinning; the
+                 * pending connection waits in the backlog. */
+                struct timespec ts = {0, 100 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+            }
+            continue;
+        }
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        start_connection(fd, &ss);
+    }
+    close(lfd);
+
+    /* Workers notice the flag within one receive slice, send 1001 and wait
+     * briefly for the close reply; give them that long and a bit more. */
+    pthread_mutex_lock(&conn_lock);
+    unsigned left = active_connections;
+    if (!opts.quiet && left > 0)
+        fprintf(stderr, "echo_server: shutting down, closing %u connection(s)\n",
+                left);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += SHUTDOWN_WAIT_MS / 1000;
+    while (active_connections > 0) {
+        if (pthread_cond_timedwait(&conn_done, &conn_lock, &until) != 0) break;
+    }
+    left = active_connections;
+    pthread_mutex_unlock(&conn_lock);
+    if (!opts.quiet) fprintf(stderr, "echo_server: stopped\n");
+    return left == 0 ? 0 : 1;
+}
