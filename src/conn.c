@@ -31,12 +31,9 @@ struct wsp_conn {
     uint64_t frame_remaining; /* payload bytes left in the current frame */
     uint64_t message_len;
     uint64_t error_offset;
-    const wsp_origin_policy *origin_policy;
     const wsp_allocator *allocator;
     wsp_entropy_fn entropy;
     void *entropy_user;
-    uint32_t max_header_bytes;
-    uint32_t max_headers;
     uint32_t max_fragments;
     uint32_t fragments;
     uint32_t send_fragment_size;
@@ -56,8 +53,11 @@ struct wsp_conn {
     union {
         uint8_t pong[WSP_MAX_CONTROL_PAYLOAD];
         struct {
-            char accept[WSP_ACCEPT_LEN + 1];
+            const wsp_origin_policy *origin_policy;
             const wsp_client_options *client_opts;
+            uint32_t max_header_bytes;
+            uint32_t max_headers;
+            char accept[WSP_ACCEPT_LEN + 1];
         } hs;
     } u;
 };
@@ -90,12 +90,12 @@ int wsp_conn_init(wsp_conn *c, const wsp_config *cfg)
     c->role = (uint8_t)cfg->role;
     c->max_frame = cfg->max_frame_payload ? cfg->max_frame_payload : WSP_DEFAULT_MAX_FRAME;
     c->max_message = cfg->max_message ? cfg->max_message : WSP_DEFAULT_MAX_MESSAGE;
-    c->max_header_bytes = cfg->max_header_bytes ? cfg->max_header_bytes
-                                                : WSP_DEFAULT_MAX_HEADER_BYTES;
-    c->max_headers = cfg->max_headers ? cfg->max_headers : WSP_DEFAULT_MAX_HEADERS;
+    c->u.hs.max_header_bytes = cfg->max_header_bytes ? cfg->max_header_bytes
+                                                     : WSP_DEFAULT_MAX_HEADER_BYTES;
+    c->u.hs.max_headers = cfg->max_headers ? cfg->max_headers : WSP_DEFAULT_MAX_HEADERS;
     c->max_fragments = cfg->max_fragments ? cfg->max_fragments : WSP_DEFAULT_MAX_FRAGMENTS;
     c->send_fragment_size = cfg->send_fragment_size;
-    c->origin_policy = cfg->origin_policy;
+    c->u.hs.origin_policy = cfg->origin_policy;
     c->allocator = cfg->allocator ? cfg->allocator : &default_allocator;
     c->entropy = cfg->entropy ? cfg->entropy : wsp_entropy_system;
     c->entropy_user = cfg->entropy_user;
@@ -193,8 +193,8 @@ static int handshake_server(wsp_conn *c, uint8_t *data, size_t len,
                             size_t *consumed, wsp_event *ev)
 {
     if (c->flags & F_REQUEST_PENDING) return WSP_ERR_STATE;
-    int rc = wsp_http_parse_request((const char *)data, len, c->max_header_bytes,
-                                    c->max_headers, &ev->request, consumed);
+    int rc = wsp_http_parse_request((const char *)data, len, c->u.hs.max_header_bytes,
+                                    c->u.hs.max_headers, &ev->request, consumed);
     if (rc == WSP_ERR_NEED_MORE) {
         *consumed = 0;
         return WSP_OK;
@@ -205,7 +205,7 @@ static int handshake_server(wsp_conn *c, uint8_t *data, size_t len,
         *consumed = len;
         return fail(c, rc, c->offset, ev);
     }
-    int valid = wsp_upgrade_validate(&ev->request, c->origin_policy, &ev->upgrade);
+    int valid = wsp_upgrade_validate(&ev->request, c->u.hs.origin_policy, &ev->upgrade);
     ev->type = WSP_EV_REQUEST;
     ev->status = valid;
     ev->http_status = valid == WSP_OK ? 101 : wsp_status_http_code(valid);
@@ -222,8 +222,8 @@ static int handshake_client(wsp_conn *c, uint8_t *data, size_t len,
                             size_t *consumed, wsp_event *ev)
 {
     if (!(c->flags & F_REQUEST_SENT)) return WSP_ERR_STATE;
-    int rc = wsp_http_parse_response((const char *)data, len, c->max_header_bytes,
-                                     c->max_headers, &ev->response, consumed);
+    int rc = wsp_http_parse_response((const char *)data, len, c->u.hs.max_header_bytes,
+                                     c->u.hs.max_headers, &ev->response, consumed);
     if (rc == WSP_ERR_NEED_MORE) {
         *consumed = 0;
         return WSP_OK;
@@ -507,7 +507,7 @@ int wsp_conn_accept_request(wsp_conn *c, const wsp_request *req,
         (c->flags & F_REQUEST_PENDING))
         return WSP_ERR_STATE;
     wsp_upgrade_info info;
-    int valid = wsp_upgrade_validate(req, c->origin_policy, &info);
+    int valid = wsp_upgrade_validate(req, c->u.hs.origin_policy, &info);
     if (valid != WSP_OK) {
         int rc = reject_with(c, wsp_status_http_code(valid), out, out_cap, out_len);
         return rc == WSP_OK ? valid : rc;
