@@ -51,7 +51,8 @@ static void usage(FILE *f)
         "Sends each MESSAGE as a text message and prints each reply on its own\n"
         "line, then closes with 1000 and waits for the server's close. With no\n"
         "MESSAGE, sends every line read from standard input and prints\n"
-        "whatever the server sends, until end of input.\n"
+        "whatever the server sends; at end of input it waits for the replies\n"
+        "still due (one per line) and closes.\n"
         "\n"
         "options:\n"
         "  --echo                 send back every message the server sends\n"
@@ -649,6 +650,8 @@ static int run_messages(client *c, char **msgs, int count)
     return rc != EXIT_OK ? rc : session_status(c, 0);
 }
 
+static unsigned long sent;
+
 static int send_line(client *c, char *line, size_t len)
 {
     if (len > 0 && line[len - 1] == '\r') len--;
@@ -657,6 +660,7 @@ static int send_line(client *c, char *line, size_t len)
         fprintf(stderr, "echo_client: send failed: %s\n", wsp_strerror(rc));
         return -1;
     }
+    sent++;
     return 0;
 }
 
@@ -724,6 +728,18 @@ static int run_stdin(client *c)
         int rc = client_finish(c, 1000);
         int st = session_status(c, 0);
         return st != EXIT_OK ? st : rc;
+    }
+    /* Input may end before the echoes of the last lines are back, and a
+     * server may drop replies still unsent once it sees our close: so wait
+     * for one reply per line sent (bounded by --timeout) before closing. */
+    while (c->received < sent && !c->peer_closed && !c->failed &&
+           !c->internal_error) {
+        enum read_result r = client_read(c);
+        if (r == READ_TIMEOUT) break;
+        if (r != READ_OK) {
+            fprintf(stderr, "echo_client: connection lost\n");
+            return EXIT_LOST;
+        }
     }
     int rc = client_finish(c, 1000);
     return rc != EXIT_OK ? rc : session_status(c, 0);

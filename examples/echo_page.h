@@ -10,6 +10,7 @@ static const char *const echo_page_parts[] = {
     "<head>\n"
     "<meta charset=\"utf-8\">\n"
     "<title>WebSocket Echo Test</title>\n"
+    "<link rel=\"icon\" href=\"data:,\">\n"
     "<style>\n"
     "body { font-family: sans-serif; max-width: 46em; margin: 2em auto; }\n"
     "#output { border: 1px solid #ccc; padding: 0.5em 1em; min-height: 8em;"
