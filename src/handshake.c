@@ -255,74 +255,92 @@ static int write_extra_headers(wsp_writer *w, const wsp_header *headers,
     return WSP_OK;
 }
 
+typedef struct response_ctx {
+    const char *accept;
+    const wsp_accept_options *opts;
+} response_ctx;
+
+static int write_response(wsp_writer *w, const void *ctx)
+{
+    const response_ctx *r = ctx;
+    const wsp_accept_options *opts = r->opts;
+    wsp_write_str(w, "HTTP/1.1 101 Switching Protocols\r\n"
+                     "Upgrade: websocket\r\nConnection: Upgrade\r\n");
+    int rc = write_header(w, "Sec-WebSocket-Accept", 20, r->accept, strlen(r->accept));
+    if (rc == WSP_OK && opts && opts->subprotocol) {
+        size_t n = strlen(opts->subprotocol);
+        rc = is_token(opts->subprotocol, n)
+                 ? write_header(w, "Sec-WebSocket-Protocol", 22, opts->subprotocol, n)
+                 : WSP_ERR_INVALID_ARG;
+    }
+    if (rc == WSP_OK && opts && opts->extensions && opts->extensions[0])
+        rc = write_header(w, "Sec-WebSocket-Extensions", 24, opts->extensions,
+                          strlen(opts->extensions));
+    if (rc == WSP_OK && opts)
+        rc = write_extra_headers(w, opts->headers, opts->header_count);
+    wsp_write(w, "\r\n", 2);
+    return rc;
+}
+
 int wsp_upgrade_build_response(const char *accept,
                                const wsp_accept_options *opts, uint8_t *out,
                                size_t out_cap, size_t *out_len)
 {
-    if (!accept || !out_len || (!out && out_cap)) return WSP_ERR_INVALID_ARG;
-    wsp_writer w = {out, out_cap, 0};
-    wsp_write_str(&w, "HTTP/1.1 101 Switching Protocols\r\n"
-                      "Upgrade: websocket\r\nConnection: Upgrade\r\n");
-    int rc = write_header(&w, "Sec-WebSocket-Accept", 20, accept, strlen(accept));
-    if (rc == WSP_OK && opts && opts->subprotocol) {
-        size_t n = strlen(opts->subprotocol);
-        rc = is_token(opts->subprotocol, n)
-                 ? write_header(&w, "Sec-WebSocket-Protocol", 22, opts->subprotocol, n)
-                 : WSP_ERR_INVALID_ARG;
-    }
-    if (rc == WSP_OK && opts && opts->extensions && opts->extensions[0])
-        rc = write_header(&w, "Sec-WebSocket-Extensions", 24, opts->extensions,
-                          strlen(opts->extensions));
-    if (rc == WSP_OK && opts)
-        rc = write_extra_headers(&w, opts->headers, opts->header_count);
-    if (rc != WSP_OK) return rc;
-    wsp_write(&w, "\r\n", 2);
-    *out_len = w.len;
-    return w.len > out_cap ? WSP_ERR_BUFFER_TOO_SMALL : WSP_OK;
+    if (!accept) return WSP_ERR_INVALID_ARG;
+    response_ctx ctx = {accept, opts};
+    return wsp_build(write_response, &ctx, out, out_cap, out_len);
 }
 
-int wsp_handshake_build_request(const wsp_client_options *opts,
-                                const char *key, uint8_t *out, size_t out_cap,
-                                size_t *out_len)
+typedef struct request_ctx {
+    const wsp_client_options *opts;
+    const char *key;
+} request_ctx;
+
+static int write_request(wsp_writer *w, const void *ctx)
 {
-    if (!opts || !opts->host || !key || !out_len || (!out && out_cap))
-        return WSP_ERR_INVALID_ARG;
+    const wsp_client_options *opts = ((const request_ctx *)ctx)->opts;
     const char *target = opts->target && opts->target[0] ? opts->target : "/";
     size_t target_len = strlen(target);
     for (size_t i = 0; i < target_len; i++) {
         unsigned char c = (unsigned char)target[i];
         if (c <= 0x20 || c >= 0x7F) return WSP_ERR_INVALID_ARG;
     }
-    wsp_writer w = {out, out_cap, 0};
-    wsp_write_str(&w, "GET ");
-    wsp_write(&w, target, target_len);
-    wsp_write_str(&w, " HTTP/1.1\r\n");
-    int rc = write_header(&w, "Host", 4, opts->host, strlen(opts->host));
-    if (rc != WSP_OK || !opts->host[0]) return WSP_ERR_INVALID_ARG;
-    wsp_write_str(&w, "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ");
-    wsp_write_str(&w, key);
-    wsp_write_str(&w, "\r\nSec-WebSocket-Version: 13\r\n");
-    if (opts->origin)
-        rc = write_header(&w, "Origin", 6, opts->origin, strlen(opts->origin));
+    if (!opts->host[0]) return WSP_ERR_INVALID_ARG;
+    wsp_write_str(w, "GET ");
+    wsp_write(w, target, target_len);
+    wsp_write_str(w, " HTTP/1.1\r\n");
+    int rc = write_header(w, "Host", 4, opts->host, strlen(opts->host));
+    wsp_write_str(w, "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ");
+    wsp_write_str(w, ((const request_ctx *)ctx)->key);
+    wsp_write_str(w, "\r\nSec-WebSocket-Version: 13\r\n");
+    if (rc == WSP_OK && opts->origin)
+        rc = write_header(w, "Origin", 6, opts->origin, strlen(opts->origin));
     if (rc == WSP_OK && opts->subprotocol_count) {
         if (!opts->subprotocols) return WSP_ERR_INVALID_ARG;
-        wsp_write_str(&w, "Sec-WebSocket-Protocol: ");
+        wsp_write_str(w, "Sec-WebSocket-Protocol: ");
         for (size_t i = 0; i < opts->subprotocol_count; i++) {
             const char *p = opts->subprotocols[i];
             if (!p || !is_token(p, strlen(p))) return WSP_ERR_INVALID_ARG;
-            if (i) wsp_write(&w, ", ", 2);
-            wsp_write_str(&w, p);
+            if (i) wsp_write(w, ", ", 2);
+            wsp_write_str(w, p);
         }
-        wsp_write(&w, "\r\n", 2);
+        wsp_write(w, "\r\n", 2);
     }
     if (rc == WSP_OK && opts->extensions && opts->extensions[0])
-        rc = write_header(&w, "Sec-WebSocket-Extensions", 24, opts->extensions,
+        rc = write_header(w, "Sec-WebSocket-Extensions", 24, opts->extensions,
                           strlen(opts->extensions));
-    if (rc == WSP_OK) rc = write_extra_headers(&w, opts->headers, opts->header_count);
-    if (rc != WSP_OK) return rc;
-    wsp_write(&w, "\r\n", 2);
-    *out_len = w.len;
-    return w.len > out_cap ? WSP_ERR_BUFFER_TOO_SMALL : WSP_OK;
+    if (rc == WSP_OK) rc = write_extra_headers(w, opts->headers, opts->header_count);
+    wsp_write(w, "\r\n", 2);
+    return rc;
+}
+
+int wsp_handshake_build_request(const wsp_client_options *opts,
+                                const char *key, uint8_t *out, size_t out_cap,
+                                size_t *out_len)
+{
+    if (!opts || !opts->host || !key) return WSP_ERR_INVALID_ARG;
+    request_ctx ctx = {opts, key};
+    return wsp_build(write_request, &ctx, out, out_cap, out_len);
 }
 
 /* Is the extension named by `item` (up to its first ';') among the names the

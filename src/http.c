@@ -138,7 +138,8 @@ typedef int (*start_line_fn)(const line *l, void *out);
  * to the empty line, within the limits. */
 static int parse_head(const char *buf, size_t len, size_t max_bytes,
                       size_t max_headers, start_line_fn parse_start,
-                      void *msg, wsp_headers *headers, size_t *consumed)
+                      int is_request, void *msg, wsp_headers *headers,
+                      size_t *consumed)
 {
     if (!buf && len) return WSP_ERR_INVALID_ARG;
     if (!max_bytes) max_bytes = WSP_DEFAULT_MAX_HEADER_BYTES;
@@ -155,11 +156,18 @@ static int parse_head(const char *buf, size_t len, size_t max_bytes,
     }
     if (rc == WSP_OK) rc = parse_start(&l, msg);
     if (rc == WSP_ERR_NEED_MORE) {
-        /* Reject garbage early rather than waiting for max_bytes of it. */
+        /* Reject garbage (a TLS hello, a stray frame) at once rather than
+         * after max_bytes of it: a start line must begin with a method
+         * token, or with "HTTP/" for a response. */
         size_t i = off;
-        while (i < scan && wsp_is_tchar((unsigned char)buf[i])) i++;
-        if (i < scan && buf[i] != ' ' && buf[i] != '\r' && buf[i] != '\n')
-            return WSP_ERR_HTTP_MALFORMED;
+        if (is_request) {
+            while (i < scan && wsp_is_tchar((unsigned char)buf[i])) i++;
+            if (i < scan && buf[i] != ' ' && buf[i] != '\r' && buf[i] != '\n')
+                return WSP_ERR_HTTP_MALFORMED;
+        } else {
+            for (size_t k = 0; i < scan && k < 5; i++, k++)
+                if (buf[i] != "HTTP/"[k]) return WSP_ERR_HTTP_MALFORMED;
+        }
     }
     if (rc != WSP_OK) goto incomplete;
 
@@ -239,7 +247,7 @@ int wsp_http_parse_request(const char *buf, size_t len, size_t max_bytes,
     wsp_request tmp;
     memset(&tmp, 0, sizeof tmp);
     int rc = parse_head(buf, len, max_bytes, max_headers, parse_request_line,
-                        &tmp, &tmp.headers, consumed);
+                        1, &tmp, &tmp.headers, consumed);
     if (rc == WSP_OK) *req = tmp;
     return rc;
 }
@@ -252,7 +260,7 @@ int wsp_http_parse_response(const char *buf, size_t len, size_t max_bytes,
     wsp_response tmp;
     memset(&tmp, 0, sizeof tmp);
     int rc = parse_head(buf, len, max_bytes, max_headers, parse_status_line,
-                        &tmp, &tmp.headers, consumed);
+                        0, &tmp, &tmp.headers, consumed);
     if (rc == WSP_OK) *resp = tmp;
     return rc;
 }
@@ -325,22 +333,40 @@ static const char *reason_phrase(int status)
     }
 }
 
+int wsp_build(wsp_build_fn build, const void *ctx, uint8_t *out,
+              size_t out_cap, size_t *out_len)
+{
+    if (!out_len || (!out && out_cap)) return WSP_ERR_INVALID_ARG;
+    wsp_writer count = {NULL, 0, 0};
+    int rc = build(&count, ctx);
+    if (rc != WSP_OK) return rc;
+    *out_len = count.len;
+    if (count.len > out_cap) return WSP_ERR_BUFFER_TOO_SMALL;
+    wsp_writer w = {out, out_cap, 0};
+    return build(&w, ctx);
+}
+
+static int write_error(wsp_writer *w, const void *ctx)
+{
+    int http_status = *(const int *)ctx;
+    wsp_write_str(w, "HTTP/1.1 ");
+    wsp_write_uint(w, (unsigned long)http_status);
+    wsp_write_str(w, " ");
+    wsp_write_str(w, reason_phrase(http_status));
+    wsp_write_str(w, "\r\n");
+    /* RFC 6455 4.2.2: tell the client which version we speak; RFC 9110
+     * 15.5.22: a 426 names the protocol to upgrade to. */
+    if (http_status == 426)
+        wsp_write_str(w, "Sec-WebSocket-Version: 13\r\nUpgrade: websocket\r\n");
+    /* RFC 9110 15.5.6: a 405 lists the allowed methods. */
+    if (http_status == 405) wsp_write_str(w, "Allow: GET\r\n");
+    wsp_write_str(w, "Connection: close\r\nContent-Length: 0\r\n\r\n");
+    return WSP_OK;
+}
+
 int wsp_http_build_error(int http_status, uint8_t *out, size_t out_cap,
                          size_t *out_len)
 {
-    if (!out_len || (!out && out_cap) || http_status < 400 || http_status > 599)
-        return WSP_ERR_INVALID_ARG;
-    wsp_writer w = {out, out_cap, 0};
-    wsp_write_str(&w, "HTTP/1.1 ");
-    wsp_write_uint(&w, (unsigned long)http_status);
-    wsp_write_str(&w, " ");
-    wsp_write_str(&w, reason_phrase(http_status));
-    wsp_write_str(&w, "\r\n");
-    /* RFC 6455 4.2.2: tell the client which version we speak. */
-    if (http_status == 426) wsp_write_str(&w, "Sec-WebSocket-Version: 13\r\nUpgrade: websocket\r\n");
-    /* RFC 9110 15.5.6: a 405 lists the allowed methods. */
-    if (http_status == 405) wsp_write_str(&w, "Allow: GET\r\n");
-    wsp_write_str(&w, "Connection: close\r\nContent-Length: 0\r\n\r\n");
-    *out_len = w.len;
-    return w.len > out_cap ? WSP_ERR_BUFFER_TOO_SMALL : WSP_OK;
+    if (http_status < 400 || http_status > 599) return WSP_ERR_INVALID_ARG;
+    return wsp_build(write_error, &http_status, out, out_cap, out_len);
 }

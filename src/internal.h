@@ -70,4 +70,11 @@ WSP_INTERNAL void wsp_write(wsp_writer *w, const void *data, size_t len);
 WSP_INTERNAL void wsp_write_str(wsp_writer *w, const char *s);
 WSP_INTERNAL void wsp_write_uint(wsp_writer *w, unsigned long v);
 
+/* http.c: runs a builder once to measure and, if the result fits, once more
+ * to write, so a buffer that is too small is left untouched. The builder
+ * returns WSP_OK or its own error (e.g. WSP_ERR_INVALID_ARG). */
+typedef int (*wsp_build_fn)(wsp_writer *w, const void *ctx);
+WSP_INTERNAL int wsp_build(wsp_build_fn build, const void *ctx, uint8_t *out,
+                           size_t out_cap, size_t *out_len);
+
 #endif
