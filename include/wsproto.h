@@ -68,6 +68,7 @@ enum wsp_status {
     WSP_ERR_NEED_MORE = -6,        /* input ends before the item does */
     WSP_ERR_LIMIT = -7,            /* a caller-set size limit was reached */
     WSP_ERR_CLOSED = -8,           /* connection closed: nothing more to do */
+    WSP_ERR_UNSUPPORTED = -9,      /* feature not compiled in (e.g. deflate) */
 
     WSP_ERR_HTTP_MALFORMED = -100,   /* 400: not parseable as HTTP/1.1 */
     WSP_ERR_HTTP_METHOD = -101,      /* 405: method is not GET */
@@ -97,7 +98,7 @@ enum wsp_status {
     WSP_ERR_PROTO_UTF8 = -210,             /* 1007: invalid UTF-8 */
     WSP_ERR_PROTO_TOO_BIG = -211,          /* 1009: frame/message over limit */
     WSP_ERR_PROTO_TOO_MANY_FRAGMENTS = -212, /* 1009: fragments over limit */
-    WSP_ERR_PROTO_EXTENSION = -213         /* 1002/1007: extension data bad */
+    WSP_ERR_PROTO_EXTENSION = -213         /* 1002: compressed data invalid */
 };
 
 /* The name and a one-line description of a status, e.g.
@@ -340,6 +341,7 @@ typedef struct wsp_accept_options {
     const char *extensions;     /* Sec-WebSocket-Extensions value or NULL */
     const wsp_header *headers;  /* extra response headers (may be NULL) */
     size_t header_count;
+    int no_deflate;             /* 1: do not accept permessage-deflate */
 } wsp_accept_options;
 
 /* Writes "HTTP/1.1 101 Switching Protocols" with Upgrade, Connection,
@@ -417,6 +419,10 @@ typedef struct wsp_config {
     const wsp_allocator *allocator; /* NULL: malloc/realloc/free */
     wsp_entropy_fn entropy;     /* client masking + key; NULL: system */
     void *entropy_user;
+    /* permessage-deflate (RFC 7692) settings; NULL: never negotiated. A
+     * server answers the first acceptable offer; a client offers it. Needs
+     * a build with WSPROTO_DEFLATE (else init fails: WSP_ERR_UNSUPPORTED). */
+    const struct wsp_deflate_config *deflate;
 } wsp_config;
 
 typedef struct wsp_conn wsp_conn;
@@ -426,9 +432,16 @@ typedef struct wsp_conn wsp_conn;
 WSP_API size_t wsp_conn_size(void);
 
 /* Initialises a connection in caller memory of wsp_conn_size() bytes.
- * cfg may be NULL (server, defaults). No allocation happens. Returns WSP_OK
- * or WSP_ERR_INVALID_ARG. Memory placed this way needs no wsp_conn_free. */
+ * cfg may be NULL (server, defaults). No allocation happens here. Returns
+ * WSP_OK, WSP_ERR_INVALID_ARG or WSP_ERR_UNSUPPORTED. The only memory such a
+ * connection may later allocate is compression state, once permessage-
+ * deflate is negotiated; wsp_conn_deinit releases it. */
 WSP_API int wsp_conn_init(wsp_conn *conn, const wsp_config *cfg);
+
+/* Releases what a connection placed with wsp_conn_init allocated (nothing
+ * unless compression was negotiated). The memory itself stays the caller's.
+ * NULL is ignored. */
+WSP_API void wsp_conn_deinit(wsp_conn *conn);
 
 /* Allocates (through cfg->allocator) and initialises a connection.
  * Returns WSP_OK, WSP_ERR_NOMEM or WSP_ERR_INVALID_ARG. */
@@ -455,7 +468,8 @@ typedef enum wsp_event_type {
 typedef struct wsp_event {
     wsp_event_type type;
     /* WSP_EV_DATA: the opcode of the message (TEXT or BINARY), the piece
-     * (unmasked in place in the caller's buffer; a text piece may end or
+     * (unmasked in place in the caller's buffer, or, for a compressed
+     * message, in the connection's inflate buffer; a text piece may end or
      * start inside a code point, the whole message is validated), flags.
      * WSP_EV_PING / PONG: the payload (points into the caller's buffer).
      * WSP_EV_CLOSE: the reason (UTF-8, validated, not NUL-terminated). */
@@ -490,7 +504,10 @@ typedef struct wsp_event {
     int http_status;
 } wsp_event;
 
-/* Feeds received bytes and returns at most one event.
+/* Feeds received bytes and returns at most one event. Call it in a loop
+ * until it reports WSP_EV_NONE, even when no input is left: a compressed
+ * message may inflate to more than one event's worth of output, and the
+ * rest comes from calls with len 0.
  *
  * data/len: received bytes. Payload is unmasked in place, so the buffer is
  * writable. *consumed: how many bytes were used. Bytes not consumed must be
@@ -565,6 +582,8 @@ WSP_API int wsp_conn_client_request(wsp_conn *conn,
 
 /* Flags for wsp_conn_send. */
 #define WSP_SEND_MORE 1u /* the message continues in a later call (no FIN) */
+#define WSP_SEND_NO_COMPRESS 2u /* send this message uncompressed (given on
+                                   its first piece) */
 
 /* Encodes a text/binary message piece, or a ping/pong, into out: frame
  * header(s) followed by the payload (masked, for a client, with a fresh key
@@ -637,6 +656,64 @@ typedef struct wsp_error_info {
 
 /* The sticky error, if any. Returns WSP_OK. */
 WSP_API int wsp_conn_error(const wsp_conn *conn, wsp_error_info *info);
+
+/* ------------------------------------------------------------------------
+ * permessage-deflate (RFC 7692). Built when the library is configured with
+ * WSPROTO_DEFLATE (needs zlib); otherwise the functions below return
+ * WSP_ERR_UNSUPPORTED and wsp_deflate_available() returns 0.
+ *
+ * Memory per connection once negotiated, allocated with the connection's
+ * allocator: the inflate buffer (buffer_size), zlib's inflate state (about
+ * 7 KiB plus a 2^w byte window, w = the peer's window bits) once a
+ * compressed message arrives, and zlib's deflate state (2^(w+2) +
+ * 2^(mem_level+9) bytes plus about 6 KiB, w = max_window_bits) once a
+ * message is compressed. With the defaults (15, 8) that is about 300 KiB;
+ * max_window_bits 10 and mem_level 4 bring it near 50 KiB.
+ * ---------------------------------------------------------------------- */
+typedef struct wsp_deflate_config {
+    int no_context_takeover;      /* reset our compressor after each message */
+    int peer_no_context_takeover; /* ask the peer to reset after each one */
+    int max_window_bits;          /* our compression window, 9..15; 0: 15 */
+    int peer_max_window_bits;     /* window asked of the peer, 8..15; 0: any */
+    int level;                    /* zlib level 1..9; 0: zlib's default */
+    int mem_level;                /* zlib memLevel 1..9; 0: 8 */
+    uint32_t min_size;            /* send smaller messages uncompressed */
+    uint32_t buffer_size;         /* inflate output per event; 0: 16 KiB */
+} wsp_deflate_config;
+
+/* Parameters of one permessage-deflate offer or response. */
+#define WSP_DEFLATE_BITS_NO_VALUE 1 /* client_max_window_bits without value */
+typedef struct wsp_deflate_params {
+    int server_no_context_takeover;
+    int client_no_context_takeover;
+    int server_max_window_bits; /* 8..15; 0: absent */
+    int client_max_window_bits; /* 8..15; 0: absent; WSP_DEFLATE_BITS_NO_VALUE */
+} wsp_deflate_params;
+
+/* 1 if permessage-deflate is compiled in. */
+WSP_API int wsp_deflate_available(void);
+
+/* Parses one element of a Sec-WebSocket-Extensions list ("permessage-
+ * deflate; client_max_window_bits; ..."). is_response selects the stricter
+ * response rules (every window-bits parameter needs a value). Returns WSP_OK,
+ * WSP_ERR_NEED_MORE if the element names another extension, or
+ * WSP_ERR_HTTP_EXTENSION for an unknown, repeated or invalid parameter. */
+WSP_API int wsp_deflate_parse(const char *item, size_t len, int is_response,
+                              wsp_deflate_params *out);
+
+/* Server side negotiation, for applications that answer the handshake
+ * themselves: picks the first offer in the request headers that is valid
+ * and acceptable under cfg, fills *agreed, and writes the response element
+ * (NUL-terminated) into out. Returns WSP_OK, WSP_ERR_NEED_MORE when no offer
+ * is acceptable (answer without the extension), WSP_ERR_BUFFER_TOO_SMALL.
+ * (wsp_conn_accept does all of this itself when wsp_config.deflate is set.) */
+WSP_API int wsp_deflate_negotiate(const wsp_headers *request_headers,
+                                  const wsp_deflate_config *cfg,
+                                  wsp_deflate_params *agreed, char *out,
+                                  size_t out_cap, size_t *out_len);
+
+/* 1 if compression is in use on this connection. */
+WSP_API int wsp_conn_deflate_active(const wsp_conn *conn);
 
 /* ------------------------------------------------------------------------
  * Opt-in whole-message assembly. Feed it WSP_EV_DATA events; it copies
