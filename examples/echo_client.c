@@ -380,8 +380,11 @@ static enum read_result client_read(client *c)
                                                          : READ_ERROR;
     c->in_len += (size_t)r;
     size_t off = 0;
-    while (off < c->in_len && !c->internal_error) {
+    /* Until WSP_EV_NONE, not until the input is used up: the last bytes
+     * can still yield more than one event. */
+    while (!c->internal_error) {
         wsp_event ev;
+        ev.type = WSP_EV_NONE;
         size_t consumed = 0;
         int rc = wsp_conn_recv(c->ws, c->in + off, c->in_len - off, &consumed,
                                &ev);
@@ -395,15 +398,12 @@ static enum read_result client_read(client *c)
             c->fail_reason = wsp_strerror(rc);
             break;
         }
-        if (ev.type != WSP_EV_NONE) {
-            handle_event(c, &ev);
-            if (ev.type == WSP_EV_FAILURE) {
-                off = c->in_len;
-                break;
-            }
-            continue;
+        if (ev.type == WSP_EV_NONE) break;
+        handle_event(c, &ev);
+        if (ev.type == WSP_EV_FAILURE) {
+            off = c->in_len;
+            break;
         }
-        if (consumed == 0) break;
     }
     memmove(c->in, c->in + off, c->in_len - off);
     c->in_len -= off;

@@ -419,7 +419,10 @@ static int echo_piece(conn_ctx *c, const wsp_event *ev)
     /* An empty middle piece carries nothing worth a frame of its own. */
     if (ev->len == 0 && flags == WSP_SEND_MORE) return 0;
     int rc;
-    if (ev->len >= ZEROCOPY_MIN) {
+    /* Only payload that lies in our receive buffer outlives the next
+     * wsp_conn_recv call (inflated data would live in the connection). */
+    int in_buffer = ev->data >= c->in && ev->data + ev->len <= c->in + c->in_len;
+    if (ev->len >= ZEROCOPY_MIN && in_buffer) {
         if (out_reserve(&c->out, WSP_MAX_FRAME_HEADER) != 0) return -1;
         size_t hl = 0;
         rc = wsp_conn_send_zerocopy(c->ws, ev->opcode, ev->data, ev->len,
@@ -522,8 +525,11 @@ static int process_input(conn_ctx *c, size_t *used)
 {
     size_t off = 0;
     int step = STEP_CONTINUE;
-    while (off < c->in_len && step == STEP_CONTINUE) {
+    /* Runs until the library says WSP_EV_NONE, not until the input is used
+     * up: the last bytes can still yield more than one event. */
+    while (step == STEP_CONTINUE) {
         wsp_event ev;
+        ev.type = WSP_EV_NONE;
         size_t consumed = 0;
         int rc = wsp_conn_recv(c->ws, c->in + off, c->in_len - off, &consumed,
                                &ev);
@@ -540,11 +546,8 @@ static int process_input(conn_ctx *c, size_t *used)
             step = STEP_DONE;
             break;
         }
-        if (ev.type != WSP_EV_NONE) {
-            step = handle_event(c, &ev);
-            continue;
-        }
-        if (consumed == 0) break;
+        if (ev.type == WSP_EV_NONE) break;
+        step = handle_event(c, &ev);
     }
     *used = off;
     return step;
