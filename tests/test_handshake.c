@@ -26,6 +26,19 @@ static int str_eq(const char *p, size_t n, const char *want)
         }                                                                     \
     } while (0)
 
+static wsp_accept_options accept_opts(const char *subprotocol,
+                                      const char *extensions,
+                                      const wsp_header *headers, size_t count)
+{
+    wsp_accept_options o;
+    memset(&o, 0, sizeof o);
+    o.subprotocol = subprotocol;
+    o.extensions = extensions;
+    o.headers = headers;
+    o.header_count = count;
+    return o;
+}
+
 static void test_accept_key(void **state)
 {
     (void)state;
@@ -478,7 +491,7 @@ static void test_build_response(void **state)
 
     static const wsp_header extra[] = {{"X-Server", 8, "test", 4},
                                        {"Set-Cookie", 10, "a=b", 3}};
-    wsp_accept_options opts = {"chat", "permessage-deflate", extra, 2};
+    wsp_accept_options opts = accept_opts("chat", "permessage-deflate", extra, 2);
     assert_int_equal(wsp_upgrade_build_response(accept, &opts, out, sizeof out,
                                                 &n), WSP_OK);
     parse_out_response(out, n, &resp);
@@ -516,13 +529,13 @@ static void test_build_response_injection(void **state)
         "chat\r\nX-Evil: 1", "chat\n", "chat\r", "two words", "a,b", "",
         "chat;x", "\"chat\""};
     for (size_t i = 0; i < sizeof bad_proto / sizeof bad_proto[0]; i++) {
-        wsp_accept_options o = {bad_proto[i], NULL, NULL, 0};
+        wsp_accept_options o = accept_opts(bad_proto[i], NULL, NULL, 0);
         int rc = wsp_upgrade_build_response(accept, &o, out, sizeof out, &n);
         if (rc != WSP_ERR_INVALID_ARG)
             print_error("subprotocol case %zu: %d\n", i, rc);
         assert_int_equal(rc, WSP_ERR_INVALID_ARG);
     }
-    wsp_accept_options ext = {NULL, "permessage-deflate\r\nX-Evil: 1", NULL, 0};
+    wsp_accept_options ext = accept_opts(NULL, "permessage-deflate\r\nX-Evil: 1", NULL, 0);
     assert_int_equal(wsp_upgrade_build_response(accept, &ext, out, sizeof out,
                                                 &n), WSP_ERR_INVALID_ARG);
     ext.extensions = "x\ny";
@@ -538,7 +551,7 @@ static void test_build_response_injection(void **state)
         {{"X-A\0", 4, "v", 1}},
     };
     for (size_t i = 0; i < sizeof bad_hdrs / sizeof bad_hdrs[0]; i++) {
-        wsp_accept_options o = {NULL, NULL, bad_hdrs[i], 1};
+        wsp_accept_options o = accept_opts(NULL, NULL, bad_hdrs[i], 1);
         int rc = wsp_upgrade_build_response(accept, &o, out, sizeof out, &n);
         if (rc != WSP_ERR_INVALID_ARG) print_error("header case %zu: %d\n", i, rc);
         assert_int_equal(rc, WSP_ERR_INVALID_ARG);

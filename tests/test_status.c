@@ -28,6 +28,7 @@ static const status_row rows[] = {
     ROW(WSP_ERR_NEED_MORE, 0, 0),
     ROW(WSP_ERR_LIMIT, 0, 0),
     ROW(WSP_ERR_CLOSED, 0, 0),
+    ROW(WSP_ERR_UNSUPPORTED, 0, 0),
     ROW(WSP_ERR_HTTP_MALFORMED, 0, 400),
     ROW(WSP_ERR_HTTP_METHOD, 0, 405),
     ROW(WSP_ERR_HTTP_VERSION, 0, 400),
@@ -55,7 +56,7 @@ static const status_row rows[] = {
     ROW(WSP_ERR_PROTO_UTF8, 1007, 0),
     ROW(WSP_ERR_PROTO_TOO_BIG, 1009, 0),
     ROW(WSP_ERR_PROTO_TOO_MANY_FRAGMENTS, 1009, 0),
-    ROW(WSP_ERR_PROTO_EXTENSION, 1, 0), /* 1002 or 1007 */
+    ROW(WSP_ERR_PROTO_EXTENSION, 1002, 0),
 };
 #define NROWS (sizeof rows / sizeof rows[0])
 
@@ -83,7 +84,7 @@ static void test_strerror_names(void **state)
 static void test_strerror_unknown(void **state)
 {
     (void)state;
-    static const int unknown[] = {1, 42, -9, -99, -114, -150, -199, -214,
+    static const int unknown[] = {1, 42, -10, -99, -114, -150, -199, -214,
                                   -299, -300, -1000, 0x7FFFFFFF,
                                   -0x7FFFFFFF - 1};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
