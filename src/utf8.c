@@ -126,8 +126,20 @@ static int dfa_span(const uint8_t *buf, size_t i, size_t end, uint64_t *ps,
         }
         n = end - i < 16u ? end - i : 16u;
         s0 = s;
-        for (size_t j = 0; j < n; j++)
-            s = dfa_step(s, buf[i + j]);
+        if (n == 16u) {
+            /* Unrolled by hand: not every compiler unrolls at -O2, and the
+             * loop overhead would otherwise cost as much as the step. */
+            const uint8_t *q = buf + i;
+            for (size_t j = 0; j < 16u; j += 4) {
+                s = dfa_step(s, q[j]);
+                s = dfa_step(s, q[j + 1]);
+                s = dfa_step(s, q[j + 2]);
+                s = dfa_step(s, q[j + 3]);
+            }
+        } else {
+            for (size_t j = 0; j < n; j++)
+                s = dfa_step(s, buf[i + j]);
+        }
         i += n;
         if ((s & 63u) == S_REJ) {
             s = s0;
