@@ -281,7 +281,11 @@ static int send_message(client *c, wsp_opcode op, uint8_t *payload,
     }
     uint8_t buf[ZEROCOPY_MIN + WSP_MAX_FRAME_HEADER];
     size_t n = 0;
-    rc = wsp_conn_send(c->ws, op, payload, len, 0, buf, sizeof buf, &n);
+    /* An empty message may have a NULL buffer; never hand the library
+     * NULL + 0 to do arithmetic on. */
+    static const uint8_t empty[1] = {0};
+    rc = wsp_conn_send(c->ws, op, len ? payload : empty, len, 0, buf,
+                       sizeof buf, &n);
     if (rc != WSP_OK) return rc;
     return send_buf(c->fd, buf, n) == 0 ? WSP_OK : WSP_ERR_CLOSED;
 }

@@ -436,7 +436,11 @@ static int echo_piece(conn_ctx *c, const wsp_event *ev)
         size_t need = wsp_conn_send_bound(c->ws, ev->len);
         if (out_reserve(&c->out, need) != 0) return -1;
         size_t n = 0;
-        rc = wsp_conn_send(c->ws, ev->opcode, ev->data, ev->len, flags,
+        /* An empty piece may come with a NULL pointer; never hand the
+         * library NULL + 0 to do arithmetic on. */
+        static const uint8_t empty[1] = {0};
+        const uint8_t *payload = ev->len ? ev->data : empty;
+        rc = wsp_conn_send(c->ws, ev->opcode, payload, ev->len, flags,
                            c->out.buf + c->out.len, c->out.cap - c->out.len,
                            &n);
         if (rc != WSP_OK) return rc;
