@@ -7,22 +7,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum conn_flags {
-    F_CLOSE_SENT = 1u << 0,     /* our close frame was written or queued */
-    F_CLOSE_RECEIVED = 1u << 1, /* the peer's close frame arrived */
-    F_AUTO_PONG = 1u << 2,
-    F_REQUEST_PENDING = 1u << 3, /* server: request seen, not answered */
-    F_REQUEST_VALID = 1u << 4,
-    F_REQUEST_SENT = 1u << 5,    /* client: upgrade request written */
-    F_IN_FRAME = 1u << 6,        /* inside a data frame's payload */
-    F_FRAME_FIN = 1u << 7,
-    F_FRAME_MASKED = 1u << 8,
-    F_FIRST_PENDING = 1u << 9,   /* next data piece starts a message */
-    F_PONG_PENDING = 1u << 10,
-    F_CLOSE_PENDING = 1u << 11,  /* close frame queued for wsp_conn_flush */
-    F_CLOSE_PENDING_CODE = 1u << 12, /* ...and it carries a code */
-    F_OWNED = 1u << 13           /* allocated by wsp_conn_new */
-};
+/* Bits of wsp_conn.flags. */
+#define F_CLOSE_SENT (1u << 0) /* our close frame was written or queued */
+#define F_CLOSE_RECEIVED (1u << 1) /* the peer's close frame arrived */
+#define F_AUTO_PONG (1u << 2)
+#define F_REQUEST_PENDING (1u << 3) /* server: request seen, not answered */
+#define F_REQUEST_VALID (1u << 4)
+#define F_REQUEST_SENT (1u << 5) /* client: upgrade request written */
+#define F_IN_FRAME (1u << 6) /* inside a data frame's payload */
+#define F_FRAME_FIN (1u << 7)
+#define F_FRAME_MASKED (1u << 8)
+#define F_FIRST_PENDING (1u << 9) /* next data piece starts a message */
+#define F_PONG_PENDING (1u << 10)
+#define F_CLOSE_PENDING (1u << 11) /* close frame queued for wsp_conn_flush */
+#define F_CLOSE_PENDING_CODE (1u << 12) /* ...and it carries a code */
+#define F_OWNED (1u << 13) /* allocated by wsp_conn_new */
+#define F_COMPRESSED (1u << 14) /* the message being received is compressed */
+#define F_SEND_COMPRESSED (1u << 15) /* the message being sent is compressed */
+#define F_DEFLATE_AGREED (1u << 16) /* server: an offer is acceptable */
 
 struct wsp_conn {
     uint64_t max_frame;
@@ -32,6 +34,7 @@ struct wsp_conn {
     uint64_t message_len;
     uint64_t error_offset;
     const wsp_allocator *allocator;
+    wsp_deflate *deflate; /* NULL unless permessage-deflate is in use */
     wsp_entropy_fn entropy;
     void *entropy_user;
     uint32_t max_fragments;
@@ -39,7 +42,7 @@ struct wsp_conn {
     uint32_t send_fragment_size;
     uint32_t utf8_state;
     int error;
-    uint16_t flags;
+    uint32_t flags;
     uint16_t pending_close_code;
     uint16_t http_status; /* pending HTTP error, or the rejection status */
     uint8_t role;
@@ -55,6 +58,8 @@ struct wsp_conn {
         struct {
             const wsp_origin_policy *origin_policy;
             const wsp_client_options *client_opts;
+            const wsp_deflate_config *deflate_cfg;
+            wsp_deflate_params agreed;
             uint32_t max_header_bytes;
             uint32_t max_headers;
             char accept[WSP_ACCEPT_LEN + 1];
@@ -86,8 +91,10 @@ int wsp_conn_init(wsp_conn *c, const wsp_config *cfg)
     if (!cfg) cfg = &defaults;
     if (cfg->role != WSP_ROLE_SERVER && cfg->role != WSP_ROLE_CLIENT)
         return WSP_ERR_INVALID_ARG;
+    if (cfg->deflate && !wsp_deflate_available()) return WSP_ERR_UNSUPPORTED;
     memset(c, 0, sizeof *c);
     c->role = (uint8_t)cfg->role;
+    c->u.hs.deflate_cfg = cfg->deflate;
     c->max_frame = cfg->max_frame_payload ? cfg->max_frame_payload : WSP_DEFAULT_MAX_FRAME;
     c->max_message = cfg->max_message ? cfg->max_message : WSP_DEFAULT_MAX_MESSAGE;
     c->u.hs.max_header_bytes = cfg->max_header_bytes ? cfg->max_header_bytes
@@ -123,9 +130,20 @@ int wsp_conn_new(const wsp_config *cfg, wsp_conn **out)
     return WSP_OK;
 }
 
+void wsp_conn_deinit(wsp_conn *c)
+{
+    if (!c) return;
+    wsp_deflate_destroy(c->deflate);
+    c->deflate = NULL;
+}
+
+int wsp_conn_deflate_active(const wsp_conn *c) { return c && c->deflate; }
+
 void wsp_conn_free(wsp_conn *c)
 {
-    if (!c || !(c->flags & F_OWNED)) return;
+    if (!c) return;
+    wsp_conn_deinit(c);
+    if (!(c->flags & F_OWNED)) return;
     const wsp_allocator *a = c->allocator;
     a->free_fn(c, sizeof *c, a->user);
 }
@@ -175,7 +193,7 @@ static int fail(wsp_conn *c, int status, uint64_t offset, wsp_event *ev)
     c->error = status;
     c->error_offset = offset;
     uint16_t code = wsp_status_close_code(status);
-    c->flags &= (uint16_t)~F_PONG_PENDING;
+    c->flags &= (uint32_t)~F_PONG_PENDING;
     if (c->state != WSP_STATE_HANDSHAKE && !(c->flags & F_CLOSE_SENT) && code)
         queue_close(c, code);
     else
@@ -214,6 +232,10 @@ static int handshake_server(wsp_conn *c, uint8_t *data, size_t len,
     if (valid == WSP_OK) {
         c->flags |= F_REQUEST_VALID;
         memcpy(c->u.hs.accept, ev->upgrade.accept, sizeof c->u.hs.accept);
+        if (c->u.hs.deflate_cfg &&
+            wsp_deflate_choose(&ev->request.headers, c->u.hs.deflate_cfg,
+                               &c->u.hs.agreed))
+            c->flags |= F_DEFLATE_AGREED;
     }
     return WSP_OK;
 }
@@ -232,9 +254,18 @@ static int handshake_client(wsp_conn *c, uint8_t *data, size_t len,
         *consumed = len;
         return fail(c, rc, c->offset, ev);
     }
+    const wsp_deflate_config *dcfg = c->u.hs.deflate_cfg;
     int valid = wsp_handshake_check_response(
-        &ev->response, c->u.hs.accept, c->u.hs.client_opts, &ev->subprotocol,
-        &ev->subprotocol_len, &ev->extensions, &ev->extensions_len);
+        &ev->response, c->u.hs.accept, c->u.hs.client_opts, dcfg != NULL,
+        &ev->subprotocol, &ev->subprotocol_len, &ev->extensions,
+        &ev->extensions_len);
+    int found = 0;
+    wsp_deflate_params agreed;
+    if (valid == WSP_OK && dcfg)
+        valid = wsp_deflate_check_response(&ev->response.headers, dcfg, &agreed, &found);
+    if (valid == WSP_OK && found)
+        valid = wsp_deflate_create(c->allocator, dcfg, &agreed, WSP_ROLE_CLIENT,
+                                   &c->deflate);
     ev->type = WSP_EV_RESPONSE;
     ev->status = valid;
     ev->http_status = ev->response.status;
@@ -306,8 +337,12 @@ static int control_frame(wsp_conn *c, unsigned opcode, uint8_t *p, size_t n,
  * the frame. Returns WSP_OK or the protocol error. */
 static int check_header(wsp_conn *c, const wsp_frame_header *h)
 {
-    if (h->rsv) return WSP_ERR_PROTO_RSV;
     unsigned op = h->opcode;
+    /* RFC 7692 6: RSV1 marks the first frame of a compressed message; it is
+     * meaningless (so an error) anywhere else, and RSV2/RSV3 are never used. */
+    if (h->rsv & 3u) return WSP_ERR_PROTO_RSV;
+    if ((h->rsv & 4u) && (!c->deflate || op == WSP_OP_CONTINUATION || (op & 0x8)))
+        return WSP_ERR_PROTO_RSV;
     if ((op > WSP_OP_BINARY && op < WSP_OP_CLOSE) || op > WSP_OP_PONG)
         return WSP_ERR_PROTO_OPCODE;
     /* RFC 6455 5.1: clients mask, servers do not. */
@@ -324,8 +359,13 @@ static int check_header(wsp_conn *c, const wsp_frame_header *h)
     } else if (c->msg_opcode) {
         return WSP_ERR_PROTO_EXPECTED_CONTINUATION;
     }
+    if (h->payload_len > c->max_frame) return WSP_ERR_PROTO_TOO_BIG;
+    /* A compressed message is held to the limit by its inflated size, as it
+     * is inflated. */
+    int compressed = op == WSP_OP_CONTINUATION ? (c->flags & F_COMPRESSED) != 0
+                                                : (h->rsv & 4u) != 0;
     uint64_t so_far = op == WSP_OP_CONTINUATION ? c->message_len : 0;
-    if (h->payload_len > c->max_frame || h->payload_len > c->max_message - so_far)
+    if (!compressed && h->payload_len > c->max_message - so_far)
         return WSP_ERR_PROTO_TOO_BIG;
     return WSP_OK;
 }
@@ -337,29 +377,24 @@ static void start_data_frame(wsp_conn *c, const wsp_frame_header *h)
         c->message_len = 0;
         c->fragments = 0;
         c->utf8_state = WSP_UTF8_ACCEPT;
-        c->flags |= F_FIRST_PENDING;
+        c->flags = (c->flags & ~F_COMPRESSED) | F_FIRST_PENDING |
+                   ((h->rsv & 4u) ? F_COMPRESSED : 0);
     }
     c->fragments++;
-    c->message_len += h->payload_len;
+    if (!(c->flags & F_COMPRESSED)) c->message_len += h->payload_len;
     c->frame_remaining = h->payload_len;
     memcpy(c->mask_key, h->mask_key, 4);
     c->mask_pos = 0;
-    c->flags = (uint16_t)((c->flags & ~(F_FRAME_FIN | F_FRAME_MASKED)) |
-                          (h->fin ? F_FRAME_FIN : 0) |
-                          (h->masked ? F_FRAME_MASKED : 0) |
-                          (h->payload_len ? F_IN_FRAME : 0));
+    c->flags = (c->flags & ~(F_FRAME_FIN | F_FRAME_MASKED)) |
+               (h->fin ? F_FRAME_FIN : 0) | (h->masked ? F_FRAME_MASKED : 0) |
+               (h->payload_len ? F_IN_FRAME : 0);
 }
 
-/* Delivers n payload bytes at p of the current data frame. */
-static int data_piece(wsp_conn *c, uint8_t *p, size_t n, uint64_t offset,
-                      wsp_event *ev)
+/* Hands out `n` bytes of message content at p (unmasked payload, or
+ * inflated output): validates text, fills the event, ends the message. */
+static int deliver(wsp_conn *c, uint8_t *p, size_t n, int last, uint64_t offset,
+                   wsp_event *ev)
 {
-    if (c->flags & F_FRAME_MASKED) {
-        wsp_mask(p, n, c->mask_key, c->mask_pos);
-        c->mask_pos = (uint8_t)((c->mask_pos + n) & 3);
-    }
-    c->frame_remaining -= n;
-    int last = c->frame_remaining == 0 && (c->flags & F_FRAME_FIN);
     if (c->msg_opcode == WSP_OP_TEXT) {
         size_t bad = 0;
         /* Fail fast (RFC 6455 8.1): at the bad byte, not at message end. */
@@ -374,10 +409,60 @@ static int data_piece(wsp_conn *c, uint8_t *p, size_t n, uint64_t offset,
     ev->len = n;
     ev->flags = (c->flags & F_FIRST_PENDING ? WSP_DATA_FIRST : 0u) |
                 (last ? WSP_DATA_LAST : 0u);
-    c->flags &= (uint16_t)~F_FIRST_PENDING;
-    if (c->frame_remaining == 0) c->flags &= (uint16_t)~F_IN_FRAME;
+    c->flags &= ~F_FIRST_PENDING;
     if (last) c->msg_opcode = 0;
     return WSP_OK;
+}
+
+/* Delivers n payload bytes at p of the current (uncompressed) data frame. */
+static int data_piece(wsp_conn *c, uint8_t *p, size_t n, uint64_t offset,
+                      wsp_event *ev)
+{
+    if (c->flags & F_FRAME_MASKED) {
+        wsp_mask(p, n, c->mask_key, c->mask_pos);
+        c->mask_pos = (uint8_t)((c->mask_pos + n) & 3);
+    }
+    c->frame_remaining -= n;
+    if (c->frame_remaining == 0) c->flags &= ~F_IN_FRAME;
+    int last = c->frame_remaining == 0 && (c->flags & F_FRAME_FIN);
+    return deliver(c, p, n, last, offset, ev);
+}
+
+/* Inflates up to n payload bytes at p of a compressed message. The inflate
+ * buffer is bounded, so zlib may take only part of the input: the rest is
+ * masked again and left unconsumed, for the caller to present again. */
+static int compressed_piece(wsp_conn *c, uint8_t *p, size_t n, size_t *used,
+                            uint64_t offset, wsp_event *ev)
+{
+    int masked = (c->flags & F_FRAME_MASKED) != 0;
+    if (masked) wsp_mask(p, n, c->mask_key, c->mask_pos);
+    int end = (c->flags & F_FRAME_FIN) && n == c->frame_remaining;
+    uint8_t *out;
+    size_t out_len;
+    int done;
+    int rc = wsp_deflate_inflate(c->deflate, p, n, end, used, &out, &out_len, &done);
+    if (masked && *used < n)
+        wsp_mask(p + *used, n - *used, c->mask_key, c->mask_pos + *used);
+    if (rc != WSP_OK) return fail(c, rc, offset + *used, ev);
+    if (masked) c->mask_pos = (uint8_t)((c->mask_pos + *used) & 3);
+    c->frame_remaining -= *used;
+    if (c->frame_remaining == 0) c->flags &= ~F_IN_FRAME;
+    c->message_len += out_len;
+    /* The limit holds for what the peer makes us produce (RFC 7692 8:
+     * compression bombs), and is checked before the output goes anywhere. */
+    if (c->message_len > c->max_message)
+        return fail(c, WSP_ERR_PROTO_TOO_BIG, offset + *used, ev);
+    if (!out_len && !done) return WSP_OK;
+    if (done) c->flags &= ~F_COMPRESSED;
+    return deliver(c, out, out_len, done, offset + *used, ev);
+}
+
+/* A compressed message whose last frame is all in may still have output
+ * inside zlib: it comes out before anything else is parsed. */
+static int inflate_pending(const wsp_conn *c)
+{
+    return (c->flags & (F_COMPRESSED | F_IN_FRAME | F_FRAME_FIN)) ==
+               (F_COMPRESSED | F_FRAME_FIN) && c->msg_opcode;
 }
 
 static int frames(wsp_conn *c, uint8_t *data, size_t len, size_t *consumed,
@@ -385,15 +470,25 @@ static int frames(wsp_conn *c, uint8_t *data, size_t len, size_t *consumed,
 {
     size_t off = 0;
     int rc = WSP_OK;
-    while (off < len && ev->type == WSP_EV_NONE) {
+    while (ev->type == WSP_EV_NONE) {
         uint8_t *p = data + off;
         size_t avail = len - off;
-        if (c->flags & F_IN_FRAME) {
+        if ((c->flags & F_IN_FRAME) || inflate_pending(c)) {
             size_t n = c->frame_remaining < avail ? (size_t)c->frame_remaining : avail;
+            if (c->flags & F_COMPRESSED) {
+                size_t used = 0;
+                rc = compressed_piece(c, p, n, &used, c->offset + off, ev);
+                off += used;
+                if (rc != WSP_OK) off = len;
+                if (rc != WSP_OK || (!used && ev->type == WSP_EV_NONE)) break;
+                continue;
+            }
+            if (!n) break;
             rc = data_piece(c, p, n, c->offset + off, ev);
             off += n;
             break;
         }
+        if (!avail) break;
         wsp_frame_header h;
         rc = wsp_frame_parse_header(p, avail, &h);
         if (rc == WSP_ERR_NEED_MORE) {
@@ -421,7 +516,8 @@ static int frames(wsp_conn *c, uint8_t *data, size_t len, size_t *consumed,
         off += h.header_len;
         start_data_frame(c, &h);
         /* An empty frame still has to mark a message's start or end. */
-        if (h.payload_len == 0 && (h.fin || (c->flags & F_FIRST_PENDING))) {
+        if (h.payload_len == 0 && !(c->flags & F_COMPRESSED) &&
+            (h.fin || (c->flags & F_FIRST_PENDING))) {
             rc = data_piece(c, p + h.header_len, 0, c->offset + off, ev);
             if (rc != WSP_OK) off = len;
             break;
@@ -435,6 +531,8 @@ int wsp_conn_recv(wsp_conn *c, uint8_t *data, size_t len, size_t *consumed,
                   wsp_event *ev)
 {
     if (!c || !consumed || !ev || (!data && len)) return WSP_ERR_INVALID_ARG;
+    uint8_t no_input = 0;
+    if (!data) data = &no_input;
     ev->type = WSP_EV_NONE;
     *consumed = 0;
     if (c->error) {
@@ -459,6 +557,24 @@ int wsp_conn_recv(wsp_conn *c, uint8_t *data, size_t len, size_t *consumed,
     return rc;
 }
 
+typedef struct accept_ctx {
+    const wsp_accept_options *opts;
+    const wsp_deflate_params *deflate; /* NULL: not accepted */
+} accept_ctx;
+
+/* The extensions header: our permessage-deflate answer, then whatever the
+ * application accepts itself. */
+static int write_extensions(wsp_writer *w, const void *ctx)
+{
+    const accept_ctx *a = ctx;
+    const char *app = a->opts ? a->opts->extensions : NULL;
+    if (a->deflate) wsp_deflate_write_params(w, a->deflate);
+    if (a->deflate && app && app[0]) wsp_write(w, ", ", 2);
+    if (app) wsp_write_str(w, app);
+    wsp_write(w, "", 1);
+    return WSP_OK;
+}
+
 int wsp_conn_accept(wsp_conn *c, const wsp_accept_options *opts, uint8_t *out,
                     size_t out_cap, size_t *out_len)
 {
@@ -467,9 +583,31 @@ int wsp_conn_accept(wsp_conn *c, const wsp_accept_options *opts, uint8_t *out,
         (c->flags & (F_REQUEST_PENDING | F_REQUEST_VALID)) !=
             (F_REQUEST_PENDING | F_REQUEST_VALID))
         return WSP_ERR_STATE;
+    int use_deflate = (c->flags & F_DEFLATE_AGREED) && !(opts && opts->no_deflate);
+    accept_ctx ctx = {opts, use_deflate ? &c->u.hs.agreed : NULL};
+    wsp_accept_options merged;
+    char ext[512];
+    if (use_deflate) {
+        size_t n = 0;
+        int rc = wsp_build(write_extensions, &ctx, (uint8_t *)ext, sizeof ext, &n);
+        if (rc != WSP_OK) return rc == WSP_ERR_BUFFER_TOO_SMALL ? WSP_ERR_INVALID_ARG : rc;
+        if (opts) merged = *opts;
+        else memset(&merged, 0, sizeof merged);
+        merged.extensions = ext;
+        opts = &merged;
+    }
+    if (use_deflate) {
+        int rc = wsp_deflate_create(c->allocator, c->u.hs.deflate_cfg,
+                                    &c->u.hs.agreed, WSP_ROLE_SERVER, &c->deflate);
+        if (rc != WSP_OK) return rc;
+    }
     int rc = wsp_upgrade_build_response(c->u.hs.accept, opts, out, out_cap, out_len);
-    if (rc != WSP_OK) return rc;
-    c->flags &= (uint16_t)~(F_REQUEST_PENDING | F_REQUEST_VALID);
+    if (rc != WSP_OK) {
+        wsp_deflate_destroy(c->deflate);
+        c->deflate = NULL;
+        return rc;
+    }
+    c->flags &= ~(F_REQUEST_PENDING | F_REQUEST_VALID | F_DEFLATE_AGREED);
     c->http_status = 0;
     memset(&c->u, 0, sizeof c->u);
     c->state = WSP_STATE_OPEN;
@@ -481,7 +619,7 @@ static int reject_with(wsp_conn *c, int http_status, uint8_t *out,
 {
     int rc = wsp_http_build_error(http_status, out, out_cap, out_len);
     if (rc != WSP_OK) return rc;
-    c->flags &= (uint16_t)~(F_REQUEST_PENDING | F_REQUEST_VALID);
+    c->flags &= (uint32_t)~(F_REQUEST_PENDING | F_REQUEST_VALID);
     c->http_status = 0;
     c->state = WSP_STATE_CLOSED;
     return WSP_OK;
@@ -518,6 +656,23 @@ int wsp_conn_accept_request(wsp_conn *c, const wsp_request *req,
     return WSP_OK;
 }
 
+typedef struct offer_ctx {
+    const wsp_deflate_config *cfg;
+    const char *app;
+} offer_ctx;
+
+static int write_offer(wsp_writer *w, const void *ctx)
+{
+    const offer_ctx *o = ctx;
+    wsp_deflate_write_offer(w, o->cfg);
+    if (o->app && o->app[0]) {
+        wsp_write(w, ", ", 2);
+        wsp_write_str(w, o->app);
+    }
+    wsp_write(w, "", 1);
+    return WSP_OK;
+}
+
 int wsp_conn_client_request(wsp_conn *c, const wsp_client_options *opts,
                             uint8_t *out, size_t out_cap, size_t *out_len)
 {
@@ -531,7 +686,16 @@ int wsp_conn_client_request(wsp_conn *c, const wsp_client_options *opts,
     if (c->entropy(nonce, sizeof nonce, c->entropy_user) != 0) return WSP_ERR_ENTROPY;
     wsp_base64_encode(nonce, sizeof nonce, key);
     key[sizeof key - 1] = '\0';
-    int rc = wsp_handshake_build_request(opts, key, out, out_cap, out_len);
+    wsp_client_options merged = *opts;
+    char ext[512];
+    if (c->u.hs.deflate_cfg) {
+        offer_ctx ctx = {c->u.hs.deflate_cfg, opts->extensions};
+        size_t n = 0;
+        int rc = wsp_build(write_offer, &ctx, (uint8_t *)ext, sizeof ext, &n);
+        if (rc != WSP_OK) return rc == WSP_ERR_BUFFER_TOO_SMALL ? WSP_ERR_INVALID_ARG : rc;
+        merged.extensions = ext;
+    }
+    int rc = wsp_handshake_build_request(&merged, key, out, out_cap, out_len);
     if (rc != WSP_OK) return rc;
     wsp_accept_key(key, sizeof key - 1, c->u.hs.accept);
     c->u.hs.client_opts = opts;
@@ -547,12 +711,13 @@ static size_t header_size(const wsp_conn *c, uint64_t payload_len)
 
 /* Writes one frame header (masked for clients) at out; returns its size or
  * 0 when the entropy source failed. */
-static size_t put_header(const wsp_conn *c, unsigned fin, unsigned opcode,
-                         uint64_t payload_len, uint8_t *out, uint8_t key[4])
+static size_t put_header(const wsp_conn *c, unsigned fin, unsigned rsv,
+                         unsigned opcode, uint64_t payload_len, uint8_t *out,
+                         uint8_t key[4])
 {
     wsp_frame_header h;
     h.fin = (uint8_t)fin;
-    h.rsv = 0;
+    h.rsv = (uint8_t)rsv;
     h.opcode = (uint8_t)opcode;
     h.masked = c->role == WSP_ROLE_CLIENT;
     h.payload_len = payload_len;
@@ -568,7 +733,7 @@ static size_t put_frame(const wsp_conn *c, unsigned fin, unsigned opcode,
                         const uint8_t *payload, size_t len, uint8_t *out)
 {
     uint8_t key[4] = {0, 0, 0, 0};
-    size_t n = put_header(c, fin, opcode, len, out, key);
+    size_t n = put_header(c, fin, 0, opcode, len, out, key);
     if (!n) return 0;
     if (len) {
         if (c->role == WSP_ROLE_CLIENT)
@@ -589,7 +754,7 @@ static int can_send(const wsp_conn *c)
 static int send_opcode(const wsp_conn *c, wsp_opcode opcode, size_t len,
                        unsigned flags, unsigned *wire_opcode)
 {
-    if (flags & ~WSP_SEND_MORE) return WSP_ERR_INVALID_ARG;
+    if (flags & ~(WSP_SEND_MORE | WSP_SEND_NO_COMPRESS)) return WSP_ERR_INVALID_ARG;
     if (opcode == WSP_OP_PING || opcode == WSP_OP_PONG) {
         if (len > WSP_MAX_CONTROL_PAYLOAD || (flags & WSP_SEND_MORE))
             return WSP_ERR_INVALID_ARG;
@@ -602,13 +767,51 @@ static int send_opcode(const wsp_conn *c, wsp_opcode opcode, size_t len,
     return WSP_OK;
 }
 
-size_t wsp_conn_send_bound(const wsp_conn *c, size_t len)
+static size_t plain_bound(const wsp_conn *c, size_t len)
 {
-    if (!c) return 0;
     size_t frag = c->send_fragment_size;
     if (!frag || len <= frag) return header_size(c, len) + len;
     size_t full = len / frag, rest = len % frag;
     return full * header_size(c, frag) + (rest ? header_size(c, rest) : 0) + len;
+}
+
+size_t wsp_conn_send_bound(const wsp_conn *c, size_t len)
+{
+    if (!c) return 0;
+    size_t n = plain_bound(c, len);
+    if (c->deflate) {
+        size_t z = wsp_deflate_compress_bound(len);
+        z += header_size(c, z);
+        if (z > n) n = z;
+    }
+    return n;
+}
+
+/* One compressed frame per call (RFC 7692 7.2.1): compressed after a header
+ * sized for the worst case, which moves down if the output came out
+ * shorter. */
+static int send_compressed(wsp_conn *c, unsigned wire, const uint8_t *payload,
+                           size_t len, unsigned flags, uint8_t *out,
+                           size_t out_cap, size_t *out_len)
+{
+    size_t bound = wsp_deflate_compress_bound(len);
+    size_t reserved = header_size(c, bound);
+    *out_len = reserved + bound;
+    if (out_cap < *out_len) return WSP_ERR_BUFFER_TOO_SMALL;
+    int final = !(flags & WSP_SEND_MORE);
+    size_t n = 0;
+    int rc = wsp_deflate_compress(c->deflate, payload, len, final, out + reserved,
+                                  out_cap - reserved, &n);
+    if (rc != WSP_OK) return rc;
+    size_t hlen = header_size(c, n);
+    if (hlen < reserved) memmove(out + hlen, out + reserved, n);
+    uint8_t key[4] = {0, 0, 0, 0};
+    /* RSV1 goes on the first frame of the message only. */
+    unsigned rsv = wire == WSP_OP_CONTINUATION ? 0u : 4u;
+    if (!put_header(c, (unsigned)final, rsv, wire, n, out, key)) return WSP_ERR_ENTROPY;
+    if (c->role == WSP_ROLE_CLIENT) wsp_mask(out + hlen, n, key, 0);
+    *out_len = hlen + n;
+    return WSP_OK;
 }
 
 int wsp_conn_send(wsp_conn *c, wsp_opcode opcode, const uint8_t *payload,
@@ -621,11 +824,22 @@ int wsp_conn_send(wsp_conn *c, wsp_opcode opcode, const uint8_t *payload,
     int rc = send_opcode(c, opcode, len, flags, &wire);
     if (rc != WSP_OK) return rc;
     if (!can_send(c)) return WSP_ERR_STATE;
-    size_t need = wsp_conn_send_bound(c, len);
+    int control = opcode_is_control(wire);
+    if (!control && c->deflate &&
+        (c->send_opcode ? (c->flags & F_SEND_COMPRESSED) != 0
+                        : !(flags & WSP_SEND_NO_COMPRESS) &&
+                              wsp_deflate_can_compress(c->deflate, len))) {
+        rc = send_compressed(c, wire, payload, len, flags, out, out_cap, out_len);
+        if (rc != WSP_OK) return rc;
+        c->send_opcode = (flags & WSP_SEND_MORE) ? (uint8_t)opcode : 0;
+        c->flags = (flags & WSP_SEND_MORE) ? c->flags | F_SEND_COMPRESSED
+                                           : c->flags & ~F_SEND_COMPRESSED;
+        return WSP_OK;
+    }
+    size_t need = control ? header_size(c, len) + len : plain_bound(c, len);
     *out_len = need;
     if (out_cap < need) return WSP_ERR_BUFFER_TOO_SMALL;
 
-    int control = opcode_is_control(wire);
     size_t frag = control || !c->send_fragment_size ? len : c->send_fragment_size;
     size_t off = 0, w = 0;
     do {
@@ -650,8 +864,9 @@ int wsp_conn_send_zerocopy(wsp_conn *c, wsp_opcode opcode, uint8_t *payload,
     int rc = send_opcode(c, opcode, len, flags, &wire);
     if (rc != WSP_OK) return rc;
     if (!can_send(c)) return WSP_ERR_STATE;
+    if (c->send_opcode && (c->flags & F_SEND_COMPRESSED)) return WSP_ERR_INVALID_ARG;
     uint8_t key[4] = {0, 0, 0, 0};
-    size_t n = put_header(c, !(flags & WSP_SEND_MORE), wire, len, hdr, key);
+    size_t n = put_header(c, !(flags & WSP_SEND_MORE), 0, wire, len, hdr, key);
     if (!n) return WSP_ERR_ENTROPY;
     if (c->role == WSP_ROLE_CLIENT) wsp_mask(payload, len, key, 0);
     *hdr_len = n;
@@ -693,7 +908,7 @@ int wsp_conn_close(wsp_conn *c, uint16_t code, const char *reason,
     if (out_cap < need) return WSP_ERR_BUFFER_TOO_SMALL;
     if (!put_frame(c, 1, WSP_OP_CLOSE, payload, n, out)) return WSP_ERR_ENTROPY;
     /* A pong queued earlier would otherwise follow our close. */
-    c->flags = (uint16_t)((c->flags & ~F_PONG_PENDING) | F_CLOSE_SENT);
+    c->flags = (uint32_t)((c->flags & ~F_PONG_PENDING) | F_CLOSE_SENT);
     set_closed_if_done(c);
     return WSP_OK;
 }
@@ -746,7 +961,7 @@ int wsp_conn_flush(wsp_conn *c, uint8_t *out, size_t out_cap, size_t *out_len)
             return WSP_ERR_ENTROPY;
         }
         w += k;
-        c->flags &= (uint16_t)~F_PONG_PENDING;
+        c->flags &= (uint32_t)~F_PONG_PENDING;
     }
     if (c->flags & F_CLOSE_PENDING) {
         uint8_t payload[WSP_MAX_CONTROL_PAYLOAD];
@@ -760,7 +975,7 @@ int wsp_conn_flush(wsp_conn *c, uint8_t *out, size_t out_cap, size_t *out_len)
             return WSP_ERR_ENTROPY;
         }
         w += k;
-        c->flags &= (uint16_t)~(F_CLOSE_PENDING | F_CLOSE_PENDING_CODE);
+        c->flags &= (uint32_t)~(F_CLOSE_PENDING | F_CLOSE_PENDING_CODE);
     }
     *out_len = w;
     return WSP_OK;

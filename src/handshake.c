@@ -362,7 +362,7 @@ static int extension_offered(const char *offer, const char *item, size_t len)
 }
 
 int wsp_handshake_check_response(const wsp_response *resp, const char *accept,
-                                 const wsp_client_options *opts,
+                                 const wsp_client_options *opts, int deflate_offered,
                                  const char **subprotocol, size_t *subprotocol_len,
                                  const char **extensions, size_t *extensions_len)
 {
@@ -397,6 +397,9 @@ int wsp_handshake_check_response(const wsp_response *resp, const char *accept,
     const char *item;
     size_t item_len;
     while (wsp_upgrade_next_extension(h, &pos, &list_pos, &item, &item_len) == WSP_OK) {
+        /* permessage-deflate answers are checked by deflate_negotiate.c. */
+        if (deflate_offered && extension_offered("permessage-deflate", item, item_len))
+            continue;
         if (!extension_offered(opts ? opts->extensions : NULL, item, item_len))
             return WSP_ERR_HTTP_EXTENSION;
     }

@@ -20,6 +20,7 @@ static const status_entry status_table[] = {
     {WSP_ERR_NEED_MORE, 0, 0, "WSP_ERR_NEED_MORE: input incomplete"},
     {WSP_ERR_LIMIT, 0, 0, "WSP_ERR_LIMIT: size limit reached"},
     {WSP_ERR_CLOSED, 0, 0, "WSP_ERR_CLOSED: connection closed"},
+    {WSP_ERR_UNSUPPORTED, 0, 0, "WSP_ERR_UNSUPPORTED: feature not built into this library"},
     {WSP_ERR_HTTP_MALFORMED, 0, 400, "WSP_ERR_HTTP_MALFORMED: malformed HTTP message"},
     {WSP_ERR_HTTP_METHOD, 0, 405, "WSP_ERR_HTTP_METHOD: method is not GET"},
     {WSP_ERR_HTTP_VERSION, 0, 400, "WSP_ERR_HTTP_VERSION: HTTP version below 1.1"},
@@ -47,7 +48,7 @@ static const status_entry status_table[] = {
     {WSP_ERR_PROTO_UTF8, 1007, 0, "WSP_ERR_PROTO_UTF8: invalid UTF-8 in text"},
     {WSP_ERR_PROTO_TOO_BIG, 1009, 0, "WSP_ERR_PROTO_TOO_BIG: frame or message over the size limit"},
     {WSP_ERR_PROTO_TOO_MANY_FRAGMENTS, 1009, 0, "WSP_ERR_PROTO_TOO_MANY_FRAGMENTS: message has too many fragments"},
-    {WSP_ERR_PROTO_EXTENSION, 1002, 0, "WSP_ERR_PROTO_EXTENSION: invalid extension data"},
+    {WSP_ERR_PROTO_EXTENSION, 1002, 0, "WSP_ERR_PROTO_EXTENSION: invalid compressed data"},
 };
 
 static const status_entry *status_find(int status)

@@ -1,0 +1,259 @@
+/* permessage-deflate compression state (RFC 7692 7.2) on zlib: inflating
+ * received messages into a bounded buffer, compressing sent ones. Built
+ * only with WSPROTO_DEFLATE; otherwise every entry point says the feature
+ * is absent. */
+#include "internal.h"
+
+#include <string.h>
+
+#ifndef WSPROTO_DEFLATE
+
+int wsp_deflate_available(void) { return 0; }
+
+int wsp_deflate_create(const wsp_allocator *a, const wsp_deflate_config *cfg,
+                       const wsp_deflate_params *agreed, int role,
+                       wsp_deflate **out)
+{
+    (void)a, (void)cfg, (void)agreed, (void)role;
+    *out = NULL;
+    return WSP_ERR_UNSUPPORTED;
+}
+
+void wsp_deflate_destroy(wsp_deflate *d) { (void)d; }
+
+int wsp_deflate_inflate(wsp_deflate *d, const uint8_t *in, size_t in_len,
+                        int end, size_t *used, uint8_t **out, size_t *out_len,
+                        int *done)
+{
+    (void)d, (void)in, (void)in_len, (void)end, (void)used, (void)out,
+        (void)out_len, (void)done;
+    return WSP_ERR_UNSUPPORTED;
+}
+
+int wsp_deflate_compress(wsp_deflate *d, const uint8_t *in, size_t len,
+                         int final, uint8_t *out, size_t cap, size_t *out_len)
+{
+    (void)d, (void)in, (void)len, (void)final, (void)out, (void)cap, (void)out_len;
+    return WSP_ERR_UNSUPPORTED;
+}
+
+size_t wsp_deflate_compress_bound(size_t len) { return len; }
+
+int wsp_deflate_can_compress(const wsp_deflate *d, size_t len)
+{
+    (void)d, (void)len;
+    return 0;
+}
+
+#else
+
+#include <zlib.h>
+
+struct wsp_deflate {
+    z_stream inflater;
+    z_stream deflater;
+    const wsp_allocator *alloc;
+    uint8_t *buf;
+    uint32_t buf_size;
+    uint32_t min_size;
+    int level, mem_level;
+    int own_bits, peer_bits;
+    uint8_t own_no_context, peer_no_context;
+    uint8_t inflater_ready, deflater_ready, deflater_broken;
+    uint8_t tail_left;     /* bytes of the RFC 7692 tail still to feed */
+    uint8_t tail_started;
+    uint8_t stream_ended;  /* the peer used BFINAL: ignore the rest */
+};
+
+/* RFC 7692 7.2.2: the receiver appends these four octets to each message. */
+static const uint8_t deflate_tail[4] = {0x00, 0x00, 0xff, 0xff};
+
+int wsp_deflate_available(void) { return 1; }
+
+/* zlib's free gives no size but our allocator wants one: keep it in front. */
+typedef union size_prefix {
+    size_t size;
+    max_align_t align;
+} size_prefix;
+
+static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
+{
+    const wsp_allocator *a = ((wsp_deflate *)opaque)->alloc;
+    size_t n = (size_t)items * size;
+    if (size && n / size != items) return Z_NULL;
+    size_prefix *p = a->malloc_fn(n + sizeof *p, a->user);
+    if (!p) return Z_NULL;
+    p->size = n + sizeof *p;
+    return p + 1;
+}
+
+static void z_free(voidpf opaque, voidpf ptr)
+{
+    const wsp_allocator *a = ((wsp_deflate *)opaque)->alloc;
+    size_prefix *p = (size_prefix *)ptr - 1;
+    a->free_fn(p, p->size, a->user);
+}
+
+static int bits_or(int bits, int dflt) { return bits >= 8 && bits <= 15 ? bits : dflt; }
+
+int wsp_deflate_create(const wsp_allocator *a, const wsp_deflate_config *cfg,
+                       const wsp_deflate_params *agreed, int role,
+                       wsp_deflate **out)
+{
+    *out = NULL;
+    wsp_deflate *d = a->malloc_fn(sizeof *d, a->user);
+    if (!d) return WSP_ERR_NOMEM;
+    memset(d, 0, sizeof *d);
+    d->alloc = a;
+    d->buf_size = cfg->buffer_size ? cfg->buffer_size : 16384u;
+    d->buf = a->malloc_fn(d->buf_size, a->user);
+    if (!d->buf) {
+        a->free_fn(d, sizeof *d, a->user);
+        return WSP_ERR_NOMEM;
+    }
+    d->min_size = cfg->min_size;
+    d->level = cfg->level >= 1 && cfg->level <= 9 ? cfg->level : Z_DEFAULT_COMPRESSION;
+    d->mem_level = cfg->mem_level >= 1 && cfg->mem_level <= 9 ? cfg->mem_level : 8;
+    int server = role == WSP_ROLE_SERVER;
+    int own_limit = server ? agreed->server_max_window_bits : agreed->client_max_window_bits;
+    int peer_limit = server ? agreed->client_max_window_bits : agreed->server_max_window_bits;
+    d->own_bits = bits_or(cfg->max_window_bits, 15);
+    if (bits_or(own_limit, 0) && own_limit < d->own_bits) d->own_bits = own_limit;
+    d->peer_bits = bits_or(peer_limit, 15);
+    d->own_no_context = (uint8_t)(server ? agreed->server_no_context_takeover
+                                         : agreed->client_no_context_takeover);
+    if (cfg->no_context_takeover) d->own_no_context = 1;
+    d->peer_no_context = (uint8_t)(server ? agreed->client_no_context_takeover
+                                          : agreed->server_no_context_takeover);
+    *out = d;
+    return WSP_OK;
+}
+
+void wsp_deflate_destroy(wsp_deflate *d)
+{
+    if (!d) return;
+    if (d->inflater_ready) inflateEnd(&d->inflater);
+    if (d->deflater_ready) deflateEnd(&d->deflater);
+    const wsp_allocator *a = d->alloc;
+    a->free_fn(d->buf, d->buf_size, a->user);
+    a->free_fn(d, sizeof *d, a->user);
+}
+
+static void init_stream(wsp_deflate *d, z_stream *z)
+{
+    memset(z, 0, sizeof *z);
+    z->zalloc = z_alloc;
+    z->zfree = z_free;
+    z->opaque = d;
+}
+
+int wsp_deflate_inflate(wsp_deflate *d, const uint8_t *in, size_t in_len,
+                        int end, size_t *used, uint8_t **out, size_t *out_len,
+                        int *done)
+{
+    z_stream *z = &d->inflater;
+    if (!d->inflater_ready) {
+        init_stream(d, z);
+        /* Raw deflate with the peer's window: zlib inflates 8-bit windows. */
+        if (inflateInit2(z, -d->peer_bits) != Z_OK) return WSP_ERR_NOMEM;
+        d->inflater_ready = 1;
+    }
+    *out = d->buf;
+    *used = 0;
+    *done = 0;
+    if (in_len > UINT_MAX) in_len = UINT_MAX;
+    z->next_out = d->buf;
+    z->avail_out = d->buf_size;
+    z->next_in = (Bytef *)(uintptr_t)in;
+    z->avail_in = (uInt)in_len;
+    if (d->stream_ended) {
+        z->avail_in = 0; /* after BFINAL nothing more belongs to the stream */
+    } else if (in_len || !d->tail_started) {
+        int rc = inflate(z, Z_SYNC_FLUSH);
+        if (rc == Z_STREAM_END) d->stream_ended = 1;
+        else if (rc == Z_MEM_ERROR) return WSP_ERR_NOMEM;
+        else if (rc != Z_OK && rc != Z_BUF_ERROR) return WSP_ERR_PROTO_EXTENSION;
+    }
+    *used = in_len - z->avail_in;
+    if (end && z->avail_in == 0 && z->avail_out > 0 && !d->stream_ended) {
+        if (!d->tail_started) {
+            d->tail_started = 1;
+            d->tail_left = sizeof deflate_tail;
+        }
+        z->next_in = (Bytef *)(uintptr_t)(deflate_tail + sizeof deflate_tail - d->tail_left);
+        z->avail_in = d->tail_left;
+        int rc = inflate(z, Z_SYNC_FLUSH);
+        if (rc == Z_STREAM_END) d->stream_ended = 1;
+        else if (rc == Z_MEM_ERROR) return WSP_ERR_NOMEM;
+        else if (rc != Z_OK && rc != Z_BUF_ERROR) return WSP_ERR_PROTO_EXTENSION;
+        d->tail_left = (uint8_t)z->avail_in;
+    }
+    *out_len = d->buf_size - z->avail_out;
+    /* Done when the whole message and the tail are in and zlib had room to
+     * spare, i.e. holds no more output. */
+    if (end && *used == in_len && z->avail_out > 0 &&
+        (d->stream_ended || (d->tail_started && d->tail_left == 0))) {
+        *done = 1;
+        if (d->peer_no_context || d->stream_ended) inflateReset(z);
+        d->tail_started = 0;
+        d->tail_left = 0;
+        d->stream_ended = 0;
+    }
+    return WSP_OK;
+}
+
+int wsp_deflate_can_compress(const wsp_deflate *d, size_t len)
+{
+    /* zlib cannot produce 8-bit-window streams (it would silently use 9,
+     * which a peer that asked for 8 could not inflate): send uncompressed. */
+    return d && !d->deflater_broken && d->own_bits >= 9 && len >= d->min_size;
+}
+
+size_t wsp_deflate_compress_bound(size_t len)
+{
+    /* Stored blocks cost 5 bytes each and small memLevels make them short;
+     * 1/32 covers memLevel 1, plus the flush marker and pending bits. */
+    return len + (len >> 5) + 64;
+}
+
+int wsp_deflate_compress(wsp_deflate *d, const uint8_t *in, size_t len,
+                         int final, uint8_t *out, size_t cap, size_t *out_len)
+{
+    z_stream *z = &d->deflater;
+    if (!d->deflater_ready) {
+        init_stream(d, z);
+        if (deflateInit2(z, d->level, Z_DEFLATED, -d->own_bits, d->mem_level,
+                         Z_DEFAULT_STRATEGY) != Z_OK)
+            return WSP_ERR_NOMEM;
+        d->deflater_ready = 1;
+    }
+    if (len > UINT_MAX || cap > UINT_MAX) return WSP_ERR_INVALID_ARG;
+    z->next_in = (Bytef *)(uintptr_t)in;
+    z->avail_in = (uInt)len;
+    z->next_out = out;
+    z->avail_out = (uInt)cap;
+    int rc = deflate(z, Z_SYNC_FLUSH);
+    if ((rc != Z_OK && rc != Z_BUF_ERROR) || z->avail_in != 0 || z->avail_out == 0) {
+        /* Part of the input may be in the stream already: the peer could
+         * no longer follow it, so this compressor is done for. */
+        d->deflater_broken = 1;
+        return WSP_ERR_BUFFER_TOO_SMALL;
+    }
+    size_t n = cap - z->avail_out;
+    if (final) {
+        /* RFC 7692 7.2.1: drop the 00 00 ff ff of the final flush. If the
+         * previous piece flushed already there is nothing to drop, and an
+         * empty stored-block header (one 0x00, 7.2.3.6) ends the message. */
+        if (n >= 4 && memcmp(out + n - 4, deflate_tail, 4) == 0) {
+            n -= 4;
+        } else if (n == 0) {
+            out[0] = 0x00;
+            n = 1;
+        }
+        if (d->own_no_context) deflateReset(z);
+    }
+    *out_len = n;
+    return WSP_OK;
+}
+
+#endif
