@@ -664,6 +664,14 @@ static void run_connection(conn_ctx *c)
             break;
         }
         last_activity = now_ms();
+        if (wsp_conn_state(c->ws) == WSP_STATE_HANDSHAKE &&
+            last_activity >= handshake_deadline) {
+            /* A client trickling its request byte by byte never lets
+             * recv() time out; the handshake deadline is absolute. */
+            c->result = OUT_TIMEOUT;
+            c->detail = "handshake timeout";
+            break;
+        }
         c->in_len += (size_t)r;
         size_t used = 0;
         int step = process_input(c, &used);

@@ -155,6 +155,30 @@ def stall_cases(binary):
         check(time.time() - t0 < 4, "handshake timeout too slow")
         silent.close()
 
+        # Trickling the request a byte at a time does not beat the deadline.
+        slow = socket.create_connection(("127.0.0.1", srv.port))
+        slow.settimeout(5)
+        req = upgrade_request()
+        t0 = time.time()
+        dropped = False
+        for b in req:
+            try:
+                slow.sendall(bytes([b]))
+            except OSError:
+                dropped = True
+                break
+            time.sleep(0.05)
+            if time.time() - t0 > 4:
+                break
+        if not dropped:
+            try:
+                dropped = slow.recv(100) == b""
+            except OSError:
+                dropped = True
+        check(dropped and time.time() - t0 < 4.5,
+              "slow handshake not dropped by the deadline")
+        slow.close()
+
         idle = RawClient(srv.port).handshake()
         idle.sock.settimeout(5)
         op, fin, payload = idle.read_frame()

@@ -7,6 +7,7 @@ import asyncio
 import http
 import os
 import sys
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from interop_common import (SIZES, EchoServer, TestFailure, check,  # noqa: E402
@@ -88,6 +89,22 @@ async def server_handler(ws, path=None):
         check(await ws.recv() == "hello", "echo before close %d" % code)
         await ws.close(code, "closing with %d" % code)
         results["close/%d" % code] = ws.close_code
+    elif path.startswith("/getCaseCount"):
+        # A stand-in for the Autobahn|Testsuite fuzzingserver's protocol.
+        await ws.send("3")
+        await ws.close()
+    elif path.startswith("/runCase"):
+        q = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+        case = int(q["case"][0])
+        msg = ("case %d" % case) if case % 2 else os.urandom(case * 1000)
+        await ws.send(msg)
+        check(await ws.recv() == msg, "autobahn case %d echo" % case)
+        results.setdefault("cases", []).append((case, q["agent"][0]))
+        await ws.close()
+    elif path.startswith("/updateReports"):
+        q = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+        results["reports"] = q["agent"][0]
+        await ws.close()
     elif path.startswith("/echo"):
         try:
             async for msg in ws:
@@ -161,6 +178,14 @@ async def server_side(client_bin):
         check(results.get("echo-close") == [1000, 1000],
               "client did not close with 1000: %r" % results.get("echo-close"))
         log("server: message and stdin modes ok")
+
+        rc, out, err = await client("--autobahn", base, "lib wsproto/1")
+        check(rc == 0, "--autobahn: %d %r" % (rc, err))
+        check(results.get("cases") == [(1, "lib wsproto/1"), (2, "lib wsproto/1"),
+                                       (3, "lib wsproto/1")],
+              "autobahn cases run: %r" % results.get("cases"))
+        check(await result("reports") == "lib wsproto/1", "reports not updated")
+        log("server: --autobahn ran getCaseCount, 3 cases, updateReports")
 
         rc, out, err = await client(base + "/forbidden", "x")
         check(rc == 5 and "403" in err, "403: %d %r" % (rc, err))
