@@ -712,6 +712,15 @@ WSP_API int wsp_deflate_negotiate(const wsp_headers *request_headers,
                                   wsp_deflate_params *agreed, char *out,
                                   size_t out_cap, size_t *out_len);
 
+/* Turns compression on for an open connection whose extension was
+ * negotiated elsewhere: an RFC 8441 / RFC 9220 stream (start_open), or a
+ * server that answered the handshake itself with wsp_deflate_negotiate.
+ * cfg may be NULL (defaults). Call it before any message is sent or
+ * received. Returns WSP_OK, WSP_ERR_NOMEM, WSP_ERR_STATE (not open, already
+ * on, or a message under way), WSP_ERR_UNSUPPORTED, WSP_ERR_INVALID_ARG. */
+WSP_API int wsp_conn_enable_deflate(wsp_conn *conn, const wsp_deflate_config *cfg,
+                                    const wsp_deflate_params *agreed);
+
 /* 1 if compression is in use on this connection. */
 WSP_API int wsp_conn_deflate_active(const wsp_conn *conn);
 

@@ -650,10 +650,27 @@ int wsp_conn_accept_request(wsp_conn *c, const wsp_request *req,
         int rc = reject_with(c, wsp_status_http_code(valid), out, out_cap, out_len);
         return rc == WSP_OK ? valid : rc;
     }
-    int rc = wsp_upgrade_build_response(info.accept, opts, out, out_cap, out_len);
-    if (rc != WSP_OK) return rc;
-    c->state = WSP_STATE_OPEN;
-    return WSP_OK;
+    /* From here on it is the same as a request that came through recv. */
+    memcpy(c->u.hs.accept, info.accept, sizeof c->u.hs.accept);
+    c->flags |= F_REQUEST_PENDING | F_REQUEST_VALID;
+    if (c->u.hs.deflate_cfg &&
+        wsp_deflate_choose(&req->headers, c->u.hs.deflate_cfg, &c->u.hs.agreed))
+        c->flags |= F_DEFLATE_AGREED;
+    int rc = wsp_conn_accept(c, opts, out, out_cap, out_len);
+    if (rc != WSP_OK) c->flags &= ~(F_REQUEST_PENDING | F_REQUEST_VALID | F_DEFLATE_AGREED);
+    return rc;
+}
+
+int wsp_conn_enable_deflate(wsp_conn *c, const wsp_deflate_config *cfg,
+                            const wsp_deflate_params *agreed)
+{
+    static const wsp_deflate_config defaults;
+    if (!c || !agreed) return WSP_ERR_INVALID_ARG;
+    if (!wsp_deflate_available()) return WSP_ERR_UNSUPPORTED;
+    if (c->state != WSP_STATE_OPEN || c->deflate || c->msg_opcode || c->send_opcode)
+        return WSP_ERR_STATE;
+    return wsp_deflate_create(c->allocator, cfg ? cfg : &defaults, agreed, c->role,
+                              &c->deflate);
 }
 
 typedef struct offer_ctx {
