@@ -862,7 +862,9 @@ int wsp_conn_send(wsp_conn *c, wsp_opcode opcode, const uint8_t *payload,
     do {
         size_t n = len - off < frag ? len - off : frag;
         unsigned fin = off + n == len && !(flags & WSP_SEND_MORE);
-        size_t k = put_frame(c, fin, wire, payload + off, n, out + w);
+        /* No arithmetic on a NULL payload (an empty message). */
+        const uint8_t *piece = n ? payload + off : payload;
+        size_t k = put_frame(c, fin, wire, piece, n, out + w);
         if (!k) return WSP_ERR_ENTROPY;
         w += k;
         off += n;

@@ -211,9 +211,10 @@ int wsp_deflate_can_compress(const wsp_deflate *d, size_t len)
 
 size_t wsp_deflate_compress_bound(size_t len)
 {
-    /* Stored blocks cost 5 bytes each and small memLevels make them short;
-     * 1/32 covers memLevel 1, plus the flush marker and pending bits. */
-    return len + (len >> 5) + 64;
+    /* zlib falls back to stored blocks for data that does not compress:
+     * 5 bytes per block, and memLevel 1 makes blocks about 500 bytes long,
+     * so 1/64 covers it; the rest is the flush marker and block headers. */
+    return len + (len >> 6) + 32;
 }
 
 int wsp_deflate_compress(wsp_deflate *d, const uint8_t *in, size_t len,
