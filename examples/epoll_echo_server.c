@@ -11,9 +11,9 @@
  *
  * How it keeps memory small: all connections share one read buffer and one
  * output buffer. What a connection keeps is its wsp_conn (placed with
- * wsp_conn_init in one array indexed by file descriptor, so an idle
- * connection costs one array slot) plus a pointer that is NULL unless the
- * connection holds bytes between two readiness events:
+ * wsp_conn_init in an array indexed by file descriptor, so an idle
+ * connection costs its slot), a flags byte, and a pointer that is NULL
+ * unless the connection holds bytes between two readiness events:
  *   - the unconsumed tail of its last read (a partial frame header, a
  *     partial control frame or HTTP head: wsp_conn_recv keeps nothing
  *     itself and wants those bytes again at the start of the next call);
@@ -78,15 +78,18 @@ typedef struct spill {
 
 enum { S_USED = 1u, S_PAUSED = 2u, S_CLOSE_AFTER_WRITE = 4u };
 
-/* Stored right after the wsp_conn in each slot. */
+/* What a connection has beside its wsp_conn. */
 typedef struct slot_tail {
     spill *sp;
-    uint32_t flags;
-    uint32_t unused;
 } slot_tail;
 
-static unsigned char *g_slots; /* [fd] -> wsp_conn + slot_tail */
-static size_t g_stride, g_conn_bytes;
+/* Per descriptor: the wsp_conn (g_slots), the spill pointer (g_tails) and
+ * the S_ flags (g_flags), in three arrays so that nothing is padded: an idle
+ * connection costs wsp_conn_size() + 9 bytes. */
+static unsigned char *g_slots;
+static slot_tail *g_tails;
+static uint8_t *g_flags;
+static size_t g_stride;
 static int g_max_fd;
 static int g_ep;
 static unsigned g_active;
@@ -103,7 +106,7 @@ static wsp_conn *conn_of(int fd)
 
 static slot_tail *tail_of(int fd)
 {
-    return (slot_tail *)(void *)(g_slots + (size_t)fd * g_stride + g_conn_bytes);
+    return &g_tails[fd];
 }
 
 static void on_signal(int sig)
@@ -133,7 +136,7 @@ static void close_conn(int fd)
 {
     slot_tail *t = tail_of(fd);
     drop_spill(t);
-    t->flags = 0;
+    g_flags[fd] = 0;
     close(fd); /* also removes it from the epoll set */
     g_active--;
 }
@@ -206,7 +209,7 @@ static int write_out(int fd, outq *q)
     q->used = q->mark = q->total = 0;
     if (total == 0) return 0;
     slot_tail *t = tail_of(fd);
-    if (!(t->flags & S_PAUSED)) {
+    if (!(g_flags[fd] & S_PAUSED)) {
         struct msghdr mh;
         memset(&mh, 0, sizeof mh);
         mh.msg_iov = q->iov;
@@ -230,8 +233,8 @@ static int write_out(int fd, outq *q)
         if (keep_output(sp, base + done, len - done) != 0) return -1;
         done = 0;
     }
-    if (!(t->flags & S_PAUSED)) {
-        t->flags |= S_PAUSED;
+    if (!(g_flags[fd] & S_PAUSED)) {
+        g_flags[fd] |= S_PAUSED;
         set_events(fd, EPOLLOUT);
     }
     return 0;
@@ -361,8 +364,8 @@ static void process(int fd, uint8_t *data, size_t len)
     }
     if (wsp_conn_state(c) == WSP_STATE_CLOSED && wsp_conn_pending_size(c) == 0) {
         /* RFC 6455 7.1.1: the server closes the TCP connection first. */
-        if (t->flags & S_PAUSED)
-            t->flags |= S_CLOSE_AFTER_WRITE;
+        if (g_flags[fd] & S_PAUSED)
+            g_flags[fd] |= S_CLOSE_AFTER_WRITE;
         else
             close_conn(fd);
         return;
@@ -409,8 +412,8 @@ static void on_writable(int fd)
     free(sp->out);
     sp->out = NULL;
     sp->out_len = sp->out_off = 0;
-    t->flags &= ~(uint32_t)S_PAUSED;
-    if (t->flags & S_CLOSE_AFTER_WRITE) {
+    g_flags[fd] &= (uint8_t)~S_PAUSED;
+    if (g_flags[fd] & S_CLOSE_AFTER_WRITE) {
         close_conn(fd);
         return;
     }
@@ -428,7 +431,7 @@ static void on_writable(int fd)
             close_conn(fd);
             return;
         }
-        if (t->flags & S_PAUSED) return;
+        if (g_flags[fd] & S_PAUSED) return;
     }
     maybe_free_spill(t);
     set_events(fd, EPOLLIN);
@@ -454,12 +457,12 @@ static void accept_all(int lfd, const wsp_config *cfg)
         }
         slot_tail *t = tail_of(fd);
         t->sp = NULL;
-        t->flags = S_USED;
+        g_flags[fd] = S_USED;
         struct epoll_event ev;
         ev.events = EPOLLIN;
         ev.data.fd = fd;
         if (epoll_ctl(g_ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            t->flags = 0;
+            g_flags[fd] = 0;
             close(fd);
             continue;
         }
@@ -577,16 +580,17 @@ int main(int argc, char **argv)
 
     /* One slot per possible descriptor. calloc of this size maps fresh
      * zero pages, so only slots of descriptors in use take memory. */
-    g_conn_bytes = (wsp_conn_size() + 15u) & ~(size_t)15u;
-    g_stride = g_conn_bytes + sizeof(slot_tail);
+    g_stride = (wsp_conn_size() + 15u) & ~(size_t)15u;
     g_slots = calloc((size_t)g_max_fd, g_stride);
+    g_tails = calloc((size_t)g_max_fd, sizeof *g_tails);
+    g_flags = calloc((size_t)g_max_fd, 1);
     g_in = malloc(MAX_KEPT + READ_SIZE);
     /* Echo of one read: at most the read plus a header per frame, and
      * headers are never longer than the frames they answer (masked client
      * frames have 4 more header bytes than our unmasked ones). */
     g_out_cap = MAX_KEPT + READ_SIZE + 4096;
     g_out = malloc(g_out_cap);
-    if (!g_slots || !g_in || !g_out) {
+    if (!g_slots || !g_tails || !g_flags || !g_in || !g_out) {
         fprintf(stderr, "epoll_echo_server: out of memory\n");
         return 1;
     }
@@ -620,9 +624,8 @@ int main(int argc, char **argv)
                 accept_all(lfd, &cfg);
                 continue;
             }
-            slot_tail *t = tail_of(fd);
-            if (!(t->flags & S_USED)) continue; /* closed earlier in this batch */
-            if (t->flags & S_PAUSED) {
+            if (!(g_flags[fd] & S_USED)) continue; /* closed earlier in this batch */
+            if (g_flags[fd] & S_PAUSED) {
                 if (evs[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_writable(fd);
             } else if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
                 on_readable(fd);
