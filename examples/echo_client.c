@@ -61,6 +61,7 @@ static void usage(FILE *f)
         "                         fuzzingserver in --echo mode as AGENT, then\n"
         "                         ask it to write its reports\n"
         "  --subprotocol NAME     offer a subprotocol (repeatable)\n"
+        "  --no-deflate           do not offer permessage-deflate compression\n"
         "  --header 'Name: value' add a request header (repeatable)\n"
         "  --timeout SECONDS      give up when the server is silent this long\n"
         "                         while a reply is awaited (default 30)\n"
@@ -170,6 +171,9 @@ typedef struct client_opts {
 } client_opts;
 
 static client_opts copts = {{NULL}, 0, {{NULL, 0, NULL, 0}}, 0, 30, 0};
+/* permessage-deflate is offered unless --no-deflate; the server decides. */
+static int offer_deflate = 1;
+static const wsp_deflate_config deflate_cfg;
 
 #if defined(__GNUC__)
 static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -474,6 +478,7 @@ static int client_open(client *c, const ws_url *u, mode m)
     wsp_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.role = WSP_ROLE_CLIENT;
+    if (offer_deflate && wsp_deflate_available()) cfg.deflate = &deflate_cfg;
     if (!c->in || wsp_conn_new(&cfg, &c->ws) != WSP_OK) {
         fprintf(stderr, "echo_client: out of memory\n");
         return EXIT_INTERNAL;
@@ -875,6 +880,8 @@ int main(int argc, char **argv)
             return EXIT_OK;
         } else if (strcmp(a, "--echo") == 0) {
             echo = 1;
+        } else if (strcmp(a, "--no-deflate") == 0) {
+            offer_deflate = 0;
         } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
             copts.quiet = 1;
         } else if (strcmp(a, "--subprotocol") == 0 && val) {

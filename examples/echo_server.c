@@ -65,10 +65,14 @@ typedef struct server_options {
     unsigned handshake_timeout_s;
     unsigned idle_timeout_s;
     int quiet;
+    int no_deflate;
 } server_options;
 
 static server_options opts = {"127.0.0.1", "9001", 16u * 1024u * 1024u,
-                              256, 10, 120, 0};
+                              256, 10, 120, 0, 0};
+
+/* permessage-deflate with the library's defaults: browsers offer it. */
+static const wsp_deflate_config deflate_cfg;
 
 static volatile sig_atomic_t stop_requested;
 static int stop_pipe[2] = {-1, -1};
@@ -422,7 +426,9 @@ static int echo_piece(conn_ctx *c, const wsp_event *ev)
     /* Only payload that lies in our receive buffer outlives the next
      * wsp_conn_recv call (inflated data would live in the connection). */
     int in_buffer = ev->data >= c->in && ev->data + ev->len <= c->in + c->in_len;
-    if (ev->len >= ZEROCOPY_MIN && in_buffer) {
+    /* A compressing connection copies anyway, and a message it started
+     * compressed cannot go on uncompressed. */
+    if (ev->len >= ZEROCOPY_MIN && in_buffer && !wsp_conn_deflate_active(c->ws)) {
         if (out_reserve(&c->out, WSP_MAX_FRAME_HEADER) != 0) return -1;
         size_t hl = 0;
         rc = wsp_conn_send_zerocopy(c->ws, ev->opcode, ev->data, ev->len,
@@ -612,7 +618,10 @@ static void run_connection(conn_ctx *c)
     memset(&cfg, 0, sizeof cfg);
     cfg.role = WSP_ROLE_SERVER;
     cfg.max_message = opts.max_message;
-    cfg.max_frame_payload = opts.max_message;
+    /* max_frame_payload stays at its default: the message limit already
+     * bounds uncompressed frames, and a compressed frame of a message that
+     * fits may be slightly larger than the message itself. */
+    if (!opts.no_deflate && wsp_deflate_available()) cfg.deflate = &deflate_cfg;
     if (wsp_conn_new(&cfg, &c->ws) != WSP_OK) {
         c->detail = "out of memory";
         return;
@@ -803,6 +812,7 @@ static void usage(FILE *f)
             "                           more get HTTP 503)\n"
             "  --handshake-timeout SEC  time allowed for the HTTP request (default 10)\n"
             "  --idle-timeout SEC       close idle WebSockets with 1001 (default 120)\n"
+            "  --no-deflate             do not accept permessage-deflate compression\n"
             "  --quiet                  no per-connection log lines\n"
             "  --help                   this text\n"
             "GET / without an Upgrade serves a browser echo test page.\n");
@@ -831,6 +841,8 @@ static int parse_args(int argc, char **argv)
             exit(0);
         } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
             opts.quiet = 1;
+        } else if (strcmp(a, "--no-deflate") == 0) {
+            opts.no_deflate = 1;
         } else if (strcmp(a, "--host") == 0 && val) {
             opts.host = val;
             i++;
