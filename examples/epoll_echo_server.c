@@ -12,8 +12,9 @@
  * How it keeps memory small: all connections share one read buffer and one
  * output buffer. What a connection keeps is its wsp_conn (placed with
  * wsp_conn_init in an array indexed by file descriptor, so an idle
- * connection costs its slot), a flags byte, and a pointer that is NULL
- * unless the connection holds bytes between two readiness events:
+ * connection costs its slot and nothing else) and, only while it holds
+ * bytes between two readiness events, a heap "spill" (whose pointer is kept
+ * in the epoll registration):
  *   - the unconsumed tail of its last read (a partial frame header, a
  *     partial control frame or HTTP head: wsp_conn_recv keeps nothing
  *     itself and wants those bytes again at the start of the next call);
@@ -69,6 +70,8 @@ static struct {
 
 /* Bytes a connection holds between events; allocated only when needed. */
 typedef struct spill {
+    int fd;
+    uint32_t flags;   /* S_ */
     uint8_t *kept;    /* unconsumed input, passed again on the next read */
     size_t kept_len;
     uint8_t *out;     /* output not yet written */
@@ -76,19 +79,26 @@ typedef struct spill {
     size_t out_off;
 } spill;
 
-enum { S_USED = 1u, S_PAUSED = 2u, S_CLOSE_AFTER_WRITE = 4u };
+enum { S_PAUSED = 1u, S_CLOSE_AFTER_WRITE = 2u };
 
-/* What a connection has beside its wsp_conn. */
+/* What a connection has beside its wsp_conn: only the spill pointer, and
+ * that is kept in the kernel's epoll registration (epoll_event.data): it
+ * holds the spill pointer when there is one (16-byte aligned, low bit 0),
+ * else (fd << 1) | 1. So an idle connection costs its wsp_conn slot and
+ * nothing else. While one event is handled, the pointer lives here, and the
+ * registration is updated afterwards if it changed. */
 typedef struct slot_tail {
     spill *sp;
 } slot_tail;
 
-/* Per descriptor: the wsp_conn (g_slots), the spill pointer (g_tails) and
- * the S_ flags (g_flags), in three arrays so that nothing is padded: an idle
- * connection costs wsp_conn_size() + 9 bytes. */
+static struct {
+    int fd;
+    int closed;
+    slot_tail t;
+} g_cur;
+
+/* wsp_conn slots indexed by descriptor. */
 static unsigned char *g_slots;
-static slot_tail *g_tails;
-static uint8_t *g_flags;
 static size_t g_stride;
 static int g_max_fd;
 static int g_ep;
@@ -106,7 +116,18 @@ static wsp_conn *conn_of(int fd)
 
 static slot_tail *tail_of(int fd)
 {
-    return &g_tails[fd];
+    (void)fd; /* always the connection being handled */
+    return &g_cur.t;
+}
+
+static int paused(const slot_tail *t)
+{
+    return t->sp && (t->sp->flags & S_PAUSED);
+}
+
+static uint64_t epoll_tag(int fd, const spill *sp)
+{
+    return sp ? (uint64_t)(uintptr_t)sp : ((uint64_t)fd << 1) | 1u;
 }
 
 static void on_signal(int sig)
@@ -136,22 +157,18 @@ static void close_conn(int fd)
 {
     slot_tail *t = tail_of(fd);
     drop_spill(t);
-    g_flags[fd] = 0;
+    wsp_conn_deinit(conn_of(fd));
+    g_cur.closed = 1;
     close(fd); /* also removes it from the epoll set */
     g_active--;
 }
 
-static void set_events(int fd, uint32_t events)
-{
-    struct epoll_event ev;
-    ev.events = events;
-    ev.data.fd = fd;
-    epoll_ctl(g_ep, EPOLL_CTL_MOD, fd, &ev);
-}
-
 static spill *get_spill(slot_tail *t)
 {
-    if (!t->sp) t->sp = calloc(1, sizeof *t->sp);
+    if (!t->sp) {
+        t->sp = calloc(1, sizeof *t->sp);
+        if (t->sp) t->sp->fd = g_cur.fd;
+    }
     return t->sp;
 }
 
@@ -209,7 +226,7 @@ static int write_out(int fd, outq *q)
     q->used = q->mark = q->total = 0;
     if (total == 0) return 0;
     slot_tail *t = tail_of(fd);
-    if (!(g_flags[fd] & S_PAUSED)) {
+    if (!paused(t)) {
         struct msghdr mh;
         memset(&mh, 0, sizeof mh);
         mh.msg_iov = q->iov;
@@ -233,10 +250,7 @@ static int write_out(int fd, outq *q)
         if (keep_output(sp, base + done, len - done) != 0) return -1;
         done = 0;
     }
-    if (!(g_flags[fd] & S_PAUSED)) {
-        g_flags[fd] |= S_PAUSED;
-        set_events(fd, EPOLLOUT);
-    }
+    sp->flags |= S_PAUSED; /* EPOLLOUT only, once this event is handled */
     return 0;
 }
 
@@ -285,7 +299,9 @@ static void process(int fd, uint8_t *data, size_t len)
     q.used = q.mark = q.total = 0;
     int drop = 0, stop = 0;
 
-    while (len > 0 && !stop) {
+    /* Until WSP_EV_NONE, even with no input left (a compressed message can
+     * give more than one event's worth). */
+    while (!stop) {
         size_t used = 0, n = 0;
         wsp_event ev;
         int rc = wsp_conn_recv(c, data, len, &used, &ev);
@@ -364,8 +380,8 @@ static void process(int fd, uint8_t *data, size_t len)
     }
     if (wsp_conn_state(c) == WSP_STATE_CLOSED && wsp_conn_pending_size(c) == 0) {
         /* RFC 6455 7.1.1: the server closes the TCP connection first. */
-        if (g_flags[fd] & S_PAUSED)
-            g_flags[fd] |= S_CLOSE_AFTER_WRITE;
+        if (paused(t))
+            t->sp->flags |= S_CLOSE_AFTER_WRITE;
         else
             close_conn(fd);
         return;
@@ -412,8 +428,8 @@ static void on_writable(int fd)
     free(sp->out);
     sp->out = NULL;
     sp->out_len = sp->out_off = 0;
-    g_flags[fd] &= (uint8_t)~S_PAUSED;
-    if (g_flags[fd] & S_CLOSE_AFTER_WRITE) {
+    sp->flags &= ~(uint32_t)S_PAUSED;
+    if (sp->flags & S_CLOSE_AFTER_WRITE) {
         close_conn(fd);
         return;
     }
@@ -431,10 +447,9 @@ static void on_writable(int fd)
             close_conn(fd);
             return;
         }
-        if (g_flags[fd] & S_PAUSED) return;
+        if (paused(t)) return;
     }
     maybe_free_spill(t);
-    set_events(fd, EPOLLIN);
 }
 
 static void accept_all(int lfd, const wsp_config *cfg)
@@ -455,14 +470,10 @@ static void accept_all(int lfd, const wsp_config *cfg)
             close(fd);
             continue;
         }
-        slot_tail *t = tail_of(fd);
-        t->sp = NULL;
-        g_flags[fd] = S_USED;
         struct epoll_event ev;
         ev.events = EPOLLIN;
-        ev.data.fd = fd;
+        ev.data.u64 = epoll_tag(fd, NULL);
         if (epoll_ctl(g_ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            g_flags[fd] = 0;
             close(fd);
             continue;
         }
@@ -582,15 +593,13 @@ int main(int argc, char **argv)
      * zero pages, so only slots of descriptors in use take memory. */
     g_stride = (wsp_conn_size() + 15u) & ~(size_t)15u;
     g_slots = calloc((size_t)g_max_fd, g_stride);
-    g_tails = calloc((size_t)g_max_fd, sizeof *g_tails);
-    g_flags = calloc((size_t)g_max_fd, 1);
     g_in = malloc(MAX_KEPT + READ_SIZE);
     /* Echo of one read: at most the read plus a header per frame, and
      * headers are never longer than the frames they answer (masked client
      * frames have 4 more header bytes than our unmasked ones). */
     g_out_cap = MAX_KEPT + READ_SIZE + 4096;
     g_out = malloc(g_out_cap);
-    if (!g_slots || !g_tails || !g_flags || !g_in || !g_out) {
+    if (!g_slots || !g_in || !g_out) {
         fprintf(stderr, "epoll_echo_server: out of memory\n");
         return 1;
     }
@@ -611,7 +620,7 @@ int main(int argc, char **argv)
     if (g_ep < 0) return 1;
     struct epoll_event lev;
     lev.events = EPOLLIN;
-    lev.data.fd = lfd;
+    lev.data.u64 = epoll_tag(lfd, NULL);
     epoll_ctl(g_ep, EPOLL_CTL_ADD, lfd, &lev);
 
     double deadline = opts.max_seconds > 0 ? now_s() + opts.max_seconds : 0;
@@ -619,16 +628,29 @@ int main(int argc, char **argv)
     while (!g_stop && (deadline == 0 || now_s() < deadline)) {
         int n = epoll_wait(g_ep, evs, MAX_EVENTS, 500);
         for (int i = 0; i < n; i++) {
-            int fd = evs[i].data.fd;
+            uint64_t tag = evs[i].data.u64;
+            spill *sp = (tag & 1u) ? NULL : (spill *)(uintptr_t)tag;
+            int fd = sp ? sp->fd : (int)(tag >> 1);
             if (fd == lfd) {
                 accept_all(lfd, &cfg);
                 continue;
             }
-            if (!(g_flags[fd] & S_USED)) continue; /* closed earlier in this batch */
-            if (g_flags[fd] & S_PAUSED) {
+            g_cur.fd = fd;
+            g_cur.closed = 0;
+            g_cur.t.sp = sp;
+            int was_paused = paused(&g_cur.t);
+            if (was_paused) {
                 if (evs[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_writable(fd);
             } else if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
                 on_readable(fd);
+            }
+            /* Keep the registration in step with the spill and pausing. */
+            if (!g_cur.closed &&
+                (g_cur.t.sp != sp || paused(&g_cur.t) != was_paused)) {
+                struct epoll_event ev;
+                ev.events = paused(&g_cur.t) ? EPOLLOUT : EPOLLIN;
+                ev.data.u64 = epoll_tag(fd, g_cur.t.sp);
+                epoll_ctl(g_ep, EPOLL_CTL_MOD, fd, &ev);
             }
         }
     }

@@ -303,7 +303,9 @@ static void start_close(client *cl)
 
 static void process(client *cl, uint8_t *data, size_t len)
 {
-    while (len > 0 && cl->state != C_DONE) {
+    /* Until WSP_EV_NONE, even with no input left (the library's contract:
+     * a compressed message can give more than one event's worth). */
+    while (cl->state != C_DONE && (len > 0 || !opts.raw)) {
         if (opts.raw) {
             if (check_bytes(cl, data, len, 0) != 0) {
                 fail_client(cl, "bad echo");
@@ -317,6 +319,7 @@ static void process(client *cl, uint8_t *data, size_t len)
         int rc = wsp_conn_recv(cl->ws, data, len, &used, &ev);
         data += used;
         len -= used;
+        if (rc == WSP_ERR_CLOSED && cl->state == C_CLOSING) break; /* done */
         if (rc != WSP_OK) {
             fail_client(cl, wsp_strerror(rc));
             return;

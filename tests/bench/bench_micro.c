@@ -3,8 +3,10 @@
  * wslay (when built with it) and memcpy, all measured in the same run.
  *
  *   bench_micro [--quick] [--reps N] [--time SECONDS] [--only SECTION]
+ *               [--size BYTES] [--kind binary|text|utf8mix]
  *
- * Sections: recv, unmask, utf8, send, handshake (default: all).
+ * Sections: recv, unmask, utf8, send, handshake (default: all). --size and
+ * --kind pick receive rows (for profiling one case).
  *
  * Every figure is the best of N repetitions (default 3); each repetition
  * runs for about --time seconds (default 0.25).
@@ -45,6 +47,8 @@
 
 static double g_time = 0.25;
 static int g_reps = 3;
+static size_t g_only_size;     /* --size: receive rows of this size only */
+static const char *g_only_kind; /* --kind: binary, text or utf8mix only */
 
 static double now_s(void)
 {
@@ -355,6 +359,9 @@ static void bench_recv(void)
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
             size_t size = sizes[s];
+            if ((g_only_size && size != g_only_size) ||
+                (g_only_kind && strcmp(g_only_kind, kinds[k].name) != 0))
+                continue;
             size_t count = size >= 65536 ? 1 : (65536 + size - 1) / (size + 6);
             recv_case rc;
             memset(&rc, 0, sizeof rc);
@@ -804,10 +811,15 @@ int main(int argc, char **argv)
             if (g_time <= 0) g_time = 0.25;
         } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
             only = argv[++i];
+        } else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc) {
+            g_only_size = (size_t)strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--kind") == 0 && i + 1 < argc) {
+            g_only_kind = argv[++i];
         } else {
             fprintf(stderr,
                     "usage: bench_micro [--quick] [--reps N] [--time SECONDS] "
-                    "[--only recv|unmask|utf8|send|handshake]\n");
+                    "[--only recv|unmask|utf8|send|handshake] [--size BYTES] "
+                    "[--kind binary|text|utf8mix]\n");
             return 2;
         }
     }
