@@ -26,7 +26,7 @@ WORK="$(mktemp -d)"
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]:-}"; do
-    [ -n "$p" ] && kill "$p" 2>/dev/null || true
+    if [ -n "$p" ]; then kill "$p" 2>/dev/null || true; fi
   done
   rm -rf "$WORK"
 }
@@ -55,7 +55,20 @@ echo
 echo "## Footprint"
 echo
 TEXT=$(size "$B/libwsproto.a" | awk 'NR > 1 { s += $1 } END { print s }')
-echo "- libwsproto .text at -O2 (sum over libwsproto.a): $TEXT bytes ($(awk -v t="$TEXT" 'BEGIN { printf "%.1f", t / 1024 }') KiB)"
+if nm "$B/libwsproto.a" 2>/dev/null | grep -q ' U deflateInit2_'; then
+  DEFLATE="with permessage-deflate (zlib) compiled in"
+else
+  DEFLATE="without permessage-deflate"
+fi
+echo "- libwsproto .text at -O2 (sum over libwsproto.a, $DEFLATE): $TEXT bytes ($(awk -v t="$TEXT" 'BEGIN { printf "%.1f", t / 1024 }') KiB)"
+cmake -S "$SRC" -B "$WORK/nodeflate" -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG" -DWSPROTO_BUILD_TESTS=OFF \
+  -DWSPROTO_BUILD_EXAMPLES=OFF -DWSPROTO_DEFLATE=OFF >/dev/null 2>&1 &&
+  cmake --build "$WORK/nodeflate" -j2 --target wsproto_static >/dev/null 2>&1 &&
+  TEXT2=$(size "$WORK/nodeflate/libwsproto.a" | awk 'NR > 1 { s += $1 } END { print s }') &&
+  echo "- the same with -DWSPROTO_DEFLATE=OFF: $TEXT2 bytes ($(awk -v t="$TEXT2" 'BEGIN { printf "%.1f", t / 1024 }') KiB)"
+echo "- per-object .text (bytes): $(size "$B/libwsproto.a" | awk 'NR > 1 { sub(/\.c\.o.*/, "", $6); printf "%s %s, ", $6, $1 }' | sed 's/, $//')"
+echo "- wsp_conn_size(): printed on the first line of bench_micro below"
 echo
 
 # ------------------------------------------------------------ micro
@@ -81,9 +94,9 @@ start_server() { # name, command... ; sets PORT
 }
 
 start_server ws_epoll "$B/examples/epoll_echo_server" --port 0 --quiet --max-seconds 3600
-WS_EPOLL=$PORT; WS_EPOLL_PID=$LASTPID
+WS_EPOLL=$PORT
 start_server tcp_epoll "$B/tests/bench/tcp_echo_server" --mode epoll --port 0 --max-seconds 3600
-TCP_EPOLL=$PORT; TCP_EPOLL_PID=$LASTPID
+TCP_EPOLL=$PORT
 start_server ws_threads "$B/examples/echo_server" --port 0 --quiet --max-connections 20000
 WS_THREADS=$PORT
 start_server tcp_threads "$B/tests/bench/tcp_echo_server" --mode threads --port 0 --max-seconds 3600
@@ -167,11 +180,12 @@ echo
 
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 
-idle_rss() { # port pid -> KiB per connection
+idle_rss() { # port pid [--raw] -> KiB per connection
   local port="$1" pid="$2" n=1000 before after
+  shift 2
   sleep 0.5
   before=$(rss_kib "$pid")
-  "$LOAD" --port "$port" -c "$n" -n 1 -s 32 --idle 4 $3 >"$WORK/idle.out" 2>&1 &
+  "$LOAD" --port "$port" -c "$n" -n 1 -s 32 --idle 4 "$@" >"$WORK/idle.out" 2>&1 &
   local lp=$!
   for _ in $(seq 1 100); do grep -q '^IDLE' "$WORK/idle.out" && break; sleep 0.1; done
   sleep 1
@@ -185,7 +199,7 @@ echo "## Memory per idle connection (1000 connections, after one echo each)"
 echo
 # Fresh servers, so earlier runs have not already touched their memory.
 start_server ws_epoll_idle "$B/examples/epoll_echo_server" --port 0 --quiet --max-seconds 600
-echo "- epoll_echo_server: $(idle_rss "$PORT" "$LASTPID" "")"
+echo "- epoll_echo_server: $(idle_rss "$PORT" "$LASTPID")"
 start_server tcp_epoll_idle "$B/tests/bench/tcp_echo_server" --mode epoll --port 0 --max-seconds 600
 echo "- TCP epoll server: $(idle_rss "$PORT" "$LASTPID" --raw)"
 echo
