@@ -1,0 +1,28 @@
+# The version is written in three places; they must agree:
+# project(... VERSION) (passed as PROJECT_VERSION), the WSP_VERSION_* macros
+# of the header (HEADER) and the newest "## [x.y.z]" heading of CHANGELOG.
+foreach(var PROJECT_VERSION HEADER CHANGELOG)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "check_version.cmake: ${var} is not set")
+  endif()
+endforeach()
+file(READ ${HEADER} header)
+foreach(part MAJOR MINOR PATCH)
+  if(NOT header MATCHES "#define WSP_VERSION_${part} ([0-9]+)")
+    message(FATAL_ERROR "no WSP_VERSION_${part} in ${HEADER}")
+  endif()
+  set(${part} ${CMAKE_MATCH_1})
+endforeach()
+if(NOT header MATCHES "#define WSP_VERSION_STRING \"([^\"]*)\"")
+  message(FATAL_ERROR "no WSP_VERSION_STRING in ${HEADER}")
+endif()
+set(string ${CMAKE_MATCH_1})
+file(STRINGS ${CHANGELOG} headings REGEX "^## \\[")
+list(GET headings 0 newest)
+string(REGEX REPLACE "^## \\[([^]]*)\\].*" "\\1" changelog "${newest}")
+set(macros "${MAJOR}.${MINOR}.${PATCH}")
+message(STATUS "project ${PROJECT_VERSION}, macros ${macros}, string ${string}, CHANGELOG ${changelog}")
+if(NOT macros STREQUAL PROJECT_VERSION OR NOT string STREQUAL PROJECT_VERSION
+   OR NOT changelog STREQUAL PROJECT_VERSION)
+  message(FATAL_ERROR "version mismatch")
+endif()
