@@ -3,8 +3,10 @@
  * connection, built on libwsproto's sans-I/O connection.
  *
  *   echo_server [--host 127.0.0.1] [--port 9001] [--max-message BYTES]
- *               [--max-connections N] [--handshake-timeout SECONDS]
- *               [--idle-timeout SECONDS] [--quiet]
+ *               [--max-fragments N] [--max-connections N]
+ *               [--handshake-timeout SECONDS] [--idle-timeout SECONDS]
+ *               [--allow-origin ORIGIN]... [--allow-null-origin]
+ *               [--require-origin] [--quiet]
  *
  * A plain GET of "/" returns a browser echo test page; other plain requests
  * get 404. An upgrade request on any path is accepted and every message is
@@ -15,6 +17,16 @@
  * with a single sendmsg(). Large payload pieces are not copied: their frame
  * header is encoded with wsp_conn_send_zerocopy and the payload is sent
  * straight from the receive buffer.
+ *
+ * Origin checking (cross-site WebSocket hijacking, RFC 6455 10.2) is off by
+ * default, as suits a test server for non-browser clients. Any of
+ * --allow-origin, --allow-null-origin or --require-origin turns the
+ * library's origin policy on: then a browser page served from any origin
+ * not listed gets HTTP 403. Requests without an Origin header (non-browser
+ * clients) still pass unless --require-origin is given.
+ *
+ * Every limit that fires (origin policy, handshake timeout, idle timeout,
+ * connection cap, a size limit) shows in that connection's log line.
  */
 #define _POSIX_C_SOURCE 200809L
 #define _DEFAULT_SOURCE
@@ -61,15 +73,25 @@ typedef struct server_options {
     const char *host;
     const char *port;
     uint64_t max_message;
+    uint32_t max_fragments; /* 0: the library's default */
     unsigned max_connections;
     unsigned handshake_timeout_s;
     unsigned idle_timeout_s;
     int quiet;
     int no_deflate;
+    /* Origin policy: on once any origin option is given. */
+    int origin_check;
+    int allow_null_origin;
+    int require_origin;
+    const char **allowed_origins; /* argv strings */
+    size_t allowed_origin_count;
 } server_options;
 
-static server_options opts = {"127.0.0.1", "9001", 16u * 1024u * 1024u,
-                              256, 10, 120, 0, 0};
+static server_options opts = {"127.0.0.1", "9001", 16u * 1024u * 1024u, 0,
+                              256, 10, 120, 0, 0, 0, 0, 0, NULL, 0};
+
+/* Filled from opts before the first connection; read-only afterwards. */
+static wsp_origin_policy origin_policy;
 
 /* permessage-deflate with the library's defaults: browsers offer it. */
 static const wsp_deflate_config deflate_cfg;
@@ -292,6 +314,7 @@ typedef struct conn_ctx {
     uint16_t code_in;      /* close code the peer sent, 0 if none */
     uint16_t code_out;     /* close code we sent, 0 if none */
     const char *detail;    /* static reason of a failure */
+    char origin[128];      /* Origin of a request the policy refused */
     uint64_t messages;
     uint64_t bytes;
 } conn_ctx;
@@ -307,22 +330,28 @@ static void log_conn(const conn_ctx *c)
     char http[24] = "";
     if (c->http_status) snprintf(http, sizeof http, " http=%d", c->http_status);
     fprintf(stderr,
-            "peer=%s path=%s outcome=%s%s%s messages=%llu bytes=%llu%s%s\n",
+            "peer=%s path=%s outcome=%s%s%s%s%s messages=%llu bytes=%llu%s%s\n",
             c->peer, c->path[0] ? c->path : "-", outcome_name(c->result),
-            http, codes, (unsigned long long)c->messages,
-            (unsigned long long)c->bytes, c->detail ? " detail=" : "",
-            c->detail ? c->detail : "");
+            http, codes, c->origin[0] ? " origin=" : "", c->origin,
+            (unsigned long long)c->messages, (unsigned long long)c->bytes,
+            c->detail ? " detail=" : "", c->detail ? c->detail : "");
+}
+
+/* Copies peer-supplied text for the log, keeping it on one line and free
+ * of spaces whatever the peer sent. */
+static void copy_printable(char *dst, size_t cap, const char *src, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len && n + 1 < cap; i++) {
+        unsigned char ch = (unsigned char)src[i];
+        dst[n++] = (ch > 0x20 && ch < 0x7f) ? (char)ch : '?';
+    }
+    dst[n] = '\0';
 }
 
 static void copy_path(conn_ctx *c, const char *target, size_t len)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < len && n + 1 < sizeof c->path; i++) {
-        unsigned char ch = (unsigned char)target[i];
-        /* Keep the log one line per connection whatever the peer sent. */
-        c->path[n++] = (ch > 0x20 && ch < 0x7f) ? (char)ch : '?';
-    }
-    c->path[n] = '\0';
+    copy_printable(c->path, sizeof c->path, target, len);
 }
 
 /* Closes the socket without losing what was just sent: closing with unread
@@ -490,6 +519,15 @@ static int handle_event(conn_ctx *c, wsp_event *ev)
         c->http_status = ev->http_status ? ev->http_status
                                          : wsp_status_http_code(ev->status);
         c->detail = wsp_strerror(ev->status);
+        if (ev->status == WSP_ERR_HTTP_ORIGIN) {
+            const char *o = NULL;
+            size_t ol = 0;
+            if (wsp_headers_get(&ev->request.headers, "Origin", &o, &ol) ==
+                WSP_OK)
+                copy_printable(c->origin, sizeof c->origin, o, ol);
+            else
+                copy_printable(c->origin, sizeof c->origin, "(none)", 6);
+        }
         return STEP_DONE;
     }
     case WSP_EV_DATA:
@@ -618,6 +656,8 @@ static void run_connection(conn_ctx *c)
     memset(&cfg, 0, sizeof cfg);
     cfg.role = WSP_ROLE_SERVER;
     cfg.max_message = opts.max_message;
+    cfg.max_fragments = opts.max_fragments;
+    if (opts.origin_check) cfg.origin_policy = &origin_policy;
     /* max_frame_payload stays at its default: the message limit already
      * bounds uncompressed frames, and a compressed frame of a message that
      * fits may be slightly larger than the message itself. */
@@ -657,6 +697,7 @@ static void run_connection(conn_ctx *c)
                 if (st != WSP_STATE_HANDSHAKE &&
                     t - last_activity >= opts.idle_timeout_s * 1000u) {
                     close_with(c, 1001, "idle timeout", OUT_TIMEOUT);
+                    if (c->result == OUT_TIMEOUT) c->detail = "idle timeout";
                     break;
                 }
                 continue;
@@ -752,8 +793,10 @@ static void refuse_overloaded(int fd, const char *peer)
     shutdown(fd, SHUT_WR);
     close(fd);
     if (!opts.quiet)
-        fprintf(stderr, "peer=%s path=- outcome=%s http=503\n", peer,
-                outcome_name(OUT_OVERLOADED));
+        fprintf(stderr,
+                "peer=%s path=- outcome=%s http=503 detail=connection cap "
+                "(--max-connections %u) reached\n",
+                peer, outcome_name(OUT_OVERLOADED), opts.max_connections);
 }
 
 static int open_listener(void)
@@ -808,14 +851,26 @@ static void usage(FILE *f)
             "  --port PORT              port (default 9001; 0 picks a free one)\n"
             "  --max-message BYTES      largest message and frame accepted\n"
             "                           (default 16777216; larger: close 1009)\n"
+            "  --max-fragments N        frames in one message (default %u;\n"
+            "                           more: close 1009)\n"
             "  --max-connections N      concurrent connections (default 256;\n"
             "                           more get HTTP 503)\n"
             "  --handshake-timeout SEC  time allowed for the HTTP request (default 10)\n"
             "  --idle-timeout SEC       close idle WebSockets with 1001 (default 120)\n"
+            "  --allow-origin ORIGIN    accept browser pages from ORIGIN only, e.g.\n"
+            "                           https://example.com (repeatable); others\n"
+            "                           get HTTP 403. Off by default: turn it on\n"
+            "                           for any server a browser can reach\n"
+            "  --allow-null-origin      also accept the origin \"null\" (sandboxed\n"
+            "                           frames, file: pages)\n"
+            "  --require-origin         refuse requests without Origin (HTTP 403);\n"
+            "                           by default non-browser clients, which send\n"
+            "                           none, are accepted\n"
             "  --no-deflate             do not accept permessage-deflate compression\n"
             "  --quiet                  no per-connection log lines\n"
             "  --help                   this text\n"
-            "GET / without an Upgrade serves a browser echo test page.\n");
+            "GET / without an Upgrade serves a browser echo test page.\n",
+            WSP_DEFAULT_MAX_FRAGMENTS);
 }
 
 static int parse_uint(const char *s, unsigned long long max,
@@ -827,6 +882,64 @@ static int parse_uint(const char *s, unsigned long long max,
     unsigned long long v = strtoull(s, &end, 10);
     if (errno || *end || v > max) return -1;
     *out = v;
+    return 0;
+}
+
+/* 1 if `origin` is a serialized origin ("scheme://host[:port]") the
+ * library's policy can match: checked by asking the library whether a
+ * request carrying exactly that Origin passes a policy listing only it. */
+static int origin_usable(const char *origin)
+{
+    const char *list[1] = {origin};
+    wsp_origin_policy p;
+    memset(&p, 0, sizeof p);
+    p.enabled = 1;
+    p.origins = list;
+    p.count = 1;
+    wsp_header h[6] = {
+        {"Host", 4, "localhost", 9},
+        {"Upgrade", 7, "websocket", 9},
+        {"Connection", 10, "Upgrade", 7},
+        {"Sec-WebSocket-Key", 17, "dGhlIHNhbXBsZSBub25jZQ==", 24},
+        {"Sec-WebSocket-Version", 21, "13", 2},
+        {"Origin", 6, origin, strlen(origin)},
+    };
+    wsp_request req;
+    memset(&req, 0, sizeof req);
+    req.method = "GET";
+    req.method_len = 3;
+    req.target = "/";
+    req.target_len = 1;
+    req.version_major = 1;
+    req.version_minor = 1;
+    req.headers.array = h;
+    req.headers.count = sizeof h / sizeof h[0];
+    wsp_upgrade_info info;
+    return wsp_upgrade_validate(&req, &p, &info) == WSP_OK;
+}
+
+static int add_allowed_origin(const char *origin)
+{
+    if (strcmp(origin, "null") == 0) {
+        fprintf(stderr, "echo_server: use --allow-null-origin to accept "
+                        "the origin \"null\"\n");
+        return -1;
+    }
+    if (!origin_usable(origin)) {
+        fprintf(stderr, "echo_server: '%s' is not an origin; give "
+                        "scheme://host[:port], e.g. https://example.com\n",
+                origin);
+        return -1;
+    }
+    const char **list = realloc((void *)opts.allowed_origins,
+                                (opts.allowed_origin_count + 1) * sizeof *list);
+    if (!list) {
+        fprintf(stderr, "echo_server: out of memory\n");
+        return -1;
+    }
+    list[opts.allowed_origin_count++] = origin;
+    opts.allowed_origins = list;
+    opts.origin_check = 1;
     return 0;
 }
 
@@ -843,6 +956,15 @@ static int parse_args(int argc, char **argv)
             opts.quiet = 1;
         } else if (strcmp(a, "--no-deflate") == 0) {
             opts.no_deflate = 1;
+        } else if (strcmp(a, "--allow-null-origin") == 0) {
+            opts.allow_null_origin = 1;
+            opts.origin_check = 1;
+        } else if (strcmp(a, "--require-origin") == 0) {
+            opts.require_origin = 1;
+            opts.origin_check = 1;
+        } else if (strcmp(a, "--allow-origin") == 0 && val) {
+            if (add_allowed_origin(val) != 0) return -1;
+            i++;
         } else if (strcmp(a, "--host") == 0 && val) {
             opts.host = val;
             i++;
@@ -854,6 +976,10 @@ static int parse_args(int argc, char **argv)
             if (parse_uint(val, UINT64_MAX >> 1, &v) != 0 || v == 0)
                 goto bad_value;
             opts.max_message = v;
+            i++;
+        } else if (strcmp(a, "--max-fragments") == 0 && val) {
+            if (parse_uint(val, UINT32_MAX, &v) != 0 || v == 0) goto bad_value;
+            opts.max_fragments = (uint32_t)v;
             i++;
         } else if (strcmp(a, "--max-connections") == 0 && val) {
             if (parse_uint(val, 100000, &v) != 0 || v == 0) goto bad_value;
@@ -927,6 +1053,13 @@ static void start_connection(int fd, const struct sockaddr_storage *ss)
 int main(int argc, char **argv)
 {
     if (parse_args(argc, argv) != 0) return 2;
+    if (opts.origin_check) {
+        origin_policy.enabled = 1;
+        origin_policy.origins = opts.allowed_origins;
+        origin_policy.count = opts.allowed_origin_count;
+        origin_policy.allow_null = opts.allow_null_origin;
+        origin_policy.allow_missing = !opts.require_origin;
+    }
 
     signal(SIGPIPE, SIG_IGN);
     if (pipe(stop_pipe) != 0) {
