@@ -1,4 +1,7 @@
-/*
+/**
+ * @file
+ * @brief The whole public API of libwsproto.
+ *
  * libwsproto: a sans-I/O WebSocket (RFC 6455) protocol library.
  *
  * The library never touches a socket, a clock or a file. Bytes the caller
@@ -46,10 +49,10 @@ extern "C" {
 #define WSP_API
 #endif
 
-#define WSP_VERSION_MAJOR 0
-#define WSP_VERSION_MINOR 1
-#define WSP_VERSION_PATCH 0
-#define WSP_VERSION_STRING "0.1.0"
+#define WSP_VERSION_MAJOR 0 /**< Major version of this header; see CHANGELOG.md */
+#define WSP_VERSION_MINOR 1 /**< Minor version of this header */
+#define WSP_VERSION_PATCH 0 /**< Patch version of this header */
+#define WSP_VERSION_STRING "0.1.0" /**< "MAJOR.MINOR.PATCH" of this header */
 
 /* ------------------------------------------------------------------------
  * Status codes. Negative values are grouped by hundreds:
@@ -57,101 +60,107 @@ extern "C" {
  *   -100..-199 HTTP handshake errors
  *   -200..-299 WebSocket protocol errors (the peer's side; sticky)
  * ---------------------------------------------------------------------- */
+/** Status returned by every function: WSP_OK or a negative error. */
 enum wsp_status {
-    WSP_OK = 0,
+    WSP_OK = 0, /**< success */
 
-    WSP_ERR_INVALID_ARG = -1,      /* a NULL pointer, bad opcode, bad code... */
-    WSP_ERR_STATE = -2,            /* call not valid in the current state */
-    WSP_ERR_BUFFER_TOO_SMALL = -3, /* *out_len holds the size needed */
-    WSP_ERR_NOMEM = -4,            /* the allocator returned NULL */
-    WSP_ERR_ENTROPY = -5,          /* the entropy source failed */
-    WSP_ERR_NEED_MORE = -6,        /* input ends before the item does */
-    WSP_ERR_LIMIT = -7,            /* a caller-set size limit was reached */
-    WSP_ERR_CLOSED = -8,           /* connection closed: nothing more to do */
-    WSP_ERR_UNSUPPORTED = -9,      /* feature not compiled in (e.g. deflate) */
+    WSP_ERR_INVALID_ARG = -1,      /**< a NULL pointer, bad opcode, bad code... */
+    WSP_ERR_STATE = -2,            /**< call not valid in the current state */
+    WSP_ERR_BUFFER_TOO_SMALL = -3, /**< *out_len holds the size needed */
+    WSP_ERR_NOMEM = -4,            /**< the allocator returned NULL */
+    WSP_ERR_ENTROPY = -5,          /**< the entropy source failed */
+    WSP_ERR_NEED_MORE = -6,        /**< input ends before the item does */
+    WSP_ERR_LIMIT = -7,            /**< a caller-set size limit was reached */
+    WSP_ERR_CLOSED = -8,           /**< connection closed: nothing more to do */
+    WSP_ERR_UNSUPPORTED = -9,      /**< feature not compiled in (e.g. deflate) */
 
-    WSP_ERR_HTTP_MALFORMED = -100,   /* 400: not parseable as HTTP/1.1 */
-    WSP_ERR_HTTP_METHOD = -101,      /* 405: method is not GET */
-    WSP_ERR_HTTP_VERSION = -102,     /* 400: HTTP version below 1.1 */
-    WSP_ERR_HTTP_HOST = -103,        /* 400: Host missing or repeated */
-    WSP_ERR_HTTP_UPGRADE = -104,     /* 400: Upgrade lacks "websocket" */
-    WSP_ERR_HTTP_CONNECTION = -105,  /* 400: Connection lacks "upgrade" */
-    WSP_ERR_HTTP_KEY = -106,         /* 400: Sec-WebSocket-Key bad/missing */
-    WSP_ERR_HTTP_WS_VERSION = -107,  /* 426: Sec-WebSocket-Version is not 13 */
-    WSP_ERR_HTTP_TOO_LARGE = -108,   /* 431: header bytes or count over limit */
-    WSP_ERR_HTTP_STATUS = -109,      /* client: status is not 101 */
-    WSP_ERR_HTTP_ACCEPT = -110,      /* client: Sec-WebSocket-Accept mismatch */
-    WSP_ERR_HTTP_SUBPROTOCOL = -111, /* client: subprotocol not offered */
-    WSP_ERR_HTTP_EXTENSION = -112,   /* client: extension not offered */
-    WSP_ERR_HTTP_ORIGIN = -113,      /* 403: Origin not allowed */
+    WSP_ERR_HTTP_MALFORMED = -100,   /**< 400: not parseable as HTTP/1.1 */
+    WSP_ERR_HTTP_METHOD = -101,      /**< 405: method is not GET */
+    WSP_ERR_HTTP_VERSION = -102,     /**< 400: HTTP version below 1.1 */
+    WSP_ERR_HTTP_HOST = -103,        /**< 400: Host missing or repeated */
+    WSP_ERR_HTTP_UPGRADE = -104,     /**< 400: Upgrade lacks "websocket" */
+    WSP_ERR_HTTP_CONNECTION = -105,  /**< 400: Connection lacks "upgrade" */
+    WSP_ERR_HTTP_KEY = -106,         /**< 400: Sec-WebSocket-Key bad/missing */
+    WSP_ERR_HTTP_WS_VERSION = -107,  /**< 426: Sec-WebSocket-Version is not 13 */
+    WSP_ERR_HTTP_TOO_LARGE = -108,   /**< 431: header bytes or count over limit */
+    WSP_ERR_HTTP_STATUS = -109,      /**< client: status is not 101 */
+    WSP_ERR_HTTP_ACCEPT = -110,      /**< client: Sec-WebSocket-Accept mismatch */
+    WSP_ERR_HTTP_SUBPROTOCOL = -111, /**< client: subprotocol not offered */
+    WSP_ERR_HTTP_EXTENSION = -112,   /**< client: extension not offered */
+    WSP_ERR_HTTP_ORIGIN = -113,      /**< 403: Origin not allowed */
 
-    WSP_ERR_PROTO_RSV = -200,              /* 1002: RSV bit not negotiated */
-    WSP_ERR_PROTO_OPCODE = -201,           /* 1002: reserved opcode */
-    WSP_ERR_PROTO_MASK = -202,             /* 1002: wrong masking for role */
-    WSP_ERR_PROTO_CONTROL_TOO_LONG = -203, /* 1002: control payload > 125 */
-    WSP_ERR_PROTO_CONTROL_FRAGMENTED = -204, /* 1002: control frame, FIN=0 */
-    WSP_ERR_PROTO_CONTINUATION = -205,     /* 1002: continuation, no message */
-    WSP_ERR_PROTO_EXPECTED_CONTINUATION = -206, /* 1002: new message in one */
-    WSP_ERR_PROTO_LENGTH = -207,           /* 1002: bad length encoding */
-    WSP_ERR_PROTO_CLOSE_PAYLOAD = -208,    /* 1002: 1-byte close payload */
-    WSP_ERR_PROTO_CLOSE_CODE = -209,       /* 1002: invalid close code */
-    WSP_ERR_PROTO_UTF8 = -210,             /* 1007: invalid UTF-8 */
-    WSP_ERR_PROTO_TOO_BIG = -211,          /* 1009: frame/message over limit */
-    WSP_ERR_PROTO_TOO_MANY_FRAGMENTS = -212, /* 1009: fragments over limit */
-    WSP_ERR_PROTO_EXTENSION = -213         /* 1002: compressed data invalid */
+    WSP_ERR_PROTO_RSV = -200,              /**< 1002: RSV bit not negotiated */
+    WSP_ERR_PROTO_OPCODE = -201,           /**< 1002: reserved opcode */
+    WSP_ERR_PROTO_MASK = -202,             /**< 1002: wrong masking for role */
+    WSP_ERR_PROTO_CONTROL_TOO_LONG = -203, /**< 1002: control payload > 125 */
+    WSP_ERR_PROTO_CONTROL_FRAGMENTED = -204, /**< 1002: control frame, FIN=0 */
+    WSP_ERR_PROTO_CONTINUATION = -205,     /**< 1002: continuation, no message */
+    WSP_ERR_PROTO_EXPECTED_CONTINUATION = -206, /**< 1002: new message in one */
+    WSP_ERR_PROTO_LENGTH = -207,           /**< 1002: bad length encoding */
+    WSP_ERR_PROTO_CLOSE_PAYLOAD = -208,    /**< 1002: 1-byte close payload */
+    WSP_ERR_PROTO_CLOSE_CODE = -209,       /**< 1002: invalid close code */
+    WSP_ERR_PROTO_UTF8 = -210,             /**< 1007: invalid UTF-8 */
+    WSP_ERR_PROTO_TOO_BIG = -211,          /**< 1009: frame/message over limit */
+    WSP_ERR_PROTO_TOO_MANY_FRAGMENTS = -212, /**< 1009: fragments over limit */
+    WSP_ERR_PROTO_EXTENSION = -213         /**< 1002: compressed data invalid */
 };
 
-/* The name and a one-line description of a status, e.g.
+/** The name and a one-line description of a status, e.g.
  * "WSP_ERR_PROTO_MASK: frame masking is wrong for the role". Never NULL;
  * unknown values give "unknown status". The string is static. */
 WSP_API const char *wsp_strerror(int status);
 
-/* The RFC 6455 close code sent to the peer when a protocol error with this
+/** The RFC 6455 close code sent to the peer when a protocol error with this
  * status happens (1002, 1007 or 1009), or 0 if the status is not a protocol
  * error. */
 WSP_API uint16_t wsp_status_close_code(int status);
 
-/* The HTTP status a server answers for a handshake error status (400, 403,
+/** The HTTP status a server answers for a handshake error status (400, 403,
  * 405, 426, 431), or 0 if the status is not a server handshake error. */
 WSP_API int wsp_status_http_code(int status);
 
+/** Version of the library linked at run time (see wsp_version()). */
 typedef struct wsp_version_info {
-    int age; /* grows when fields are appended; this layout is age 1 */
-    int major, minor, patch;
-    const char *string;
+    int age; /**< grows when fields are appended; this layout is age 1 */
+    /** @{ */
+    int major, minor, patch; /**< WSP_VERSION_MAJOR, _MINOR, _PATCH of the build */
+    /** @} */
+    const char *string; /**< WSP_VERSION_STRING of the build */
 } wsp_version_info;
 
-/* Static information about the linked library. Never NULL. */
+/** Static information about the linked library. Never NULL. */
 WSP_API const wsp_version_info *wsp_version(void);
 
 /* ------------------------------------------------------------------------
  * Layer 1: frames, masking, UTF-8, accept key.
  * ---------------------------------------------------------------------- */
+/** Frame opcodes (RFC 6455 5.2). */
 typedef enum wsp_opcode {
-    WSP_OP_CONTINUATION = 0x0,
-    WSP_OP_TEXT = 0x1,
-    WSP_OP_BINARY = 0x2,
-    WSP_OP_CLOSE = 0x8,
-    WSP_OP_PING = 0x9,
-    WSP_OP_PONG = 0xA
+    WSP_OP_CONTINUATION = 0x0, /**< continues a fragmented message */
+    WSP_OP_TEXT = 0x1,         /**< a text message (UTF-8) */
+    WSP_OP_BINARY = 0x2,       /**< a binary message */
+    WSP_OP_CLOSE = 0x8,        /**< close frame */
+    WSP_OP_PING = 0x9,         /**< ping frame */
+    WSP_OP_PONG = 0xA          /**< pong frame */
 } wsp_opcode;
 
-/* Largest frame header: 2 + 8 (64-bit length) + 4 (mask key). */
+/** Largest frame header: 2 + 8 (64-bit length) + 4 (mask key). */
 #define WSP_MAX_FRAME_HEADER 14
-/* Largest control frame payload (RFC 6455 5.5). */
+/** Largest control frame payload (RFC 6455 5.5). */
 #define WSP_MAX_CONTROL_PAYLOAD 125
 
+/** A decoded frame header (RFC 6455 5.2). */
 typedef struct wsp_frame_header {
-    uint8_t fin;           /* 1 if FIN is set */
-    uint8_t rsv;           /* RSV1..RSV3 as bits 2..0 (RSV1 = 4) */
-    uint8_t opcode;        /* raw 4-bit opcode, not validated */
-    uint8_t masked;        /* 1 if MASK is set */
-    uint8_t mask_key[4];   /* valid when masked */
-    uint64_t payload_len;  /* decoded length */
-    size_t header_len;     /* bytes the header occupied, 2..14 */
+    uint8_t fin;           /**< 1 if FIN is set */
+    uint8_t rsv;           /**< RSV1..RSV3 as bits 2..0 (RSV1 = 4) */
+    uint8_t opcode;        /**< raw 4-bit opcode, not validated */
+    uint8_t masked;        /**< 1 if MASK is set */
+    uint8_t mask_key[4];   /**< valid when masked */
+    uint64_t payload_len;  /**< decoded length */
+    size_t header_len;     /**< bytes the header occupied, 2..14 */
 } wsp_frame_header;
 
-/* Parses one frame header from buf[0..len).
+/** Parses one frame header from buf[0..len).
  * Returns WSP_OK and fills *out; WSP_ERR_NEED_MORE if len is shorter than
  * the header (nothing written); WSP_ERR_PROTO_LENGTH if the 64-bit length
  * has its top bit set or a length is not minimally encoded (RFC 6455 5.2:
@@ -161,7 +170,7 @@ typedef struct wsp_frame_header {
 WSP_API int wsp_frame_parse_header(const uint8_t *buf, size_t len,
                                    wsp_frame_header *out);
 
-/* Encodes a frame header into out (at least WSP_MAX_FRAME_HEADER bytes are
+/** Encodes a frame header into out (at least WSP_MAX_FRAME_HEADER bytes are
  * never needed beyond *out_len). fin, rsv (bits 2..0), opcode and
  * payload_len are taken from hdr; if hdr->masked, mask_key is written too.
  * Returns WSP_OK, WSP_ERR_BUFFER_TOO_SMALL, or WSP_ERR_INVALID_ARG (opcode
@@ -169,19 +178,21 @@ WSP_API int wsp_frame_parse_header(const uint8_t *buf, size_t len,
 WSP_API int wsp_frame_encode_header(const wsp_frame_header *hdr, uint8_t *out,
                                     size_t out_cap, size_t *out_len);
 
-/* XORs buf[0..len) in place with the 4-byte key, starting at byte
+/** XORs buf[0..len) in place with the 4-byte key, starting at byte
  * `offset` of the key stream (only offset % 4 matters), so a payload
  * arriving in pieces can be unmasked piece by piece: pass the number of
  * payload bytes already processed. Masking and unmasking are the same. */
 WSP_API void wsp_mask(uint8_t *buf, size_t len, const uint8_t key[4],
                       uint64_t offset);
 
-/* Like wsp_mask but reads src and writes dst (they may be equal but must
+/** Like wsp_mask but reads src and writes dst (they may be equal but must
  * not otherwise overlap). */
 WSP_API void wsp_mask_copy(uint8_t *dst, const uint8_t *src, size_t len,
                            const uint8_t key[4], uint64_t offset);
 
-/* Incremental UTF-8 validation. Start with *state = 0 (WSP_UTF8_ACCEPT)
+/** UTF-8 validator state at the start, and at the end of complete text. */
+#define WSP_UTF8_ACCEPT 0u
+/** Incremental UTF-8 validation. Start with *state = 0 (WSP_UTF8_ACCEPT)
  * and carry it across calls. Returns WSP_OK if buf is valid so far (a code
  * point may still be open: *state != 0), or WSP_ERR_PROTO_UTF8 at the first
  * byte that can never be part of valid UTF-8 (overlongs, surrogates, code
@@ -189,21 +200,20 @@ WSP_API void wsp_mask_copy(uint8_t *dst, const uint8_t *src, size_t len,
  * not NULL) is that byte's index in buf and *state is left unusable. At the
  * end of a message, *state must be 0: otherwise the text was cut inside a
  * code point. */
-#define WSP_UTF8_ACCEPT 0u
 WSP_API int wsp_utf8_validate(uint32_t *state, const uint8_t *buf, size_t len,
                               size_t *error_offset);
 
-/* Length of a Sec-WebSocket-Accept value (base64 of a SHA-1 digest). */
+/** Length of a Sec-WebSocket-Accept value (base64 of a SHA-1 digest). */
 #define WSP_ACCEPT_LEN 28
 
-/* Computes the Sec-WebSocket-Accept value for a Sec-WebSocket-Key value
+/** Computes the Sec-WebSocket-Accept value for a Sec-WebSocket-Key value
  * (RFC 6455 4.2.2): base64(SHA-1(key + GUID)). out receives WSP_ACCEPT_LEN
  * characters and a terminating NUL. The key is used as given (the caller
  * trims whitespace). Returns WSP_OK or WSP_ERR_INVALID_ARG. */
 WSP_API int wsp_accept_key(const char *key, size_t key_len,
                            char out[WSP_ACCEPT_LEN + 1]);
 
-/* Iterates over a comma-separated HTTP list (RFC 9110 5.6.1), skipping
+/** Iterates over a comma-separated HTTP list (RFC 9110 5.6.1), skipping
  * empty elements and optional whitespace. Start with *pos = 0. Returns
  * WSP_OK with *item / *item_len set to the next element (not copied, points
  * into list), or WSP_ERR_NEED_MORE when there is none left. Elements keep
@@ -214,61 +224,67 @@ WSP_API int wsp_list_next(const char *list, size_t list_len, size_t *pos,
 /* ------------------------------------------------------------------------
  * Layer 2: HTTP handshake.
  * ---------------------------------------------------------------------- */
+/** One HTTP header field; the strings are not NUL-terminated. */
 typedef struct wsp_header {
-    const char *name;
-    size_t name_len;
-    const char *value;
-    size_t value_len;
+    const char *name;  /**< field name */
+    size_t name_len;   /**< bytes in name */
+    const char *value; /**< field value */
+    size_t value_len;  /**< bytes in value */
 } wsp_header;
 
-/* A set of HTTP headers, given either as the raw header block (the lines
+/** A set of HTTP headers, given either as the raw header block (the lines
  * after the start line, as received) or as an array of name/value pairs
  * parsed by someone else. Exactly one of the two is used: `array` when it is
  * not NULL. Nothing is copied: the pointers are the caller's or point into
  * the caller's receive buffer. */
 typedef struct wsp_headers {
-    const wsp_header *array;
-    size_t count;
-    const char *raw;
-    size_t raw_len;
+    const wsp_header *array; /**< pre-parsed headers, or NULL to use raw */
+    size_t count;            /**< entries in array */
+    const char *raw;         /**< raw header lines, each ending in CRLF */
+    size_t raw_len;          /**< bytes in raw */
 } wsp_headers;
 
-/* Iterates over every header in order. Start with *pos = 0. Returns WSP_OK
+/** Iterates over every header in order. Start with *pos = 0. Returns WSP_OK
  * with *out filled (pointers into the header set), or WSP_ERR_NEED_MORE at
  * the end. Values have surrounding whitespace removed. */
 WSP_API int wsp_headers_next(const wsp_headers *h, size_t *pos,
                              wsp_header *out);
 
-/* Finds the first header named `name` (case-insensitive). Returns WSP_OK
+/** Finds the first header named `name` (case-insensitive). Returns WSP_OK
  * with *value / *value_len set, or WSP_ERR_NEED_MORE if absent. */
 WSP_API int wsp_headers_get(const wsp_headers *h, const char *name,
                             const char **value, size_t *value_len);
 
-/* An HTTP request, either parsed by wsp_http_parse_request() or filled in by
+/** An HTTP request, either parsed by wsp_http_parse_request() or filled in by
  * an application that has its own HTTP parser. */
 typedef struct wsp_request {
-    const char *method;
-    size_t method_len;
-    const char *target;
-    size_t target_len;
-    int version_major, version_minor;
-    wsp_headers headers;
+    const char *method;               /**< e.g. "GET" (not NUL-terminated) */
+    size_t method_len;                /**< bytes in method */
+    const char *target;               /**< request target, e.g. "/chat" */
+    size_t target_len;                /**< bytes in target */
+    /** @{ */
+    int version_major, version_minor; /**< HTTP version, e.g. 1 and 1 */
+    /** @} */
+    wsp_headers headers;              /**< the header fields */
 } wsp_request;
 
-/* An HTTP response head as parsed by wsp_http_parse_response(). */
+/** An HTTP response head as parsed by wsp_http_parse_response(). */
 typedef struct wsp_response {
-    int version_major, version_minor;
-    int status;
-    const char *reason;
-    size_t reason_len;
-    wsp_headers headers;
+    /** @{ */
+    int version_major, version_minor; /**< HTTP version, e.g. 1 and 1 */
+    /** @} */
+    int status;                       /**< status code, e.g. 101 */
+    const char *reason;               /**< reason phrase (not NUL-terminated) */
+    size_t reason_len;                /**< bytes in reason */
+    wsp_headers headers;              /**< the header fields */
 } wsp_response;
 
-/* Limits on a received HTTP head; 0 in a field selects its default. */
+/** Default limit on the bytes of a received HTTP head (0 selects it). */
 #define WSP_DEFAULT_MAX_HEADER_BYTES 8192u
+/** Default limit on the header lines of a received HTTP head (0 selects it). */
 #define WSP_DEFAULT_MAX_HEADERS 64u
 
-/* Parses an HTTP/1.x request head from buf[0..len). Lines end in CRLF (a
+/** Parses an HTTP/1.x request head from buf[0..len). Lines end in CRLF (a
  * bare LF is accepted too); obsolete line folding is rejected.
  * Returns WSP_OK with *req filled (pointers into buf) and *consumed set to
  * the head's length including the blank line; WSP_ERR_NEED_MORE when the
@@ -279,41 +295,41 @@ WSP_API int wsp_http_parse_request(const char *buf, size_t len,
                                    size_t max_bytes, size_t max_headers,
                                    wsp_request *req, size_t *consumed);
 
-/* Same for a response head (status line "HTTP/1.1 101 Reason"). */
+/** Same for a response head (status line "HTTP/1.1 101 Reason"). */
 WSP_API int wsp_http_parse_response(const char *buf, size_t len,
                                     size_t max_bytes, size_t max_headers,
                                     wsp_response *resp, size_t *consumed);
 
-/* Origin policy for servers (RFC 6455 10.2, RFC 6454). Browsers always send
+/** Origin policy for servers (RFC 6455 10.2, RFC 6454). Browsers always send
  * Origin; other clients usually do not. With `enabled` 0 every request
  * passes. When enabled, a request passes if its Origin equals one of
  * `origins` (scheme and host compared case-insensitively, default ports
  * and a trailing "/" ignored), or it is the literal "null" and allow_null
  * is set, or it has no Origin and allow_missing is set. Others get 403. */
 typedef struct wsp_origin_policy {
-    int enabled;
-    const char *const *origins;
-    size_t count;
-    int allow_null;
-    int allow_missing;
+    int enabled;                /**< 0: every request passes */
+    const char *const *origins; /**< allowed origins, e.g. "https://example.com" */
+    size_t count;               /**< entries in origins */
+    int allow_null;             /**< 1: accept the origin "null" */
+    int allow_missing;          /**< 1: accept requests without Origin */
 } wsp_origin_policy;
 
-/* What a valid upgrade request asks for. Pointers point into the request's
+/** What a valid upgrade request asks for. Pointers point into the request's
  * strings. */
 typedef struct wsp_upgrade_info {
-    const char *host;
-    size_t host_len;
-    const char *origin; /* NULL if absent */
-    size_t origin_len;
-    const char *key;
-    size_t key_len;
-    /* All Sec-WebSocket-Protocol / -Extensions values; iterate with
+    const char *host;   /**< the Host header value */
+    size_t host_len;    /**< bytes in host */
+    const char *origin; /**< NULL if absent */
+    size_t origin_len;  /**< bytes in origin */
+    const char *key;    /**< the Sec-WebSocket-Key value */
+    size_t key_len;     /**< bytes in key */
+    /** All Sec-WebSocket-Protocol / -Extensions values; iterate with
      * wsp_upgrade_next_subprotocol() / wsp_upgrade_next_extension(). */
     const wsp_headers *headers;
-    char accept[WSP_ACCEPT_LEN + 1];
+    char accept[WSP_ACCEPT_LEN + 1]; /**< Sec-WebSocket-Accept to answer, NUL-terminated */
 } wsp_upgrade_info;
 
-/* Validates an upgrade request (RFC 6455 4.2.1): GET, HTTP/1.1 or later,
+/** Validates an upgrade request (RFC 6455 4.2.1): GET, HTTP/1.1 or later,
  * Host present once, Upgrade lists "websocket", Connection lists "upgrade",
  * Sec-WebSocket-Key decodes to 16 bytes, Sec-WebSocket-Version is 13, and
  * the origin policy (may be NULL) passes. Returns WSP_OK with *info filled,
@@ -323,28 +339,30 @@ WSP_API int wsp_upgrade_validate(const wsp_request *req,
                                  const wsp_origin_policy *origin_policy,
                                  wsp_upgrade_info *info);
 
-/* Iterate over offered subprotocols (every Sec-WebSocket-Protocol header,
+/** Iterate over offered subprotocols (every Sec-WebSocket-Protocol header,
  * each a comma list) or extension offers (every Sec-WebSocket-Extensions
  * header; each item is one offer with its ";params"). Start with *pos = 0 and
  * *list_pos = 0. Return WSP_OK with the next item or WSP_ERR_NEED_MORE. */
 WSP_API int wsp_upgrade_next_subprotocol(const wsp_headers *h, size_t *pos,
                                          size_t *list_pos, const char **item,
                                          size_t *item_len);
+/** Like wsp_upgrade_next_subprotocol(), over the Sec-WebSocket-Extensions
+ * offers. */
 WSP_API int wsp_upgrade_next_extension(const wsp_headers *h, size_t *pos,
                                        size_t *list_pos, const char **item,
                                        size_t *item_len);
 
-/* How a server answers a valid upgrade request. All strings are copied into
+/** How a server answers a valid upgrade request. All strings are copied into
  * the output; none need outlive the call. */
 typedef struct wsp_accept_options {
-    const char *subprotocol;    /* chosen subprotocol (a token) or NULL */
-    const char *extensions;     /* Sec-WebSocket-Extensions value or NULL */
-    const wsp_header *headers;  /* extra response headers (may be NULL) */
-    size_t header_count;
-    int no_deflate;             /* 1: do not accept permessage-deflate */
+    const char *subprotocol;    /**< chosen subprotocol (a token) or NULL */
+    const char *extensions;     /**< Sec-WebSocket-Extensions value or NULL */
+    const wsp_header *headers;  /**< extra response headers (may be NULL) */
+    size_t header_count;        /**< entries in headers */
+    int no_deflate;             /**< 1: do not accept permessage-deflate */
 } wsp_accept_options;
 
-/* Writes "HTTP/1.1 101 Switching Protocols" with Upgrade, Connection,
+/** Writes "HTTP/1.1 101 Switching Protocols" with Upgrade, Connection,
  * Sec-WebSocket-Accept (accept is wsp_upgrade_info.accept) and the options.
  * Returns WSP_OK, WSP_ERR_BUFFER_TOO_SMALL, or WSP_ERR_INVALID_ARG when a
  * header name or value holds CR, LF or NUL, or the subprotocol is not a
@@ -354,7 +372,7 @@ WSP_API int wsp_upgrade_build_response(const char *accept,
                                        uint8_t *out, size_t out_cap,
                                        size_t *out_len);
 
-/* Writes a complete HTTP error response for http_status (400, 403, 404,
+/** Writes a complete HTTP error response for http_status (400, 403, 404,
  * 405, 426, 431, 500, 503 or any 4xx/5xx), with Content-Length: 0 and
  * Connection: close; 426 carries "Sec-WebSocket-Version: 13" and 405 carries
  * "Allow: GET" as RFC 6455 4.2.2 and RFC 9110 require. Returns WSP_OK,
@@ -366,145 +384,161 @@ WSP_API int wsp_http_build_error(int http_status, uint8_t *out,
 /* ------------------------------------------------------------------------
  * Layer 3: the connection.
  * ---------------------------------------------------------------------- */
-typedef enum wsp_role { WSP_ROLE_SERVER = 0, WSP_ROLE_CLIENT = 1 } wsp_role;
+/** Which end of the connection this side is. */
+typedef enum wsp_role { WSP_ROLE_SERVER = 0, /**< accepts the handshake */
+                        WSP_ROLE_CLIENT = 1  /**< sends the request, masks frames */
+} wsp_role;
 
+/** Connection states (see docs/architecture.md). */
 typedef enum wsp_state {
-    WSP_STATE_HANDSHAKE = 0, /* waiting for the request / the 101 */
-    WSP_STATE_OPEN = 1,      /* frames flow both ways */
-    WSP_STATE_CLOSING = 2,   /* a close was sent or received, not both */
-    WSP_STATE_CLOSED = 3     /* both closes done, or the connection failed */
+    WSP_STATE_HANDSHAKE = 0, /**< waiting for the request / the 101 */
+    WSP_STATE_OPEN = 1,      /**< frames flow both ways */
+    WSP_STATE_CLOSING = 2,   /**< a close was sent or received, not both */
+    WSP_STATE_CLOSED = 3     /**< both closes done, or the connection failed */
 } wsp_state;
 
-/* Allocator hooks. realloc_fn may be NULL (malloc + copy + free is used).
+/** Allocator hooks. realloc_fn may be NULL (malloc + copy + free is used).
  * free_fn receives the size that was allocated. */
 typedef struct wsp_allocator {
+    /** Allocates size bytes aligned for any object; NULL on failure. */
     void *(*malloc_fn)(size_t size, void *user);
+    /** Resizes ptr from old_size to new_size bytes; NULL on failure (ptr is
+     * then left as it was). */
     void *(*realloc_fn)(void *ptr, size_t old_size, size_t new_size,
                         void *user);
+    /** Releases ptr, which holds size bytes. */
     void (*free_fn)(void *ptr, size_t size, void *user);
-    void *user;
+    void *user; /**< passed to each hook */
 } wsp_allocator;
 
-/* Fills buf with len cryptographically secure random bytes; returns 0 on
+/** Fills buf with len cryptographically secure random bytes; returns 0 on
  * success, non-zero on failure (the calling function then fails with
  * WSP_ERR_ENTROPY: nothing falls back to a weaker source). */
 typedef int (*wsp_entropy_fn)(uint8_t *buf, size_t len, void *user);
 
-/* The default entropy source: the OS CSPRNG (getrandom, arc4random_buf or
+/** The default entropy source: the OS CSPRNG (getrandom, arc4random_buf or
  * BCryptGenRandom). Returns non-zero where no such source exists. */
 WSP_API int wsp_entropy_system(uint8_t *buf, size_t len, void *user);
 
-/* Limits default when 0. */
+/** Default wsp_config::max_frame_payload (used when it is 0). */
 #define WSP_DEFAULT_MAX_FRAME (64u * 1024u * 1024u)
+/** Default wsp_config::max_message and wsp_message::max. */
 #define WSP_DEFAULT_MAX_MESSAGE (64u * 1024u * 1024u)
+/** Default wsp_config::max_fragments. */
 #define WSP_DEFAULT_MAX_FRAGMENTS 131072u
 
-/* Connection options. A zero-filled struct is valid: role server, all limits
+/** Connection options. A zero-filled struct is valid: role server, all limits
  * at their defaults, automatic pongs and close replies on. The config is
  * copied at init; pointers inside it (allocator, entropy user data, origin
  * list) must stay valid for the connection's lifetime. */
 typedef struct wsp_config {
-    wsp_role role;
-    uint32_t max_header_bytes;  /* HTTP head bytes, > limit: 431 */
-    uint32_t max_headers;       /* HTTP header lines, > limit: 431 */
-    uint64_t max_frame_payload; /* one frame's payload, > limit: 1009 */
-    uint64_t max_message;       /* a whole message, > limit: 1009 */
-    uint32_t max_fragments;     /* frames in one message, > limit: 1009 */
-    uint32_t send_fragment_size;/* wsp_conn_send splits larger payloads;
+    wsp_role role;              /**< server (0) or client */
+    uint32_t max_header_bytes;  /**< HTTP head bytes, > limit: 431 */
+    uint32_t max_headers;       /**< HTTP header lines, > limit: 431 */
+    uint64_t max_frame_payload; /**< one frame's payload, > limit: 1009 */
+    uint64_t max_message;       /**< a whole message, > limit: 1009 */
+    uint32_t max_fragments;     /**< frames in one message, > limit: 1009 */
+    uint32_t send_fragment_size;/**< wsp_conn_send splits larger payloads;
                                    0: never split */
-    int no_auto_pong;           /* 1: do not answer pings automatically */
-    int start_open;             /* 1: skip the HTTP/1.1 handshake (RFC 8441,
+    int no_auto_pong;           /**< 1: do not answer pings automatically */
+    int start_open;             /**< 1: skip the HTTP/1.1 handshake (RFC 8441,
                                    RFC 9220 streams, or tests) */
-    const wsp_origin_policy *origin_policy; /* server; NULL: allow all */
-    const wsp_allocator *allocator; /* NULL: malloc/realloc/free */
-    wsp_entropy_fn entropy;     /* client masking + key; NULL: system */
-    void *entropy_user;
-    /* permessage-deflate (RFC 7692) settings; NULL: never negotiated. A
+    const wsp_origin_policy *origin_policy; /**< server; NULL: allow all */
+    const wsp_allocator *allocator; /**< NULL: malloc/realloc/free */
+    wsp_entropy_fn entropy;     /**< client masking + key; NULL: system */
+    void *entropy_user;         /**< passed to entropy */
+    /** permessage-deflate (RFC 7692) settings; NULL: never negotiated. A
      * server answers the first acceptable offer; a client offers it. Needs
      * a build with WSPROTO_DEFLATE (else init fails: WSP_ERR_UNSUPPORTED). */
     const struct wsp_deflate_config *deflate;
 } wsp_config;
 
+/** One connection's state machine; opaque, wsp_conn_size() bytes. */
 typedef struct wsp_conn wsp_conn;
 
-/* Bytes a wsp_conn needs, for callers that place it in their own memory
+/** Bytes a wsp_conn needs, for callers that place it in their own memory
  * (aligned for any object, e.g. from malloc or a max_align_t array). */
 WSP_API size_t wsp_conn_size(void);
 
-/* Initialises a connection in caller memory of wsp_conn_size() bytes.
+/** Initialises a connection in caller memory of wsp_conn_size() bytes.
  * cfg may be NULL (server, defaults). No allocation happens here. Returns
  * WSP_OK, WSP_ERR_INVALID_ARG or WSP_ERR_UNSUPPORTED. The only memory such a
  * connection may later allocate is compression state, once permessage-
  * deflate is negotiated; wsp_conn_deinit releases it. */
 WSP_API int wsp_conn_init(wsp_conn *conn, const wsp_config *cfg);
 
-/* Releases what a connection placed with wsp_conn_init allocated (nothing
+/** Releases what a connection placed with wsp_conn_init allocated (nothing
  * unless compression was negotiated). The memory itself stays the caller's.
  * NULL is ignored. */
 WSP_API void wsp_conn_deinit(wsp_conn *conn);
 
-/* Allocates (through cfg->allocator) and initialises a connection.
+/** Allocates (through cfg->allocator) and initialises a connection.
  * Returns WSP_OK, WSP_ERR_NOMEM or WSP_ERR_INVALID_ARG. */
 WSP_API int wsp_conn_new(const wsp_config *cfg, wsp_conn **out);
 
-/* Frees a connection made by wsp_conn_new. NULL is ignored. */
+/** Frees a connection made by wsp_conn_new. NULL is ignored. */
 WSP_API void wsp_conn_free(wsp_conn *conn);
 
+/** What wsp_conn_recv() reports. */
 typedef enum wsp_event_type {
-    WSP_EV_NONE = 0,  /* input used up (or kept back), no event */
-    WSP_EV_REQUEST,   /* server: an HTTP request head arrived */
-    WSP_EV_RESPONSE,  /* client: the HTTP response head arrived */
-    WSP_EV_DATA,      /* a piece of a text or binary message */
-    WSP_EV_PING,
-    WSP_EV_PONG,
-    WSP_EV_CLOSE,     /* the peer's close frame */
+    WSP_EV_NONE = 0,  /**< input used up (or kept back), no event */
+    WSP_EV_REQUEST,   /**< server: an HTTP request head arrived */
+    WSP_EV_RESPONSE,  /**< client: the HTTP response head arrived */
+    WSP_EV_DATA,      /**< a piece of a text or binary message */
+    WSP_EV_PING,      /**< a ping (already answered unless no_auto_pong) */
+    WSP_EV_PONG,      /**< a pong */
+    WSP_EV_CLOSE,     /**< the peer's close frame */
     WSP_EV_FAILURE    /* the connection failed; see status/close_code */
 } wsp_event_type;
 
-/* Flags of a WSP_EV_DATA event. */
-#define WSP_DATA_FIRST 1u /* first piece of a message */
-#define WSP_DATA_LAST 2u  /* last piece of a message */
+/** Flags of a WSP_EV_DATA event. */
+#define WSP_DATA_FIRST 1u /**< first piece of a message */
+#define WSP_DATA_LAST 2u  /**< last piece of a message */
 
+/** One event reported by wsp_conn_recv(). Which fields are set depends on
+ * the type; the others are zero. */
 typedef struct wsp_event {
-    wsp_event_type type;
+    wsp_event_type type; /**< what happened; WSP_EV_NONE: feed more input */
     /* WSP_EV_DATA: the opcode of the message (TEXT or BINARY), the piece
      * (unmasked in place in the caller's buffer, or, for a compressed
      * message, in the connection's inflate buffer; a text piece may end or
      * start inside a code point, the whole message is validated), flags.
      * WSP_EV_PING / PONG: the payload (points into the caller's buffer).
      * WSP_EV_CLOSE: the reason (UTF-8, validated, not NUL-terminated). */
-    wsp_opcode opcode;
-    uint8_t *data;
-    size_t len;
-    unsigned flags;
+    wsp_opcode opcode; /**< DATA: WSP_OP_TEXT or WSP_OP_BINARY */
+    uint8_t *data;     /**< DATA: the piece; PING, PONG: payload; CLOSE: reason */
+    size_t len;        /**< bytes at data */
+    unsigned flags;    /**< DATA: WSP_DATA_FIRST and/or WSP_DATA_LAST */
     /* WSP_EV_CLOSE: the code received (1005 if the frame had none).
      * WSP_EV_FAILURE: the code in the close frame queued for the peer (0 if
      * none is sent, e.g. during the handshake). */
-    uint16_t close_code;
+    uint16_t close_code; /**< CLOSE: code received; FAILURE: code sent */
     /* WSP_EV_FAILURE: the WSP_ERR_* status, a static reason, and the
      * stream offset of the byte that caused it (bytes fed since init). */
-    int status;
-    const char *reason;
-    uint64_t offset;
+    int status;         /**< FAILURE: the error; REQUEST, RESPONSE: validity */
+    const char *reason; /**< FAILURE: static description of the error */
+    uint64_t offset;    /**< FAILURE: stream offset of the offending byte */
     /* WSP_EV_REQUEST: the request (pointers into the caller's buffer);
      * `status` is WSP_OK if it is a valid WebSocket upgrade, else the
      * WSP_ERR_HTTP_* reason (the application may still serve it as plain
      * HTTP, or reject it). `upgrade` is filled when status is WSP_OK.
      * `http_status` is the status the library would answer (400...). */
-    wsp_request request;
-    wsp_upgrade_info upgrade;
+    wsp_request request;      /**< REQUEST: the parsed request */
+    wsp_upgrade_info upgrade; /**< REQUEST: what a valid upgrade asks for */
     /* WSP_EV_RESPONSE: the response; `status` is WSP_OK if the connection
      * is now open, else the WSP_ERR_HTTP_* reason (the connection is then
      * closed). subprotocol points into the response or is NULL. */
-    wsp_response response;
-    const char *subprotocol;
-    size_t subprotocol_len;
-    const char *extensions;
-    size_t extensions_len;
-    int http_status;
+    wsp_response response;    /**< RESPONSE: the parsed response */
+    const char *subprotocol;  /**< RESPONSE: chosen subprotocol or NULL */
+    size_t subprotocol_len;   /**< bytes in subprotocol */
+    const char *extensions;   /**< RESPONSE: Sec-WebSocket-Extensions or NULL */
+    size_t extensions_len;    /**< bytes in extensions */
+    int http_status;          /**< REQUEST: the HTTP status to answer */
 } wsp_event;
 
-/* Feeds received bytes and returns at most one event. Call it in a loop
+/** Smallest receive buffer for an open connection: a whole control frame. */
+#define WSP_MIN_RECV_BUFFER (WSP_MAX_FRAME_HEADER + WSP_MAX_CONTROL_PAYLOAD)
+/** Feeds received bytes and returns at most one event. Call it in a loop
  * until it reports WSP_EV_NONE, even when no input is left: a compressed
  * message may inflate to more than one event's worth of output, and the
  * rest comes from calls with len 0.
@@ -522,7 +556,7 @@ typedef struct wsp_event {
  * Returns WSP_OK with ev->type set: WSP_EV_NONE when nothing more can be
  * done with this input (feed more). On a protocol failure returns the
  * WSP_ERR_PROTO_* status with ev->type WSP_EV_FAILURE; a close frame for the
- * peer is then queued (see wsp_conn_pending) and every later call returns
+ * peer is then queued (see wsp_conn_flush()) and every later call returns
  * the same status (the error is sticky). Other returns: WSP_ERR_STATE when
  * a server has an unanswered request (call accept or reject first),
  * WSP_ERR_CLOSED when the connection is closed (remaining input is
@@ -531,24 +565,23 @@ typedef struct wsp_event {
  * Event pointers point into data or into the connection (handshake fields
  * copied there) and are valid until the next call on this connection or
  * until the caller changes those bytes. */
-#define WSP_MIN_RECV_BUFFER (WSP_MAX_FRAME_HEADER + WSP_MAX_CONTROL_PAYLOAD)
 WSP_API int wsp_conn_recv(wsp_conn *conn, uint8_t *data, size_t len,
                           size_t *consumed, wsp_event *ev);
 
-/* Server: accepts the pending request and writes the 101 response into out.
+/** Server: accepts the pending request and writes the 101 response into out.
  * The connection is OPEN afterwards. Returns WSP_OK,
  * WSP_ERR_BUFFER_TOO_SMALL (state unchanged), WSP_ERR_STATE when no valid
  * request is pending, WSP_ERR_INVALID_ARG for bad options. */
 WSP_API int wsp_conn_accept(wsp_conn *conn, const wsp_accept_options *opts,
                             uint8_t *out, size_t out_cap, size_t *out_len);
 
-/* Server: rejects the pending request with an HTTP error response (pass 0
+/** Server: rejects the pending request with an HTTP error response (pass 0
  * to use the status the library chose for an invalid request, 400 for a
  * valid one). The connection is CLOSED afterwards. */
 WSP_API int wsp_conn_reject(wsp_conn *conn, int http_status, uint8_t *out,
                             size_t out_cap, size_t *out_len);
 
-/* Server embedded in another HTTP stack: validates a request parsed by the
+/** Server embedded in another HTTP stack: validates a request parsed by the
  * application (headers as an array in req->headers), and on success writes
  * the 101 response with opts and opens the connection. On a validation
  * error returns its WSP_ERR_HTTP_* status and writes the matching HTTP
@@ -558,21 +591,21 @@ WSP_API int wsp_conn_accept_request(wsp_conn *conn, const wsp_request *req,
                                     uint8_t *out, size_t out_cap,
                                     size_t *out_len);
 
-/* Client handshake options. Strings must stay valid until the
+/** Client handshake options. Strings must stay valid until the
  * WSP_EV_RESPONSE event (subprotocols and extensions are checked against
  * the response). */
 typedef struct wsp_client_options {
-    const char *host;                  /* Host header value, required */
-    const char *target;                /* request target; NULL: "/" */
-    const char *origin;                /* NULL: no Origin header */
-    const char *const *subprotocols;   /* offered, in preference order */
-    size_t subprotocol_count;
-    const char *extensions;            /* Sec-WebSocket-Extensions or NULL */
-    const wsp_header *headers;         /* extra request headers */
-    size_t header_count;
+    const char *host;                  /**< Host header value, required */
+    const char *target;                /**< request target; NULL: "/" */
+    const char *origin;                /**< NULL: no Origin header */
+    const char *const *subprotocols;   /**< offered, in preference order */
+    size_t subprotocol_count;          /**< entries in subprotocols */
+    const char *extensions;            /**< Sec-WebSocket-Extensions or NULL */
+    const wsp_header *headers;         /**< extra request headers */
+    size_t header_count;               /**< entries in headers */
 } wsp_client_options;
 
-/* Client: writes the upgrade request with a fresh random key into out.
+/** Client: writes the upgrade request with a fresh random key into out.
  * Returns WSP_OK, WSP_ERR_BUFFER_TOO_SMALL, WSP_ERR_ENTROPY,
  * WSP_ERR_STATE (not a client, or already sent), WSP_ERR_INVALID_ARG. */
 WSP_API int wsp_conn_client_request(wsp_conn *conn,
@@ -580,12 +613,12 @@ WSP_API int wsp_conn_client_request(wsp_conn *conn,
                                     uint8_t *out, size_t out_cap,
                                     size_t *out_len);
 
-/* Flags for wsp_conn_send. */
-#define WSP_SEND_MORE 1u /* the message continues in a later call (no FIN) */
-#define WSP_SEND_NO_COMPRESS 2u /* send this message uncompressed (given on
+/** Flags for wsp_conn_send. */
+#define WSP_SEND_MORE 1u /**< the message continues in a later call (no FIN) */
+#define WSP_SEND_NO_COMPRESS 2u /**< send this message uncompressed (given on
                                    its first piece) */
 
-/* Encodes a text/binary message piece, or a ping/pong, into out: frame
+/** Encodes a text/binary message piece, or a ping/pong, into out: frame
  * header(s) followed by the payload (masked, for a client, with a fresh key
  * per frame; the caller's payload is not modified). With WSP_SEND_MORE the
  * message stays open and later calls must use the same opcode; the library
@@ -601,10 +634,10 @@ WSP_API int wsp_conn_send(wsp_conn *conn, wsp_opcode opcode,
                           const uint8_t *payload, size_t len, unsigned flags,
                           uint8_t *out, size_t out_cap, size_t *out_len);
 
-/* Bytes wsp_conn_send needs in out for len payload bytes. */
+/** Bytes wsp_conn_send needs in out for len payload bytes. */
 WSP_API size_t wsp_conn_send_bound(const wsp_conn *conn, size_t len);
 
-/* Zero-copy send of one frame: writes only the header into
+/** Zero-copy send of one frame: writes only the header into
  * hdr[WSP_MAX_FRAME_HEADER]; the caller then writes hdr and payload (e.g.
  * with writev). A client's payload is masked in place (that is the one
  * copy-free way to mask). No splitting by send_fragment_size. Same statuses
@@ -615,7 +648,7 @@ WSP_API int wsp_conn_send_zerocopy(wsp_conn *conn, wsp_opcode opcode,
                                    uint8_t hdr[WSP_MAX_FRAME_HEADER],
                                    size_t *hdr_len);
 
-/* Starts the closing handshake: writes a close frame with code (0: no
+/** Starts the closing handshake: writes a close frame with code (0: no
  * code, empty payload) and reason (valid UTF-8, at most 123 bytes) into
  * out. Allowed codes: 1000-1003, 1007-1014, 3000-4999. Nothing may be sent
  * after it. Returns WSP_OK, WSP_ERR_BUFFER_TOO_SMALL, WSP_ERR_STATE (close
@@ -624,7 +657,11 @@ WSP_API int wsp_conn_close(wsp_conn *conn, uint16_t code, const char *reason,
                            size_t reason_len, uint8_t *out, size_t out_cap,
                            size_t *out_len);
 
-/* Bytes the connection queued on its own: the pong for the latest ping,
+/** Most bytes a connection ever has pending for wsp_conn_flush(). */
+#define WSP_MAX_PENDING 512u
+/** Bytes wsp_conn_flush() would write now. */
+WSP_API size_t wsp_conn_pending_size(const wsp_conn *conn);
+/** Bytes the connection queued on its own: the pong for the latest ping,
  * the close reply to a peer's close, the close frame of a failure, or an
  * HTTP error response for a malformed request. wsp_conn_pending_size()
  * says how many bytes; wsp_conn_flush writes all of them into out (nothing
@@ -632,29 +669,30 @@ WSP_API int wsp_conn_close(wsp_conn *conn, uint16_t code, const char *reason,
  * after handling a batch of events, then send everything in one write.
  * Pending output never exceeds WSP_MAX_PENDING bytes: a new ping replaces
  * an unsent pong (RFC 6455 5.5.3). */
-#define WSP_MAX_PENDING 512u
-WSP_API size_t wsp_conn_pending_size(const wsp_conn *conn);
 WSP_API int wsp_conn_flush(wsp_conn *conn, uint8_t *out, size_t out_cap,
                            size_t *out_len);
 
+/** The connection's current state. */
 WSP_API wsp_state wsp_conn_state(const wsp_conn *conn);
+/** The role the connection was initialised with. */
 WSP_API wsp_role wsp_conn_role(const wsp_conn *conn);
 
-/* 1 when the transport should be closed now: the connection is CLOSED,
+/** 1 when the transport should be closed now: the connection is CLOSED,
  * nothing is pending, and this side is the server or the connection failed.
  * RFC 6455 7.1.1: the server closes TCP first; a client whose close
  * handshake completed should wait for the server's EOF (with a timeout of
  * its own) before closing. */
 WSP_API int wsp_conn_should_close_transport(const wsp_conn *conn);
 
+/** A connection's sticky error (see wsp_conn_error()). */
 typedef struct wsp_error_info {
-    int status;          /* WSP_OK if the connection has not failed */
-    uint16_t close_code; /* sent to the peer */
-    const char *reason;  /* static */
-    uint64_t offset;     /* stream offset of the offending byte */
+    int status;          /**< WSP_OK if the connection has not failed */
+    uint16_t close_code; /**< sent to the peer */
+    const char *reason;  /**< static */
+    uint64_t offset;     /**< stream offset of the offending byte */
 } wsp_error_info;
 
-/* The sticky error, if any. Returns WSP_OK. */
+/** The sticky error, if any. Returns WSP_OK. */
 WSP_API int wsp_conn_error(const wsp_conn *conn, wsp_error_info *info);
 
 /* ------------------------------------------------------------------------
@@ -670,30 +708,32 @@ WSP_API int wsp_conn_error(const wsp_conn *conn, wsp_error_info *info);
  * message is compressed. With the defaults (15, 8) that is about 300 KiB;
  * max_window_bits 10 and mem_level 4 bring it near 50 KiB.
  * ---------------------------------------------------------------------- */
+/** permessage-deflate settings (wsp_config::deflate). Zero-filled: defaults. */
 typedef struct wsp_deflate_config {
-    int no_context_takeover;      /* reset our compressor after each message */
-    int peer_no_context_takeover; /* ask the peer to reset after each one */
-    int max_window_bits;          /* our compression window, 9..15; 0: 15 */
-    int peer_max_window_bits;     /* window asked of the peer, 8..15; 0: any */
-    int level;                    /* zlib level 1..9; 0: zlib's default */
-    int mem_level;                /* zlib memLevel 1..9; 0: 8 */
-    uint32_t min_size;            /* send smaller messages uncompressed */
-    uint32_t buffer_size;         /* inflate output per event; 0: 16 KiB */
+    int no_context_takeover;      /**< reset our compressor after each message */
+    int peer_no_context_takeover; /**< ask the peer to reset after each one */
+    int max_window_bits;          /**< our compression window, 9..15; 0: 15 */
+    int peer_max_window_bits;     /**< window asked of the peer, 8..15; 0: any */
+    int level;                    /**< zlib level 1..9; 0: zlib's default */
+    int mem_level;                /**< zlib memLevel 1..9; 0: 8 */
+    uint32_t min_size;            /**< send smaller messages uncompressed */
+    uint32_t buffer_size;         /**< inflate output per event; 0: 16 KiB */
 } wsp_deflate_config;
 
-/* Parameters of one permessage-deflate offer or response. */
-#define WSP_DEFLATE_BITS_NO_VALUE 1 /* client_max_window_bits without value */
+/** A client_max_window_bits parameter given without a value. */
+#define WSP_DEFLATE_BITS_NO_VALUE 1
+/** Parameters of one permessage-deflate offer or response. */
 typedef struct wsp_deflate_params {
-    int server_no_context_takeover;
-    int client_no_context_takeover;
-    int server_max_window_bits; /* 8..15; 0: absent */
-    int client_max_window_bits; /* 8..15; 0: absent; WSP_DEFLATE_BITS_NO_VALUE */
+    int server_no_context_takeover; /**< 1 if the parameter is present */
+    int client_no_context_takeover; /**< 1 if the parameter is present */
+    int server_max_window_bits; /**< 8..15; 0: absent */
+    int client_max_window_bits; /**< 8..15; 0: absent; WSP_DEFLATE_BITS_NO_VALUE */
 } wsp_deflate_params;
 
-/* 1 if permessage-deflate is compiled in. */
+/** 1 if permessage-deflate is compiled in. */
 WSP_API int wsp_deflate_available(void);
 
-/* Parses one element of a Sec-WebSocket-Extensions list ("permessage-
+/** Parses one element of a Sec-WebSocket-Extensions list ("permessage-
  * deflate; client_max_window_bits; ..."). is_response selects the stricter
  * response rules (every window-bits parameter needs a value). Returns WSP_OK,
  * WSP_ERR_NEED_MORE if the element names another extension, or
@@ -701,7 +741,7 @@ WSP_API int wsp_deflate_available(void);
 WSP_API int wsp_deflate_parse(const char *item, size_t len, int is_response,
                               wsp_deflate_params *out);
 
-/* Server side negotiation, for applications that answer the handshake
+/** Server side negotiation, for applications that answer the handshake
  * themselves: picks the first offer in the request headers that is valid
  * and acceptable under cfg, fills *agreed, and writes the response element
  * (NUL-terminated) into out. Returns WSP_OK, WSP_ERR_NEED_MORE when no offer
@@ -712,7 +752,7 @@ WSP_API int wsp_deflate_negotiate(const wsp_headers *request_headers,
                                   wsp_deflate_params *agreed, char *out,
                                   size_t out_cap, size_t *out_len);
 
-/* Turns compression on for an open connection whose extension was
+/** Turns compression on for an open connection whose extension was
  * negotiated elsewhere: an RFC 8441 / RFC 9220 stream (start_open), or a
  * server that answered the handshake itself with wsp_deflate_negotiate.
  * cfg may be NULL (defaults). Call it before any message is sent or
@@ -721,7 +761,7 @@ WSP_API int wsp_deflate_negotiate(const wsp_headers *request_headers,
 WSP_API int wsp_conn_enable_deflate(wsp_conn *conn, const wsp_deflate_config *cfg,
                                     const wsp_deflate_params *agreed);
 
-/* 1 if compression is in use on this connection. */
+/** 1 if compression is in use on this connection. */
 WSP_API int wsp_conn_deflate_active(const wsp_conn *conn);
 
 /* ------------------------------------------------------------------------
@@ -729,22 +769,23 @@ WSP_API int wsp_conn_deflate_active(const wsp_conn *conn);
  * pieces into one buffer (grown with the allocator, up to max bytes) and
  * reports the message when the last piece arrives.
  * ---------------------------------------------------------------------- */
+/** A message being assembled; zero-fill it, then set allocator and max. */
 typedef struct wsp_message {
-    const wsp_allocator *allocator; /* NULL: malloc */
-    uint64_t max;                   /* 0: WSP_DEFAULT_MAX_MESSAGE */
-    uint8_t *data;                  /* owned; valid until next add/reset */
-    size_t len;
-    size_t cap;
-    wsp_opcode opcode;
-    int complete;
+    const wsp_allocator *allocator; /**< NULL: malloc */
+    uint64_t max;                   /**< 0: WSP_DEFAULT_MAX_MESSAGE */
+    uint8_t *data;                  /**< owned; valid until next add/reset */
+    size_t len;                     /**< bytes of the message so far */
+    size_t cap;                     /**< bytes allocated at data */
+    wsp_opcode opcode;              /**< WSP_OP_TEXT or WSP_OP_BINARY */
+    int complete;                   /**< 1 once the last piece was added */
 } wsp_message;
 
-/* Appends a data event. Returns WSP_OK (check m->complete), WSP_ERR_LIMIT
+/** Appends a data event. Returns WSP_OK (check m->complete), WSP_ERR_LIMIT
  * (over max: nothing appended), WSP_ERR_NOMEM, WSP_ERR_INVALID_ARG (not a
  * data event). After a complete message, the next add starts a new one
  * (the buffer is reused). */
 WSP_API int wsp_message_add(wsp_message *m, const wsp_event *ev);
-/* Releases the buffer. */
+/** Releases the buffer. */
 WSP_API void wsp_message_reset(wsp_message *m);
 
 #ifdef __cplusplus
