@@ -507,7 +507,8 @@ static int in_range(const void *ptr, size_t n, const uint8_t *base,
     const uint8_t *q = ptr;
     if (n == 0)
         return 1;
-    return q != NULL && q >= base && n <= len && q - base <= (ptrdiff_t)(len - n);
+    return q != NULL && q >= base && n <= len &&
+           q - base <= (ptrdiff_t)(len - n);
 }
 
 /* Reads every byte an event points to, so ASan sees any bad pointer. */
@@ -637,6 +638,11 @@ static void got_response(fuzz_peer *p, const wsp_event *ev)
     if (ev->status == WSP_OK) {
         FUZZ_CHECK(wsp_conn_state(p->conn) == WSP_STATE_OPEN);
         FUZZ_CHECK(ev->response.status == 101);
+        FUZZ_CHECKF(ev->response.version_major > 1 ||
+                        (ev->response.version_major == 1 &&
+                         ev->response.version_minor >= 1),
+                    "HTTP/%d.%d 101 opened the connection",
+                    ev->response.version_major, ev->response.version_minor);
         if (ev->subprotocol != NULL) {
             /* the server may only pick something the client offered */
             const wsp_client_options *o = p->client_opts;
@@ -727,6 +733,25 @@ static void got_failure(fuzz_peer *p, const wsp_event *ev, int rc,
              8);
 }
 
+static void app_close(fuzz_peer *p)
+{
+    uint8_t out[WSP_MAX_FRAME_HEADER + WSP_MAX_CONTROL_PAYLOAD];
+    size_t out_len = 0;
+    wsp_state st = wsp_conn_state(p->conn);
+    int rc = wsp_conn_close(p->conn, 1000, "bye", 3, out, sizeof out,
+                            &out_len);
+    p->app_closed = 1;
+    if (st == WSP_STATE_OPEN) {
+        FUZZ_CHECKF(rc == WSP_OK, "close in OPEN state: %d", rc);
+        FUZZ_CHECK(wsp_conn_state(p->conn) == WSP_STATE_CLOSING);
+        fuzz_parse_frames(out, out_len, p->cfg.role, flushed_frame, p);
+        FUZZ_CHECK(p->sent_close);
+    } else {
+        FUZZ_CHECKF(rc == WSP_ERR_STATE, "close in state %d: %d", (int)st, rc);
+    }
+    fuzz_log(&p->events, 'K', (uint32_t)rc, 0, NULL, 0);
+}
+
 /* One recv call on a heap copy of exactly the bytes presented, so ASan
  * flags any read past them; returns the bytes consumed. */
 static size_t peer_step(fuzz_peer *p, const uint8_t *data, size_t len,
@@ -736,6 +761,7 @@ static size_t peer_step(fuzz_peer *p, const uint8_t *data, size_t len,
     size_t consumed = (size_t)-1;
     wsp_event ev;
     wsp_state before = wsp_conn_state(p->conn);
+    size_t log_before = p->events.len;
     int rc;
 
     FUZZ_CHECK(win != NULL);
@@ -840,6 +866,10 @@ static size_t peer_step(fuzz_peer *p, const uint8_t *data, size_t len,
     p->fed += consumed;
     free(win);
     peer_flush(p);
+    if (p->events.len != log_before)
+        p->records++;
+    if (p->close_after && !p->app_closed && p->records >= p->close_after)
+        app_close(p);
     if (wsp_conn_should_close_transport(p->conn))
         FUZZ_CHECK(wsp_conn_state(p->conn) == WSP_STATE_CLOSED &&
                    wsp_conn_pending_size(p->conn) == 0);
@@ -970,7 +1000,9 @@ void fuzz_client_request(fuzz_peer *p, const wsp_client_options *opts,
 
 /* Input layout:
  *   [0] flags: bit0 do the HTTP handshake first (else start_open),
- *              bit1 no_auto_pong, bit2 offer/echo subprotocol "chat"
+ *              bit1 no_auto_pong, bit2 offer/echo subprotocol "chat",
+ *              bits3-5 the application calls wsp_conn_close once the event
+ *              log holds that many records (0: never)
  *   [1] max_frame_payload  [2] max_message  [3] max_fragments (fuzz_limit)
  *   [4..7] chunk sizes
  *   [8..] bytes from the peer */
@@ -985,7 +1017,8 @@ static const char fuzz_server_request[] =
     "\r\n";
 
 static void run_frames(wsp_role role, const wsp_config *cfg, int handshake,
-                       int subproto, const uint8_t *body, size_t body_len,
+                       int subproto, size_t close_after, const uint8_t *body,
+                       size_t body_len,
                        fuzz_chunker *ch, fuzz_peer *p)
 {
     static const char *const protos[] = {"chat"};
@@ -999,6 +1032,7 @@ static void run_frames(wsp_role role, const wsp_config *cfg, int handshake,
 
     fuzz_peer_init(p, cfg, 0, 1);
     p->echo_subprotocol = subproto;
+    p->close_after = close_after;
     if (handshake && role == WSP_ROLE_SERVER) {
         fuzz_buf_put(&in, fuzz_server_request, sizeof fuzz_server_request - 1);
     } else if (handshake) {
@@ -1033,6 +1067,7 @@ int fuzz_frames_main(wsp_role role, const uint8_t *data, size_t size)
     fuzz_chunker whole, chunked;
     fuzz_peer a, b;
     int handshake = flags & 1, subproto = (flags >> 2) & 1;
+    size_t close_after = (flags >> 3) & 7u;
     const uint8_t *body;
     size_t body_len;
 
@@ -1047,8 +1082,10 @@ int fuzz_frames_main(wsp_role role, const uint8_t *data, size_t size)
     fuzz_chunker_whole(&whole);
     body = fuzz_take(&in, SIZE_MAX, &body_len);
 
-    run_frames(role, &cfg, handshake, subproto, body, body_len, &whole, &a);
-    run_frames(role, &cfg, handshake, subproto, body, body_len, &chunked, &b);
+    run_frames(role, &cfg, handshake, subproto, close_after, body,
+               body_len, &whole, &a);
+    run_frames(role, &cfg, handshake, subproto, close_after, body,
+               body_len, &chunked, &b);
     fuzz_log_same(&a.events, &b.events, "event logs (whole vs chunked)");
     fuzz_log_same(&a.out, &b.out, "queued output (whole vs chunked)");
     fuzz_peer_free(&a);

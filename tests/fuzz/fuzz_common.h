@@ -167,6 +167,11 @@ typedef struct fuzz_peer {
     size_t ping_len;
     int ping_seen;
     uint64_t fed;
+    /* the application starts the closing handshake once the event log
+     * holds this many records (0: never) */
+    size_t close_after;
+    size_t records;
+    int app_closed;
 } fuzz_peer;
 
 /* cfg is copied; allocator, entropy and origin policy are the peer's own. */

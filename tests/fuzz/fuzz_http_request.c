@@ -67,7 +67,9 @@ static void check_parsed(const char *buf, size_t len, size_t consumed,
         unsigned char c = (unsigned char)req->target[k];
         FUZZ_CHECKF(c > 0x20 && c != 0x7F, "target holds byte 0x%02x", c);
     }
-    FUZZ_CHECK(req->version_major == 1);
+    /* any DIGIT.DIGIT is syntax (RFC 9112 2.3); validation judges it */
+    FUZZ_CHECK(req->version_major >= 0 && req->version_major <= 9);
+    FUZZ_CHECK(req->version_minor >= 0 && req->version_minor <= 9);
     FUZZ_CHECK(req->headers.array == NULL);
     FUZZ_CHECK(within(req->headers.raw, req->headers.raw_len, buf, consumed));
 
@@ -109,6 +111,10 @@ static void check_parsed(const char *buf, size_t len, size_t consumed,
                     "status %d maps to HTTP %d", rc1, http);
     } else {
         char acc[WSP_ACCEPT_LEN + 1];
+        FUZZ_CHECKF(req->version_major > 1 ||
+                        (req->version_major == 1 && req->version_minor >= 1),
+                    "HTTP/%d.%d accepted as an upgrade", req->version_major,
+                    req->version_minor);
         FUZZ_CHECK(within(i1.host, i1.host_len, buf, consumed));
         FUZZ_CHECK(within(i1.key, i1.key_len, buf, consumed));
         FUZZ_CHECK(i1.origin == NULL ||

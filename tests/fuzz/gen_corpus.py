@@ -277,6 +277,12 @@ def main():
                 write(target, framecfg(flags=2, maxframe=8, maxmsg=16,
                                        maxfrag=2) + fr)
         write(target, framecfg(flags=5) + frame(1, b"hi", mask=mask))
+        # the application closes first, then the peer keeps talking
+        write(target, framecfg(flags=0x08) + frame(1, b"hi", mask=mask)
+              + frame(9, b"p", mask=mask) + frame(1, b"more", mask=mask)
+              + frame(8, close_payload(1000), mask=mask))
+        write(target, framecfg(flags=0x11) + frame(2, b"x", mask=mask)
+              + frame(8, b"", mask=mask))
 
     # fuzz_utf8
     texts = [b"Hello, world", "κόσμε".encode(), "😀 ok €".encode(),
