@@ -27,7 +27,7 @@ config=$(find "$prefix" -name wsprotoConfig.cmake)
 [ -f "$(dirname "$config")/wsprotoConfigVersion.cmake" ] || fail "no wsprotoConfigVersion.cmake"
 [ -f "$libdir/libwsproto.a" ] || fail "no static library"
 
-version=$(sed -n 's/^#define WSP_VERSION_STRING "\(.*\)"$/\1/p' "$header")
+version=$(sed -n 's/^#define WSP_VERSION_STRING "\([^"]*\)".*/\1/p' "$header")
 major=${version%%.*}
 real=$libdir/libwsproto.so.$version
 [ -f "$real" ] && [ ! -L "$real" ] || fail "no libwsproto.so.$version"
