@@ -55,7 +55,7 @@ echo
 echo "## Footprint"
 echo
 TEXT=$(size "$B/libwsproto.a" | awk 'NR > 1 { s += $1 } END { print s }')
-if nm "$B/libwsproto.a" 2>/dev/null | grep -q ' U deflateInit2_'; then
+if [ "$(nm "$B/libwsproto.a" 2>/dev/null | grep -c ' U deflateInit2_')" -gt 0 ]; then
   DEFLATE="with permessage-deflate (zlib) compiled in"
 else
   DEFLATE="without permessage-deflate"
