@@ -170,8 +170,8 @@ typedef struct wsp_frame_header {
 WSP_API int wsp_frame_parse_header(const uint8_t *buf, size_t len,
                                    wsp_frame_header *out);
 
-/** Encodes a frame header into out (at least WSP_MAX_FRAME_HEADER bytes are
- * never needed beyond *out_len). fin, rsv (bits 2..0), opcode and
+/** Encodes a frame header into out (it takes 2 to WSP_MAX_FRAME_HEADER
+ * bytes; *out_len says how many). fin, rsv (bits 2..0), opcode and
  * payload_len are taken from hdr; if hdr->masked, mask_key is written too.
  * Returns WSP_OK, WSP_ERR_BUFFER_TOO_SMALL, or WSP_ERR_INVALID_ARG (opcode
  * over 0xF, rsv over 7, length with the top bit set). */
@@ -554,13 +554,18 @@ typedef struct wsp_event {
  * pieces as it arrives.
  *
  * Returns WSP_OK with ev->type set: WSP_EV_NONE when nothing more can be
- * done with this input (feed more). On a protocol failure returns the
- * WSP_ERR_PROTO_* status with ev->type WSP_EV_FAILURE; a close frame for the
- * peer is then queued (see wsp_conn_flush()) and every later call returns
- * the same status (the error is sticky). Other returns: WSP_ERR_STATE when
- * a server has an unanswered request (call accept or reject first),
- * WSP_ERR_CLOSED when the connection is closed (remaining input is
- * consumed and dropped), WSP_ERR_INVALID_ARG.
+ * done with this input (feed more). On a failure it returns the failing
+ * status with ev->type WSP_EV_FAILURE: a WSP_ERR_PROTO_* status (a close
+ * frame with its code is queued, see wsp_conn_flush()), WSP_ERR_NOMEM when
+ * compression state could not be allocated (close code 1011 queued), or,
+ * during the handshake, a WSP_ERR_HTTP_* status for an unparseable head (a
+ * server queues the HTTP error response). Every later call returns the same
+ * status (the error is sticky). A client whose 101 fails validation gets
+ * WSP_OK with a WSP_EV_RESPONSE event whose status says why; later calls
+ * return that status. Other returns: WSP_ERR_STATE when a server has an
+ * unanswered request (call accept or reject first), or a client has not
+ * sent its request; WSP_ERR_CLOSED when the connection is closed (remaining
+ * input is consumed and dropped); WSP_ERR_INVALID_ARG.
  *
  * Event pointers point into data or into the connection (handshake fields
  * copied there) and are valid until the next call on this connection or
@@ -687,7 +692,8 @@ WSP_API int wsp_conn_should_close_transport(const wsp_conn *conn);
 /** A connection's sticky error (see wsp_conn_error()). */
 typedef struct wsp_error_info {
     int status;          /**< WSP_OK if the connection has not failed */
-    uint16_t close_code; /**< sent to the peer */
+    uint16_t close_code; /**< queued for the peer by the failure (0: none,
+                              e.g. a close had been sent already) */
     const char *reason;  /**< static */
     uint64_t offset;     /**< stream offset of the offending byte */
 } wsp_error_info;
@@ -715,7 +721,9 @@ typedef struct wsp_deflate_config {
     int max_window_bits;          /**< our compression window, 9..15; 0: 15 */
     int peer_max_window_bits;     /**< window asked of the peer, 8..15; 0: any */
     int level;                    /**< zlib level 1..9; 0: zlib's default */
-    int mem_level;                /**< zlib memLevel 1..9; 0: 8 */
+    int mem_level;                /**< zlib memLevel 1..9; 0: 8. Low values
+                                       cost more output headroom: see
+                                       wsp_conn_send_bound() */
     uint32_t min_size;            /**< send smaller messages uncompressed */
     uint32_t buffer_size;         /**< inflate output per event; 0: 16 KiB */
 } wsp_deflate_config;

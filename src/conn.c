@@ -42,6 +42,7 @@ struct wsp_conn {
     uint32_t send_fragment_size;
     uint32_t utf8_state;
     int error;
+    uint16_t error_code; /* close code actually queued for a failure */
     uint32_t flags;
     uint16_t pending_close_code;
     uint16_t http_status; /* pending HTTP error, or the rejection status */
@@ -162,7 +163,7 @@ int wsp_conn_error(const wsp_conn *c, wsp_error_info *info)
 {
     if (!c || !info) return WSP_ERR_INVALID_ARG;
     info->status = c->error;
-    info->close_code = c->error ? wsp_status_close_code(c->error) : 0;
+    info->close_code = c->error_code;
     info->reason = c->error ? wsp_status_reason(c->error) : NULL;
     info->offset = c->error_offset;
     return WSP_OK;
@@ -192,12 +193,14 @@ static int fail(wsp_conn *c, int status, uint64_t offset, wsp_event *ev)
 {
     c->error = status;
     c->error_offset = offset;
-    uint16_t code = wsp_status_close_code(status);
+    /* RFC 6455 7.4.1: 1011 when we, not the peer, could not go on. */
+    uint16_t code = status == WSP_ERR_NOMEM ? 1011 : wsp_status_close_code(status);
     c->flags &= (uint32_t)~F_PONG_PENDING;
     if (c->state != WSP_STATE_HANDSHAKE && !(c->flags & F_CLOSE_SENT) && code)
         queue_close(c, code);
     else
         code = 0;
+    c->error_code = code;
     c->state = WSP_STATE_CLOSED;
     ev->type = WSP_EV_FAILURE;
     ev->status = status;
@@ -772,6 +775,8 @@ static int send_opcode(const wsp_conn *c, wsp_opcode opcode, size_t len,
                        unsigned flags, unsigned *wire_opcode)
 {
     if (flags & ~(WSP_SEND_MORE | WSP_SEND_NO_COMPRESS)) return WSP_ERR_INVALID_ARG;
+    /* Keeps header + payload + compression overhead from wrapping size_t. */
+    if (len > SIZE_MAX / 4) return WSP_ERR_INVALID_ARG;
     if (opcode == WSP_OP_PING || opcode == WSP_OP_PONG) {
         if (len > WSP_MAX_CONTROL_PAYLOAD || (flags & WSP_SEND_MORE))
             return WSP_ERR_INVALID_ARG;

@@ -161,7 +161,11 @@ int wsp_deflate_inflate(wsp_deflate *d, const uint8_t *in, size_t in_len,
     *out = d->buf;
     *used = 0;
     *done = 0;
-    if (in_len > UINT_MAX) in_len = UINT_MAX;
+    if (in_len > UINT_MAX) {
+        /* zlib takes at most 4 GiB per call: the message goes on after. */
+        in_len = UINT_MAX;
+        end = 0;
+    }
     z->next_out = d->buf;
     z->avail_out = d->buf_size;
     z->next_in = (Bytef *)(uintptr_t)in;
@@ -212,15 +216,17 @@ int wsp_deflate_can_compress(const wsp_deflate *d, size_t len)
 size_t wsp_deflate_compress_bound(size_t len)
 {
     /* zlib falls back to stored blocks for data that does not compress:
-     * 5 bytes per block, and memLevel 1 makes blocks about 500 bytes long,
-     * so 1/64 covers it; the rest is the flush marker and block headers. */
-    return len + (len >> 6) + 32;
+     * 5 bytes per block, and memLevel 1 makes blocks as short as 127 bytes
+     * (4% overhead), so 1/16 covers every memLevel; the rest is the flush
+     * marker and block headers. */
+    return len + (len >> 4) + 24;
 }
 
 int wsp_deflate_compress(wsp_deflate *d, const uint8_t *in, size_t len,
                          int final, uint8_t *out, size_t cap, size_t *out_len)
 {
     z_stream *z = &d->deflater;
+    if (d->deflater_broken) return WSP_ERR_STATE;
     if (!d->deflater_ready) {
         init_stream(d, z);
         if (deflateInit2(z, d->level, Z_DEFLATED, -d->own_bits, d->mem_level,

@@ -89,10 +89,12 @@ static int origin_split(const char *s, size_t n, origin_parts *o)
             o->host_len = i;
             if (i + 1 == rest) return 0;
             for (size_t j = i + 1; j < rest; j++) {
-                if (o->host[j] < '0' || o->host[j] > '9' || o->port > 65535)
-                    return 0;
+                if (o->host[j] < '0' || o->host[j] > '9') return 0;
                 o->port = o->port * 10 + (unsigned long)(o->host[j] - '0');
+                if (o->port > 65535) return 0;
             }
+            /* Port 0 is no port a browser can be on. */
+            if (o->port == 0) return 0;
             break;
         }
     }

@@ -11,40 +11,6 @@
 #define WSP_INTERNAL __attribute__((visibility("hidden")))
 #else
 #define WSP_INTERNAL
-/* deflate_negotiate.c */
-/* Picks the first acceptable offer; returns 1 and fills *agreed, or 0. */
-WSP_INTERNAL int wsp_deflate_choose(const wsp_headers *request_headers,
-                                    const wsp_deflate_config *cfg,
-                                    wsp_deflate_params *agreed);
-WSP_INTERNAL void wsp_deflate_write_params(wsp_writer *w, const wsp_deflate_params *p);
-WSP_INTERNAL void wsp_deflate_write_offer(wsp_writer *w, const wsp_deflate_config *cfg);
-/* Checks the server's permessage-deflate answer; *found says whether it
- * accepted the offer. Returns WSP_OK or WSP_ERR_HTTP_EXTENSION. */
-WSP_INTERNAL int wsp_deflate_check_response(const wsp_headers *response_headers,
-                                            const wsp_deflate_config *cfg,
-                                            wsp_deflate_params *agreed, int *found);
-
-/* deflate.c: per-connection compression state, allocated with `a`. */
-typedef struct wsp_deflate wsp_deflate;
-WSP_INTERNAL int wsp_deflate_create(const wsp_allocator *a, const wsp_deflate_config *cfg,
-                                    const wsp_deflate_params *agreed, int role,
-                                    wsp_deflate **out);
-WSP_INTERNAL void wsp_deflate_destroy(wsp_deflate *d);
-/* Inflates in[0..in_len) (end: these are the last bytes of the message)
- * into the state's buffer. *used may be less than in_len when the buffer
- * filled; *done is set once the whole message is out. Returns WSP_OK,
- * WSP_ERR_PROTO_EXTENSION for corrupt data, WSP_ERR_NOMEM. */
-WSP_INTERNAL int wsp_deflate_inflate(wsp_deflate *d, const uint8_t *in, size_t in_len,
-                                     int end, size_t *used, uint8_t **out,
-                                     size_t *out_len, int *done);
-/* Compresses one piece of a message (final: the last piece) into out,
- * which holds at least wsp_deflate_compress_bound(len) bytes. */
-WSP_INTERNAL int wsp_deflate_compress(wsp_deflate *d, const uint8_t *in, size_t len,
-                                      int final, uint8_t *out, size_t cap,
-                                      size_t *out_len);
-WSP_INTERNAL size_t wsp_deflate_compress_bound(size_t len);
-WSP_INTERNAL int wsp_deflate_can_compress(const wsp_deflate *d, size_t len);
-
 #endif
 
 /* sha1.c */

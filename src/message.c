@@ -22,13 +22,17 @@ int wsp_message_add(wsp_message *m, const wsp_event *ev)
 {
     if (!m || !ev || ev->type != WSP_EV_DATA || (!ev->data && ev->len))
         return WSP_ERR_INVALID_ARG;
-    if (m->complete || (ev->flags & WSP_DATA_FIRST)) {
+    int fresh = m->complete || (ev->flags & WSP_DATA_FIRST);
+    size_t have = fresh ? 0 : m->len;
+    uint64_t max = m->max ? m->max : WSP_DEFAULT_MAX_MESSAGE;
+    /* Checked before anything changes: a refused piece leaves the previous
+     * (complete) message readable. */
+    if (ev->len > max - (have < max ? have : max)) return WSP_ERR_LIMIT;
+    if (fresh) {
         m->len = 0;
         m->complete = 0;
         m->opcode = ev->opcode;
     }
-    uint64_t max = m->max ? m->max : WSP_DEFAULT_MAX_MESSAGE;
-    if (ev->len > max - (m->len < max ? m->len : max)) return WSP_ERR_LIMIT;
     size_t need = m->len + ev->len;
     if (need > m->cap) {
         /* Doubling keeps appends amortised O(1); the cap keeps it bounded. */
