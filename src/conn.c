@@ -731,9 +731,11 @@ static size_t header_size(const wsp_conn *c, uint64_t payload_len)
 
 /* Writes one frame header (masked for clients) at out; returns its size or
  * 0 when the entropy source failed. */
-static size_t put_header(const wsp_conn *c, unsigned fin, unsigned rsv,
-                         unsigned opcode, uint64_t payload_len, uint8_t *out,
-                         uint8_t key[4])
+/* Writes a frame header whose masking key (clients only) is already in
+ * key[]; returns its size. */
+static size_t encode_header(const wsp_conn *c, unsigned fin, unsigned rsv,
+                            unsigned opcode, uint64_t payload_len, uint8_t *out,
+                            const uint8_t key[4])
 {
     wsp_frame_header h;
     h.fin = (uint8_t)fin;
@@ -741,12 +743,22 @@ static size_t put_header(const wsp_conn *c, unsigned fin, unsigned rsv,
     h.opcode = (uint8_t)opcode;
     h.masked = c->role == WSP_ROLE_CLIENT;
     h.payload_len = payload_len;
-    /* RFC 6455 5.3: a fresh unpredictable key for every frame. */
-    if (h.masked && c->entropy(key, 4, c->entropy_user) != 0) return 0;
     memcpy(h.mask_key, key, 4);
     size_t n = 0;
     wsp_frame_encode_header(&h, out, WSP_MAX_FRAME_HEADER, &n);
     return n;
+}
+
+/* Like encode_header, drawing the key first; returns 0 when the entropy
+ * source failed. */
+static size_t put_header(const wsp_conn *c, unsigned fin, unsigned rsv,
+                         unsigned opcode, uint64_t payload_len, uint8_t *out,
+                         uint8_t key[4])
+{
+    /* RFC 6455 5.3: a fresh unpredictable key for every frame. */
+    if (c->role == WSP_ROLE_CLIENT && c->entropy(key, 4, c->entropy_user) != 0)
+        return 0;
+    return encode_header(c, fin, rsv, opcode, payload_len, out, key);
 }
 
 static size_t put_frame(const wsp_conn *c, unsigned fin, unsigned opcode,
@@ -821,16 +833,20 @@ static int send_compressed(wsp_conn *c, unsigned wire, const uint8_t *payload,
     *out_len = reserved + bound;
     if (out_cap < *out_len) return WSP_ERR_BUFFER_TOO_SMALL;
     int final = !(flags & WSP_SEND_MORE);
+    /* The key is drawn before compressing: once the compressor has taken
+     * the data, failing would leave the peer's inflater out of step. */
+    uint8_t key[4] = {0, 0, 0, 0};
+    if (c->role == WSP_ROLE_CLIENT && c->entropy(key, 4, c->entropy_user) != 0)
+        return WSP_ERR_ENTROPY;
     size_t n = 0;
     int rc = wsp_deflate_compress(c->deflate, payload, len, final, out + reserved,
                                   out_cap - reserved, &n);
     if (rc != WSP_OK) return rc;
     size_t hlen = header_size(c, n);
     if (hlen < reserved) memmove(out + hlen, out + reserved, n);
-    uint8_t key[4] = {0, 0, 0, 0};
     /* RSV1 goes on the first frame of the message only. */
     unsigned rsv = wire == WSP_OP_CONTINUATION ? 0u : 4u;
-    if (!put_header(c, (unsigned)final, rsv, wire, n, out, key)) return WSP_ERR_ENTROPY;
+    encode_header(c, (unsigned)final, rsv, wire, n, out, key);
     if (c->role == WSP_ROLE_CLIENT) wsp_mask(out + hlen, n, key, 0);
     *out_len = hlen + n;
     return WSP_OK;

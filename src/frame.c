@@ -1,6 +1,8 @@
 /* Frame header codec (RFC 6455 5.2). Payload is never touched here. */
 #include "internal.h"
 
+#include <string.h>
+
 int wsp_frame_parse_header(const uint8_t *buf, size_t len,
                            wsp_frame_header *out)
 {
@@ -32,11 +34,12 @@ int wsp_frame_parse_header(const uint8_t *buf, size_t len,
     out->rsv = (uint8_t)((b0 >> 4) & 0x7);
     out->opcode = b0 & 0x0F;
     out->masked = masked;
-    if (masked) {
-        for (size_t i = 0; i < 4; i++) out->mask_key[i] = buf[2 + ext + i];
-    } else {
-        for (size_t i = 0; i < 4; i++) out->mask_key[i] = 0;
-    }
+    /* One 4-byte copy: the connection reads the key back as a word, and
+     * four byte stores in front of that load stall it. */
+    if (masked)
+        memcpy(out->mask_key, buf + 2 + ext, 4);
+    else
+        memset(out->mask_key, 0, 4);
     out->payload_len = plen;
     out->header_len = need;
     return WSP_OK;

@@ -150,31 +150,69 @@ int wsp_upgrade_validate(const wsp_request *req,
     const wsp_headers *h = &req->headers;
     info->headers = h;
 
-    /* RFC 6455 4.2.1, in the order the RFC lists the requirements. */
+    /* One pass over the headers, then RFC 6455 4.2.1's checks in the order
+     * the RFC lists them. */
+    size_t hosts = 0, keys = 0, versions = 0, origins = 0;
+    int upgrade = 0, connection = 0;
+    const char *version = NULL;
+    size_t version_len = 0, pos = 0;
+    wsp_header hd;
+    while (wsp_headers_next(h, &pos, &hd) == WSP_OK) {
+        switch (hd.name_len) {
+        case 4:
+            if (name_is(&hd, "host")) {
+                hosts++;
+                info->host = hd.value, info->host_len = hd.value_len;
+            }
+            break;
+        case 6:
+            if (name_is(&hd, "origin")) {
+                origins++;
+                info->origin = hd.value, info->origin_len = hd.value_len;
+            }
+            break;
+        case 7:
+            /* Headers may repeat (RFC 9110 5.3): a token may be in any. */
+            if (name_is(&hd, "upgrade") &&
+                wsp_list_has_token(hd.value, hd.value_len, "websocket"))
+                upgrade = 1;
+            break;
+        case 10:
+            if (name_is(&hd, "connection") &&
+                wsp_list_has_token(hd.value, hd.value_len, "upgrade"))
+                connection = 1;
+            break;
+        case 17:
+            if (name_is(&hd, "sec-websocket-key")) {
+                keys++;
+                info->key = hd.value, info->key_len = hd.value_len;
+            }
+            break;
+        case 21:
+            if (name_is(&hd, "sec-websocket-version")) {
+                versions++;
+                version = hd.value, version_len = hd.value_len;
+            }
+            break;
+        default:
+            break;
+        }
+    }
     if (!req->method || req->method_len != 3 || memcmp(req->method, "GET", 3) != 0)
         return WSP_ERR_HTTP_METHOD;
     if (req->version_major < 1 || (req->version_major == 1 && req->version_minor < 1))
         return WSP_ERR_HTTP_VERSION;
-    if (header_count(h, "host", &info->host, &info->host_len) != 1 ||
-        info->host_len == 0)
-        return WSP_ERR_HTTP_HOST;
-    if (!any_header_has_token(h, "upgrade", "websocket")) return WSP_ERR_HTTP_UPGRADE;
-    if (!any_header_has_token(h, "connection", "upgrade")) return WSP_ERR_HTTP_CONNECTION;
-
+    if (hosts != 1 || info->host_len == 0) return WSP_ERR_HTTP_HOST;
+    if (!upgrade) return WSP_ERR_HTTP_UPGRADE;
+    if (!connection) return WSP_ERR_HTTP_CONNECTION;
     uint8_t raw_key[18];
-    if (header_count(h, "sec-websocket-key", &info->key, &info->key_len) != 1 ||
-        info->key_len != 24 ||
+    if (keys != 1 || info->key_len != 24 ||
         wsp_base64_decode(info->key, info->key_len, raw_key, sizeof raw_key) != 16)
         return WSP_ERR_HTTP_KEY;
-
-    const char *version = NULL;
-    size_t version_len = 0;
-    if (header_count(h, "sec-websocket-version", &version, &version_len) != 1 ||
-        version_len != 2 || memcmp(version, "13", 2) != 0)
+    if (versions != 1 || version_len != 2 || memcmp(version, "13", 2) != 0)
         return WSP_ERR_HTTP_WS_VERSION;
-
-    size_t origins = header_count(h, "origin", &info->origin, &info->origin_len);
     if (origins > 1) return WSP_ERR_HTTP_ORIGIN;
+    if (!origins) info->origin = NULL, info->origin_len = 0;
     if (!origin_allowed(origin_policy, info->origin, info->origin_len))
         return WSP_ERR_HTTP_ORIGIN;
 

@@ -5,12 +5,15 @@
 
 #include <string.h>
 
+/* RFC 9110 5.6.2 tchar: ALPHA / DIGIT / "!#$%&'*+-.^_`|~", one bit per
+ * byte value, since it is asked once per header-name byte. */
+static const uint32_t tchar_bits[8] = {
+    0x00000000u, 0x03ff6cfau, 0xc7fffffeu, 0x57ffffffu,
+    0x00000000u, 0x00000000u, 0x00000000u, 0x00000000u};
+
 int wsp_is_tchar(unsigned char c)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-        (c >= '0' && c <= '9'))
-        return 1;
-    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    return (int)((tchar_bits[c >> 5] >> (c & 31u)) & 1u);
 }
 
 static unsigned char ascii_lower(unsigned char c)

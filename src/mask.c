@@ -36,6 +36,13 @@ void wsp_mask_copy(uint8_t *dst, const uint8_t *src, size_t len,
      * safe answer to a NULL pointer. */
     if (len == 0 || dst == NULL || src == NULL || key == NULL)
         return;
+    /* Small payloads (most chat and game traffic) are done before the
+     * rotated key is built: that set-up would cost more than the XOR. */
+    if (len < 16u) {
+        for (; i < len; i++)
+            dst[i] = (uint8_t)(src[i] ^ key[(phase + i) & 3u]);
+        return;
+    }
     memcpy(k2, key, 4);
     memcpy(k2 + 4, key, 4);
     for (size_t j = 0; j < 16u; j += 4)
