@@ -931,7 +931,10 @@ void fuzz_peer_finish(fuzz_peer *p)
     FUZZ_CHECK(wsp_conn_error(p->conn, &info) == WSP_OK);
     if (p->failed) {
         FUZZ_CHECK(info.status == p->fail_status);
-        FUZZ_CHECK(info.close_code == p->fail_code);
+        FUZZ_CHECKF(info.close_code == p->fail_code,
+                    "wsp_conn_error says close code %u was sent, the failure "
+                    "event said %u",
+                    info.close_code, p->fail_code);
     } else {
         /* a refused 101 is reported through the RESPONSE event, and the
          * connection keeps it as its error */
