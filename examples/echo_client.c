@@ -365,6 +365,12 @@ static void handle_event(client *c, wsp_event *ev)
         c->fail_reason = ev->reason;
         break;
     case WSP_EV_PING:
+        /* Pong now, before anything that came after the ping. */
+        if (flush_pending(c) != 0) {
+            c->internal_error = 1;
+            c->fail_reason = "send failed";
+        }
+        break;
     case WSP_EV_PONG:
     case WSP_EV_REQUEST:
     case WSP_EV_NONE:

@@ -541,8 +541,11 @@ static int handle_event(conn_ctx *c, wsp_event *ev)
         }
         return STEP_CONTINUE;
     case WSP_EV_PING:
+        /* The library queued the pong; it goes into the output now, ahead of
+         * whatever arrived after the ping (RFC 6455 5.5.2: "as soon as is
+         * practical"), so each ping gets its own pong in order. */
+        return append_pending(c) == 0 ? STEP_CONTINUE : STEP_DONE;
     case WSP_EV_PONG:
-        /* The library queues the pong itself; it goes out with the batch. */
         return STEP_CONTINUE;
     case WSP_EV_CLOSE:
         c->code_in = ev->close_code;

@@ -342,7 +342,21 @@ static void process(int fd, uint8_t *data, size_t len)
             }
             if (ev.flags & WSP_DATA_LAST) g_stat_msgs++;
             break;
-        default: /* pings are answered by the library, closes too */
+        case WSP_EV_PING: {
+            /* The pong goes out now, ahead of anything that came after the
+             * ping (RFC 6455 5.5.2: "as soon as is practical"), and every
+             * ping gets its own rather than only the latest. */
+            size_t pend = wsp_conn_pending_size(c);
+            if (ensure(fd, &q, pend, 1) != 0) {
+                drop = 1;
+                stop = 1;
+                break;
+            }
+            wsp_conn_flush(c, g_out + q.used, g_out_cap - q.used, &n);
+            q.used += n;
+            break;
+        }
+        default: /* closes are answered by the library, flushed below */
             break;
         }
     }
