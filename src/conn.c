@@ -70,6 +70,7 @@ struct wsp_conn {
 
 size_t wsp_conn_size(void) { return sizeof(struct wsp_conn); }
 
+#ifndef WSP_NO_MALLOC
 static void *default_malloc(size_t size, void *user)
 {
     (void)user;
@@ -84,6 +85,12 @@ static void default_free(void *ptr, size_t size, void *user)
 
 static const wsp_allocator default_allocator = {default_malloc, NULL,
                                                 default_free, NULL};
+#define DEFAULT_ALLOCATOR (&default_allocator)
+#else
+/* Heap-free builds (WSP_NO_MALLOC): an allocator must be given to use
+ * wsp_conn_new or compression; wsp_conn_init needs none. */
+#define DEFAULT_ALLOCATOR NULL
+#endif
 
 int wsp_conn_init(wsp_conn *c, const wsp_config *cfg)
 {
@@ -104,7 +111,8 @@ int wsp_conn_init(wsp_conn *c, const wsp_config *cfg)
     c->max_fragments = cfg->max_fragments ? cfg->max_fragments : WSP_DEFAULT_MAX_FRAGMENTS;
     c->send_fragment_size = cfg->send_fragment_size;
     c->u.hs.origin_policy = cfg->origin_policy;
-    c->allocator = cfg->allocator ? cfg->allocator : &default_allocator;
+    c->allocator = cfg->allocator ? cfg->allocator : DEFAULT_ALLOCATOR;
+    if (cfg->deflate && !c->allocator) return WSP_ERR_INVALID_ARG;
     c->entropy = cfg->entropy ? cfg->entropy : wsp_entropy_system;
     c->entropy_user = cfg->entropy_user;
     c->flags = cfg->no_auto_pong ? 0 : F_AUTO_PONG;
@@ -116,9 +124,8 @@ int wsp_conn_new(const wsp_config *cfg, wsp_conn **out)
 {
     if (!out) return WSP_ERR_INVALID_ARG;
     *out = NULL;
-    const wsp_allocator *a =
-        cfg && cfg->allocator ? cfg->allocator : &default_allocator;
-    if (!a->malloc_fn || !a->free_fn) return WSP_ERR_INVALID_ARG;
+    const wsp_allocator *a = cfg && cfg->allocator ? cfg->allocator : DEFAULT_ALLOCATOR;
+    if (!a || !a->malloc_fn || !a->free_fn) return WSP_ERR_INVALID_ARG;
     wsp_conn *c = a->malloc_fn(sizeof *c, a->user);
     if (!c) return WSP_ERR_NOMEM;
     int rc = wsp_conn_init(c, cfg);
@@ -670,6 +677,7 @@ int wsp_conn_enable_deflate(wsp_conn *c, const wsp_deflate_config *cfg,
     static const wsp_deflate_config defaults;
     if (!c || !agreed) return WSP_ERR_INVALID_ARG;
     if (!wsp_deflate_available()) return WSP_ERR_UNSUPPORTED;
+    if (!c->allocator) return WSP_ERR_INVALID_ARG;
     if (c->state != WSP_STATE_OPEN || c->deflate || c->msg_opcode || c->send_opcode)
         return WSP_ERR_STATE;
     return wsp_deflate_create(c->allocator, cfg ? cfg : &defaults, agreed, c->role,

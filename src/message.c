@@ -8,7 +8,11 @@
 static void *grow(const wsp_allocator *a, void *old, size_t old_size,
                   size_t new_size)
 {
+#ifdef WSP_NO_MALLOC
+    if (!a) return NULL; /* heap-free build: the caller must give one */
+#else
     if (!a) return realloc(old, new_size);
+#endif
     if (a->realloc_fn) return a->realloc_fn(old, old_size, new_size, a->user);
     void *p = a->malloc_fn(new_size, a->user);
     if (p && old) {
@@ -56,8 +60,10 @@ void wsp_message_reset(wsp_message *m)
     if (m->data) {
         if (m->allocator)
             m->allocator->free_fn(m->data, m->cap, m->allocator->user);
+#ifndef WSP_NO_MALLOC
         else
             free(m->data);
+#endif
     }
     m->data = NULL;
     m->len = m->cap = 0;

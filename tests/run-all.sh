@@ -82,6 +82,8 @@ run "ASan+UBSan build (-Werror)" configure_build "$builds/asan" \
     -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DWSPROTO_SANITIZE=ON -DWSPROTO_BUILD_FUZZ=ON
 run "ASan+UBSan: unit, interop and corpus replay tests" ctest_in "$builds/asan"
 
+run "portable: aarch64 + s390x under qemu-user, Cortex-M4 build, code sizes" bash tests/portable/run.sh
+
 if [ -f tests/fuzz/run-fuzzers.sh ] && [ "$fuzz_seconds" -gt 0 ]; then
     run "libFuzzer, ${fuzz_seconds}s per target" bash tests/fuzz/run-fuzzers.sh "$fuzz_seconds"
 fi
