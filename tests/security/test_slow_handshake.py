@@ -1,14 +1,17 @@
 """A client trickling its upgrade request one byte per second is dropped
 once --handshake-timeout (2 s) has passed, while another client connecting
-during those seconds is served normally. The drop is logged.
+during those seconds is served normally. The drop is logged, and so are the
+idle timeout and the connection cap when they fire.
 
 usage: test_slow_handshake.py ECHO_SERVER
 """
 import socket
+import struct
 import threading
 import time
 
-from seclib import Client, EchoServer, check, log, run, upgrade_request
+from seclib import (Client, EchoServer, check, encode_frame, expect_eof, log,
+                    read_head, run, upgrade_request)
 
 TIMEOUT_S = 2
 
@@ -88,6 +91,38 @@ def main(args):
             "20 echoes, max latency %.1f ms; log: %s"
             % (result["sent"], dropped, TIMEOUT_S, served_at,
                max(latencies) * 1000, line))
+
+
+    # The idle timeout closes with 1001 and says so in the log.
+    with EchoServer(binary, "--idle-timeout", "1") as srv:
+        c = Client(srv.port)
+        t0 = time.time()
+        op, fin, payload = c.read_frame(timeout=5)
+        check(op == 0x8 and payload[:2] == struct.pack("!H", 1001),
+              "idle close: %r" % ((op, payload),))
+        idle_s = time.time() - t0
+        c.send(encode_frame(0x8, payload[:2]))
+        check(expect_eof(c.sock, 5), "no TCP close after the idle close")
+        c.close()
+        line = srv.wait_log(r"outcome=timeout .*detail=idle timeout")
+        check(line is not None, "no log line for the idle timeout: %r"
+              % srv.log_lines())
+        log("idle timeout: close 1001 after %.2f s; log: %s" % (idle_s, line))
+
+    # Over the connection cap: 503, logged.
+    with EchoServer(binary, "--max-connections", "1") as srv:
+        a = Client(srv.port)
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        s.sendall(upgrade_request()[0])
+        status, head, _ = read_head(s)
+        s.close()
+        check(status == 503, "over the cap: %d %r" % (status, head[:60]))
+        check(a.echo(b"first")[0] == b"first", "capped server stopped")
+        a.close()
+        line = srv.wait_log(r"outcome=overloaded http=503 .*max-connections")
+        check(line is not None, "no log line for the cap: %r"
+              % srv.log_lines())
+        log("connection cap: 503; log: %s" % line)
 
 
 if __name__ == "__main__":
