@@ -68,6 +68,11 @@
 #define SEND_TIMEOUT_S 10
 #define SHUTDOWN_WAIT_MS 5000
 #define THREAD_STACK (256u * 1024u)
+/* Pongs written in ping order per received batch. Past this, a flood of
+ * pings gets only the latest answered (the library keeps one pong, RFC 6455
+ * 5.5.3), so a peer that pings and never reads cannot make us queue a pong
+ * per ping in the kernel. */
+#define PONGS_PER_BATCH 16u
 
 typedef struct server_options {
     const char *host;
@@ -317,6 +322,7 @@ typedef struct conn_ctx {
     char origin[128];      /* Origin of a request the policy refused */
     uint64_t messages;
     uint64_t bytes;
+    unsigned pongs_in_batch;
 } conn_ctx;
 
 static void log_conn(const conn_ctx *c)
@@ -543,7 +549,11 @@ static int handle_event(conn_ctx *c, wsp_event *ev)
     case WSP_EV_PING:
         /* The library queued the pong; it goes into the output now, ahead of
          * whatever arrived after the ping (RFC 6455 5.5.2: "as soon as is
-         * practical"), so each ping gets its own pong in order. */
+         * practical"), so each ping gets its own pong in order. Under a
+         * flood the rest stay coalesced in the library and the latest goes
+         * out with the batch. */
+        if (c->pongs_in_batch >= PONGS_PER_BATCH) return STEP_CONTINUE;
+        c->pongs_in_batch++;
         return append_pending(c) == 0 ? STEP_CONTINUE : STEP_DONE;
     case WSP_EV_PONG:
         return STEP_CONTINUE;
@@ -576,6 +586,7 @@ static int process_input(conn_ctx *c, size_t *used)
 {
     size_t off = 0;
     int step = STEP_CONTINUE;
+    c->pongs_in_batch = 0;
     /* Runs until the library says WSP_EV_NONE, not until the input is used
      * up: the last bytes can still yield more than one event. */
     while (step == STEP_CONTINUE) {
