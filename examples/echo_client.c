@@ -275,6 +275,19 @@ static int send_message(client *c, wsp_opcode op, uint8_t *payload,
                         size_t len)
 {
     int rc;
+    /* Zero-copy frames go out uncompressed, so a compressing connection
+     * takes the copying path whatever the size. */
+    if (wsp_conn_deflate_active(c->ws)) {
+        size_t cap = wsp_conn_send_bound(c->ws, len);
+        uint8_t *big = malloc(cap);
+        size_t n = 0;
+        static const uint8_t none[1] = {0};
+        rc = big ? wsp_conn_send(c->ws, op, len ? payload : none, len, 0, big, cap, &n)
+                 : WSP_ERR_NOMEM;
+        if (rc == WSP_OK) rc = send_buf(c->fd, big, n) == 0 ? WSP_OK : WSP_ERR_CLOSED;
+        free(big);
+        return rc;
+    }
     if (len >= ZEROCOPY_MIN) {
         uint8_t hdr[WSP_MAX_FRAME_HEADER];
         size_t hl = 0;

@@ -208,9 +208,7 @@ int wsp_deflate_inflate(wsp_deflate *d, const uint8_t *in, size_t in_len,
 
 int wsp_deflate_can_compress(const wsp_deflate *d, size_t len)
 {
-    /* zlib cannot produce 8-bit-window streams (it would silently use 9,
-     * which a peer that asked for 8 could not inflate): send uncompressed. */
-    return d && !d->deflater_broken && d->own_bits >= 9 && len >= d->min_size;
+    return d && !d->deflater_broken && len >= d->min_size;
 }
 
 size_t wsp_deflate_compress_bound(size_t len)
@@ -229,7 +227,10 @@ int wsp_deflate_compress(wsp_deflate *d, const uint8_t *in, size_t len,
     if (d->deflater_broken) return WSP_ERR_STATE;
     if (!d->deflater_ready) {
         init_stream(d, z);
-        if (deflateInit2(z, d->level, Z_DEFLATED, -d->own_bits, d->mem_level,
+        /* zlib has no 8-bit window, but its 9-bit one never reaches back
+         * more than 2^9 - 262 = 250 bytes, which an 8-bit inflater holds. */
+        int bits = d->own_bits < 9 ? 9 : d->own_bits;
+        if (deflateInit2(z, d->level, Z_DEFLATED, -bits, d->mem_level,
                          Z_DEFAULT_STRATEGY) != Z_OK)
             return WSP_ERR_NOMEM;
         d->deflater_ready = 1;

@@ -163,6 +163,8 @@ static int parse_head(const char *buf, size_t len, size_t max_bytes,
          * after max_bytes of it: a start line must begin with a method
          * token, or with "HTTP/" for a response. */
         size_t i = off;
+        /* Still inside the empty lines allowed before the start line. */
+        while (i < scan && (buf[i] == '\r' || buf[i] == '\n')) i++;
         if (is_request) {
             while (i < scan && wsp_is_tchar((unsigned char)buf[i])) i++;
             if (i < scan && buf[i] != ' ' && buf[i] != '\r' && buf[i] != '\n')

@@ -364,8 +364,8 @@ static void test_parse_flags(void **state)
             "permessage-deflate; client_no_context_takeover=\"x\"",
             "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
             "permessage-deflate; client_no_context_takeover; client_no_context_takeover",
-            "permessage-deflate; client_no_context_takeover; server_no_context_takeover;"
-            " client_no_context_takeover",
+            ("permessage-deflate; client_no_context_takeover; "
+             "server_no_context_takeover; client_no_context_takeover"),
         };
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
             if (parse_rc(bad[i], resp) != WSP_ERR_HTTP_EXTENSION)
@@ -772,9 +772,9 @@ static void test_conn_handshake(void **state)
     }
 }
 
-/* A side limited to an 8-bit window sends uncompressed (zlib cannot make
- * such streams; RFC 7692 lets any message go uncompressed); the other side
- * still compresses. */
+/* A side limited to an 8-bit window still compresses: zlib's smallest
+ * window (9 bits) never reaches back more than 250 bytes, so an 8-bit
+ * inflater decodes it (the exact round trip below proves it). */
 static void test_conn_eight_bit_window(void **state)
 {
     (void)state;
@@ -790,12 +790,11 @@ static void test_conn_eight_bit_window(void **state)
     assert_string_equal(ext, "permessage-deflate; client_max_window_bits=8");
     hs_response(&h);
     assert_int_equal(h.client_status, WSP_OK);
-    assert_false(transfer(&h.client, &h.server, compressible(5000), 5000, 0));
+    assert_true(transfer(&h.client, &h.server, compressible(5000), 5000, 0));
     assert_true(transfer(&h.server, &h.client, compressible(5000), 5000, 0));
     hs_free(&h);
 
-    /* The server asks the client for 8 bits: the client complies by not
-     * compressing. */
+    /* The server asks the client for 8 bits: the client complies. */
     memset(&h, 0, sizeof h);
     c = dcfg(0, 0, 0, 0);
     s = dcfg(0, 0, 0, 8);
@@ -805,7 +804,7 @@ static void test_conn_eight_bit_window(void **state)
     assert_string_equal(ext, "permessage-deflate; client_max_window_bits=8");
     hs_response(&h);
     assert_int_equal(h.client_status, WSP_OK);
-    assert_false(transfer(&h.client, &h.server, compressible(5000), 5000, 0));
+    assert_true(transfer(&h.client, &h.server, compressible(5000), 5000, 0));
     assert_true(transfer(&h.server, &h.client, compressible(5000), 5000, 0));
     hs_free(&h);
 
@@ -820,7 +819,7 @@ static void test_conn_eight_bit_window(void **state)
     hs_response(&h);
     assert_int_equal(h.client_status, WSP_OK);
     assert_true(transfer(&h.client, &h.server, compressible(5000), 5000, 0));
-    assert_false(transfer(&h.server, &h.client, compressible(5000), 5000, 0));
+    assert_true(transfer(&h.server, &h.client, compressible(5000), 5000, 0));
     hs_free(&h);
 }
 
