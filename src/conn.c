@@ -894,7 +894,10 @@ int wsp_conn_send(wsp_conn *c, wsp_opcode opcode, const uint8_t *payload,
         /* No arithmetic on a NULL payload (an empty message). */
         const uint8_t *piece = n ? payload + off : payload;
         size_t k = put_frame(c, fin, wire, piece, n, out + w);
-        if (!k) return WSP_ERR_ENTROPY;
+        if (!k) {
+            *out_len = 0; /* the frames before it must not be sent alone */
+            return WSP_ERR_ENTROPY;
+        }
         w += k;
         off += n;
         wire = WSP_OP_CONTINUATION;

@@ -80,7 +80,7 @@ const CLIENT_CASES = [
     'permessage-deflate; server_no_context_takeover', SHORT_SIZES],
   [{ threshold: 0, clientNoContextTakeover: true },
     'permessage-deflate; client_no_context_takeover', SHORT_SIZES],
-  // Asking echo_server for 8 bits: it then sends uncompressed.
+  // Asking echo_server for 8 bits: a 9-bit zlib window fits in them.
   [{ threshold: 0, serverMaxWindowBits: 8 },
     'permessage-deflate; server_max_window_bits=8', SHORT_SIZES],
   [{ threshold: 0, serverMaxWindowBits: 9 },
@@ -159,7 +159,7 @@ const SERVER_CASES = [
   [true, 'permessage-deflate', ALL_SIZES],
   [{ threshold: 0, serverNoContextTakeover: true, clientNoContextTakeover: true },
     'permessage-deflate; server_no_context_takeover; client_no_context_takeover', ALL_SIZES],
-  // The server asks echo_client for 8 bits (it then sends uncompressed) or 9.
+  // The server asks echo_client for 8 bits (a 9-bit zlib window fits) or 9.
   [{ threshold: 0, clientMaxWindowBits: 8 },
     'permessage-deflate; client_max_window_bits=8', SHORT_SIZES],
   [{ threshold: 0, clientMaxWindowBits: 9 },

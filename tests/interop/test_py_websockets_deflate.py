@@ -92,7 +92,8 @@ CLIENT_CASES = [
     (dict(server_no_context_takeover=True, client_no_context_takeover=True),
      "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
      SHORT_SIZES),
-    # A peer asking for 8 bits: echo_server then sends uncompressed.
+    # A peer asking for 8 bits: echo_server compresses with a 9-bit zlib
+    # window, whose back-references stay within 250 bytes.
     (dict(server_max_window_bits=8),
      "permessage-deflate; server_max_window_bits=8", SHORT_SIZES),
     (dict(server_max_window_bits=9),
@@ -169,7 +170,7 @@ SERVER_CASES = [
      ALL_SIZES),
     (dict(client_no_context_takeover=True),
      "permessage-deflate; client_no_context_takeover", SHORT_SIZES),
-    # The server asks echo_client for 8 bits: echo_client sends uncompressed.
+    # The server asks echo_client for 8 bits (a 9-bit zlib window fits).
     (dict(client_max_window_bits=8),
      "permessage-deflate; client_max_window_bits=8", SHORT_SIZES),
     (dict(client_max_window_bits=9),
