@@ -420,6 +420,24 @@ typedef int (*wsp_entropy_fn)(uint8_t *buf, size_t len, void *user);
  * BCryptGenRandom). Returns non-zero where no such source exists. */
 WSP_API int wsp_entropy_system(uint8_t *buf, size_t len, void *user);
 
+/** Size of the buffer in a wsp_entropy_pool. */
+#define WSP_ENTROPY_POOL_SIZE 256u
+
+/** A buffer of OS random bytes for clients that send many small frames:
+ * every client frame needs a fresh 4-byte masking key, and asking the OS for
+ * each costs a system call. Zero-fill it before first use; use one per
+ * thread (it is not locked). The bytes are wiped as they are handed out. */
+typedef struct wsp_entropy_pool {
+    uint8_t buf[WSP_ENTROPY_POOL_SIZE]; /**< unread random bytes at the end */
+    size_t pos;                         /**< next unread byte; 0: empty */
+} wsp_entropy_pool;
+
+/** A wsp_entropy_fn whose user pointer is a wsp_entropy_pool: serves bytes
+ * from the pool, refilling it from wsp_entropy_system() when it runs dry
+ * (one call per WSP_ENTROPY_POOL_SIZE bytes). Fails exactly when the OS
+ * source fails. */
+WSP_API int wsp_entropy_pooled(uint8_t *buf, size_t len, void *pool);
+
 /** Default wsp_config::max_frame_payload (used when it is 0). */
 #define WSP_DEFAULT_MAX_FRAME (64u * 1024u * 1024u)
 /** Default wsp_config::max_message and wsp_message::max. */

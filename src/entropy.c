@@ -6,6 +6,8 @@
 #endif
 #include "internal.h"
 
+#include <string.h>
+
 #if defined(WSP_NO_SYSTEM_ENTROPY)
 int wsp_entropy_system(uint8_t *buf, size_t len, void *user)
 {
@@ -55,3 +57,25 @@ int wsp_entropy_system(uint8_t *buf, size_t len, void *user)
     return -1;
 }
 #endif
+
+int wsp_entropy_pooled(uint8_t *buf, size_t len, void *user)
+{
+    wsp_entropy_pool *p = user;
+    if (!p || (!buf && len)) return -1;
+    while (len > 0) {
+        /* pos == 0 marks an empty (zero-filled) pool as well as a spent one. */
+        if (p->pos == 0 || p->pos >= sizeof p->buf) {
+            if (wsp_entropy_system(p->buf, sizeof p->buf, NULL) != 0) return -1;
+            p->pos = 0;
+        }
+        size_t n = sizeof p->buf - p->pos;
+        if (n > len) n = len;
+        memcpy(buf, p->buf + p->pos, n);
+        /* Handed-out bytes are not kept around to be read again. */
+        memset(p->buf + p->pos, 0, n);
+        p->pos += n;
+        buf += n;
+        len -= n;
+    }
+    return 0;
+}
