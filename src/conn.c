@@ -475,9 +475,40 @@ static int inflate_pending(const wsp_conn *c)
                (F_COMPRESSED | F_FRAME_FIN) && c->msg_opcode;
 }
 
+/* The most common frame seen whole: an unfragmented text or binary
+ * message of at most 125 bytes, masked as the role requires, all of it in
+ * the buffer. Anything else (or any doubt) returns 0 and takes the general
+ * path, which applies every rule. Returns the frame size when handled. */
+static size_t small_frame(wsp_conn *c, uint8_t *p, size_t avail, uint64_t offset,
+                          wsp_event *ev, int *rc)
+{
+    if (avail < 2 || (p[0] != 0x81 && p[0] != 0x82) || c->msg_opcode) return 0;
+    size_t n = p[1] & 0x7Fu;
+    unsigned masked = p[1] >> 7;
+    size_t hl = masked ? 6 : 2;
+    if (n > 125 || masked != (c->role == WSP_ROLE_SERVER) || avail - 2 < hl - 2 + n ||
+        n > c->max_frame || n > c->max_message)
+        return 0;
+    uint8_t *payload = p + hl;
+    if (masked) wsp_mask(payload, n, p + 2, 0);
+    c->msg_opcode = p[0] & 0x0Fu;
+    c->utf8_state = WSP_UTF8_ACCEPT;
+    c->flags |= F_FIRST_PENDING;
+    *rc = deliver(c, payload, n, 1, offset + hl, ev);
+    return hl + n;
+}
+
 static int frames(wsp_conn *c, uint8_t *data, size_t len, size_t *consumed,
                   wsp_event *ev)
 {
+    if (!(c->flags & F_IN_FRAME) && !inflate_pending(c)) {
+        int rc = WSP_OK;
+        size_t n = small_frame(c, data, len, c->offset, ev, &rc);
+        if (n) {
+            *consumed = rc == WSP_OK ? n : len;
+            return rc;
+        }
+    }
     size_t off = 0;
     int rc = WSP_OK;
     while (ev->type == WSP_EV_NONE) {
