@@ -88,26 +88,18 @@ typedef struct line {
     size_t len;
 } line;
 
-/* Reads the next line at *off. Returns WSP_OK, WSP_ERR_NEED_MORE, or
- * WSP_ERR_HTTP_MALFORMED for a CR not followed by LF or a NUL. */
+/* Reads the next line at *off: WSP_OK, or WSP_ERR_NEED_MORE while its LF
+ * has not arrived. Control bytes inside the line (a bare CR, a NUL) are
+ * left for the line's own checks, which reject them. */
 static int next_line(const char *buf, size_t len, size_t *off, line *out)
 {
-    size_t i = *off;
-    for (; i < len; i++) {
-        char c = buf[i];
-        if (c == '\n') break;
-        if (c == '\0') return WSP_ERR_HTTP_MALFORMED;
-        if (c == '\r') {
-            if (i + 1 >= len) return WSP_ERR_NEED_MORE;
-            if (buf[i + 1] != '\n') return WSP_ERR_HTTP_MALFORMED;
-        }
-    }
-    if (i >= len) return WSP_ERR_NEED_MORE;
-    size_t end = i;
+    const char *nl = memchr(buf + *off, '\n', len - *off);
+    if (!nl) return WSP_ERR_NEED_MORE;
+    size_t end = (size_t)(nl - buf);
     if (end > *off && buf[end - 1] == '\r') end--;
     out->start = buf + *off;
     out->len = end - *off;
-    *off = i + 1;
+    *off = (size_t)(nl - buf) + 1;
     return WSP_OK;
 }
 
