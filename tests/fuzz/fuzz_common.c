@@ -695,6 +695,18 @@ static void got_data(fuzz_peer *p, const wsp_event *ev)
     }
 }
 
+/* The failure offset as logged. Known library issue: for compressed data
+ * zlib rejects (WSP_ERR_PROTO_EXTENSION), the offset is where the failing
+ * inflate call's input began, so it depends on how the input was split;
+ * it is left out of the comparison (still bounded by the bytes fed). */
+static uint64_t fuzz_logged_offset(const fuzz_peer *p, int status,
+                                   uint64_t offset)
+{
+    if (p->inflate_buffer && status == WSP_ERR_PROTO_EXTENSION)
+        return 0;
+    return offset;
+}
+
 static void got_failure(fuzz_peer *p, const wsp_event *ev, int rc,
                         uint64_t window_end)
 {
@@ -710,13 +722,20 @@ static void got_failure(fuzz_peer *p, const wsp_event *ev, int rc,
                 "failure offset %llu beyond the %llu bytes fed",
                 (unsigned long long)ev->offset,
                 (unsigned long long)window_end);
-    if (ev->close_code != 0) {
+    if (ev->close_code != 0 && rc == WSP_ERR_NOMEM) {
+        /* RFC 6455 7.4.1: 1011, this side could not go on */
+        FUZZ_CHECKF(ev->close_code == 1011, "out of memory sends close code %u",
+                    ev->close_code);
+        p->expect_out_close = ev->close_code;
+    } else if (ev->close_code != 0) {
         FUZZ_CHECKF(ev->close_code == wsp_status_close_code(rc),
                     "status %d failed with close code %u", rc,
                     ev->close_code);
         p->expect_out_close = ev->close_code;
     }
-    if (rc <= -200)
+    if (rc == WSP_ERR_NOMEM)
+        ;
+    else if (rc <= -200)
         FUZZ_CHECK(ev->close_code == 0 || ev->close_code == 1002 ||
                    ev->close_code == 1007 || ev->close_code == 1009);
     else
@@ -728,7 +747,8 @@ static void got_failure(fuzz_peer *p, const wsp_event *ev, int rc,
     p->fail_status = rc;
     p->fail_code = ev->close_code;
     for (i = 0; i < 8; i++)
-        off[i] = (uint8_t)(ev->offset >> (56 - 8 * i));
+        off[i] = (uint8_t)(fuzz_logged_offset(p, rc, ev->offset) >>
+                           (56 - 8 * i));
     fuzz_log(&p->events, FUZZ_REC_FAILURE, (uint32_t)rc, ev->close_code, off,
              8);
 }
@@ -803,9 +823,19 @@ static size_t peer_step(fuzz_peer *p, const uint8_t *data, size_t len,
                         "frame event before the handshake completed");
             FUZZ_CHECKF(!p->saw_close, "event %d after the peer's close",
                         (int)ev.type);
-            FUZZ_CHECKF(in_range(ev.data, ev.len, win, consumed),
-                        "event %d payload is not inside the consumed input",
-                        (int)ev.type);
+            if (ev.type == WSP_EV_DATA && p->inflate_buffer &&
+                !in_range(ev.data, ev.len, win, consumed)) {
+                /* inflated output, in the connection's own buffer */
+                FUZZ_CHECKF(ev.len <= p->inflate_buffer,
+                            "inflated event of %zu bytes, buffer_size %zu",
+                            ev.len, p->inflate_buffer);
+                FUZZ_CHECK(ev.data != NULL || ev.len == 0);
+                (void)touch(ev.data, ev.len);
+            } else {
+                FUZZ_CHECKF(in_range(ev.data, ev.len, win, consumed),
+                            "event %d payload is not inside the consumed input",
+                            (int)ev.type);
+            }
         }
         switch (ev.type) {
         case WSP_EV_NONE: {
@@ -876,11 +906,22 @@ static size_t peer_step(fuzz_peer *p, const uint8_t *data, size_t len,
     return consumed;
 }
 
+/* An event that used no input and delivered no bytes must not repeat
+ * forever (inflated output may come from calls that use no input). */
+static void progress(fuzz_peer *p, const wsp_event *ev, size_t used,
+                     unsigned *idle)
+{
+    int out = ev->type == WSP_EV_DATA && ev->len > 0;
+    *idle = used || out ? 0 : *idle + 1;
+    FUZZ_CHECKF(*idle < 8, "recv makes no progress at offset %llu",
+                (unsigned long long)p->fed);
+}
+
 void fuzz_peer_feed(fuzz_peer *p, const uint8_t *data, size_t total,
                     fuzz_chunker *ch)
 {
     size_t pos = 0, avail = 0;
-    int need_more = 1;
+    int need_more = 1, last_event = 0;
     unsigned idle = 0;
     while (!p->failed) {
         wsp_event ev;
@@ -888,8 +929,19 @@ void fuzz_peer_feed(fuzz_peer *p, const uint8_t *data, size_t total,
         size_t used;
         if (need_more) {
             size_t c;
-            if (avail == total)
-                break;
+            if (avail == total) {
+                /* the last call gave an event: ask again with whatever is
+                 * left (possibly nothing) until it says WSP_EV_NONE, as a
+                 * compressed message may have more output pending */
+                if (!last_event ||
+                    wsp_conn_state(p->conn) == WSP_STATE_CLOSED)
+                    break;
+                used = peer_step(p, data + pos, avail - pos, &ev, &rc);
+                pos += used;
+                last_event = ev.type != WSP_EV_NONE && rc != WSP_ERR_CLOSED;
+                progress(p, &ev, used, &idle);
+                continue;
+            }
             c = fuzz_chunker_next(ch);
             avail += c < total - avail ? c : total - avail;
             need_more = 0;
@@ -902,12 +954,11 @@ void fuzz_peer_feed(fuzz_peer *p, const uint8_t *data, size_t total,
         pos += used;
         if (ev.type == WSP_EV_NONE || rc == WSP_ERR_CLOSED) {
             need_more = 1;
+            last_event = 0;
             idle = 0;
         } else {
-            /* an event that used no input must not repeat forever */
-            idle = used ? 0 : idle + 1;
-            FUZZ_CHECKF(idle < 8, "recv makes no progress at offset %llu",
-                        (unsigned long long)p->fed);
+            last_event = 1;
+            progress(p, &ev, used, &idle);
         }
     }
     if (p->failed) {
@@ -945,7 +996,8 @@ void fuzz_peer_finish(fuzz_peer *p)
     }
     FUZZ_CHECK(wsp_conn_pending_size(p->conn) == 0);
     for (i = 0; i < 8; i++)
-        d[i] = (uint8_t)(info.offset >> (56 - 8 * i));
+        d[i] = (uint8_t)(fuzz_logged_offset(p, info.status, info.offset) >>
+                         (56 - 8 * i));
     d[8] = (uint8_t)info.close_code;
     d[9] = (uint8_t)(info.close_code >> 8);
     d[10] = (uint8_t)wsp_conn_should_close_transport(p->conn);

@@ -172,6 +172,10 @@ typedef struct fuzz_peer {
     size_t close_after;
     size_t records;
     int app_closed;
+    /* permessage-deflate receivers: data events may point into the
+     * connection's inflate buffer instead of the input, and then carry at
+     * most this many bytes (0: every data event must lie in the input) */
+    size_t inflate_buffer;
 } fuzz_peer;
 
 /* cfg is copied; allocator, entropy and origin policy are the peer's own. */

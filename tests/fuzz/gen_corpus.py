@@ -9,6 +9,7 @@ import base64
 import hashlib
 import os
 import struct
+import zlib
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -311,6 +312,94 @@ def main():
           + op(4, close_payload(1005)) + op(4, b"") + op(0, b"late"))
     write("fuzz_roundtrip", bytes([1, 1]) + rcfg[2:] + op(1 | 8, b"ab")
           + op(0, b"wrong opcode") + op(1, b"cd"))
+
+    deflate_seeds(op)
+
+
+def deflate_raw(data, wbits=15, level=6):
+    """Raw deflate of one message as RFC 7692 7.2.1 sends it: sync flush,
+    the trailing 00 00 ff ff removed."""
+    c = zlib.compressobj(level, zlib.DEFLATED, -max(wbits, 9))
+    out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    assert out.endswith(b"\x00\x00\xff\xff")
+    return out[:-4]
+
+
+def deflate_seeds(op):
+    # fuzz_deflate: [flags][bits][buffer][b3][b4][4 chunk sizes][body]
+    t = "fuzz_deflate"
+    chunks = bytes([1, 3, 7, 0x84])
+
+    def dcfg(flags=0, bits=7, buf=0x82, b3=0, b4=0):
+        return bytes([flags, bits, buf, b3, b4]) + chunks
+
+    for client in (0, 1):  # the receiver's role: its peer masks or not
+        mask = None if client else b"\x37\xfa\x21\x3d"
+        f = client
+        # RFC 7692 7.2.3.1: "Hello" compressed, 7.2.3.2: the same in two
+        # fragments, 7.2.3.3: a second "Hello" using the shared context,
+        # 7.2.3.4: a stored (uncompressed) block, 7.2.3.5: two blocks,
+        # 7.2.3.6: an empty stored block ends a message
+        hello = bytes.fromhex("f248cdc9c90700")
+        write(t, dcfg(f) + frame(1, hello, mask=mask, rsv=4))
+        write(t, dcfg(f) + frame(1, bytes.fromhex("f248cd"), fin=False,
+                                 mask=mask, rsv=4)
+              + frame(0, bytes.fromhex("c9c90700"), mask=mask))
+        write(t, dcfg(f) + frame(1, hello, mask=mask, rsv=4)
+              + frame(1, bytes.fromhex("f200110000"), mask=mask, rsv=4))
+        write(t, dcfg(f | 2) + frame(1, hello, mask=mask, rsv=4)
+              + frame(1, hello, mask=mask, rsv=4))
+        write(t, dcfg(f) + frame(1, bytes.fromhex("0005 00fa ff48 656c 6c6f 00"
+                                                  .replace(" ", "")),
+                                 mask=mask, rsv=4))
+        write(t, dcfg(f) + frame(1, bytes.fromhex("f248 0500 00ff ff48 cdc9 c907 00"
+                                                  .replace(" ", "")),
+                                 mask=mask, rsv=4))
+        write(t, dcfg(f) + frame(1, bytes.fromhex("f24805000000ffffcac9c90700"),
+                                 mask=mask, rsv=4))
+        write(t, dcfg(f) + frame(1, bytes.fromhex("f248cdc9c90700") + b"\x00",
+                                 mask=mask, rsv=4))
+        # an uncompressed message in between, a ping inside a compressed
+        # fragmented one, a close
+        write(t, dcfg(f) + frame(1, b"plain", mask=mask)
+              + frame(2, deflate_raw(b"abc" * 20), fin=False, mask=mask, rsv=4)
+              + frame(9, b"ping", mask=mask)
+              + frame(0, b"", mask=mask)
+              + frame(8, close_payload(1000), mask=mask))
+        # compressed frames of each length class: 7-bit, 16-bit, 64-bit
+        rnd = bytes((i * 7919 + 13) & 0xFF for i in range(70000))
+        for size in (100, 300, 70000):
+            write(t, dcfg(f, bits=7, buf=0xA0)
+                  + frame(2, deflate_raw(rnd[:size]), mask=mask, rsv=4))
+        # a small bomb: 64 KiB of zeros in ~100 bytes, against a small
+        # max_message and a tiny buffer
+        bomb = deflate_raw(b"\x00" * 65536, level=9)
+        write(t, dcfg(f, buf=0x0F, b3=0x90) + frame(2, bomb, mask=mask, rsv=4))
+        write(t, dcfg(f, buf=0x84) + frame(2, bomb, mask=mask, rsv=4))
+        # window bits 8 and 9, no context takeover
+        for bits in (0, 1):
+            data = b"abcdefgh" * 64
+            write(t, dcfg(f | 2, bits=bits)
+                  + frame(1, deflate_raw(data, wbits=9), mask=mask, rsv=4)
+                  + frame(1, deflate_raw(data, wbits=9), mask=mask, rsv=4))
+        # invalid: RSV1 on a continuation, on a control frame, corrupt data,
+        # BFINAL block followed by more, invalid UTF-8 after inflating
+        write(t, dcfg(f) + frame(1, hello, fin=False, mask=mask, rsv=4)
+              + frame(0, b"\x00", mask=mask, rsv=4))
+        write(t, dcfg(f) + frame(9, b"", mask=mask, rsv=4))
+        write(t, dcfg(f) + frame(1, b"\xff\xff\xff\xff", mask=mask, rsv=4))
+        write(t, dcfg(f) + frame(1, bytes.fromhex("f348cdc9c90700") + b"junk",
+                                 mask=mask, rsv=4))
+        write(t, dcfg(f) + frame(1, deflate_raw(b"\xc0\xaf"), mask=mask, rsv=4))
+
+    # round-trip mode (flags bit2)
+    for client in (0, 1):
+        write(t, dcfg(4 | client, b3=0, b4=0) + op(0, b"Hello") + op(0, b"Hello")
+              + op(1, bytes(range(256))) + op(8, b"ping") + op(2, b"raw"))
+        write(t, dcfg(4 | 2 | client, bits=0, buf=3, b3=16)
+              + op(4, b"ab" * 100) + op(8, b"p") + op(0, "κόσμε".encode() * 40))
+        write(t, dcfg(4 | client, bits=0x79, b4=10) + op(1, b"x")
+              + op(1 | 0x20, b"\x00" * 3000) + op(1 | 4, b"") + op(1, b""))
 
 
 if __name__ == "__main__":

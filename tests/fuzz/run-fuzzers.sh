@@ -17,7 +17,7 @@ SRC=$(cd "$HERE/../.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/wsproto-fuzz.XXXXXX")}
 WORK_DIR=${WORK_DIR:-$BUILD_DIR/fuzz-work}
 JOBS=${JOBS:-1}
-TARGETS=${TARGETS:-"fuzz_http_request fuzz_http_response fuzz_server_frames fuzz_client_frames fuzz_utf8 fuzz_roundtrip"}
+TARGETS=${TARGETS:-"fuzz_http_request fuzz_http_response fuzz_server_frames fuzz_client_frames fuzz_utf8 fuzz_roundtrip fuzz_deflate"}
 
 CC=${CC:-clang} cmake -S "$SRC" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DWSPROTO_BUILD_FUZZ=ON -DWSPROTO_BUILD_TESTS=OFF \
