@@ -33,6 +33,7 @@ struct wsp_conn {
     uint64_t frame_remaining; /* payload bytes left in the current frame */
     uint64_t message_len;
     uint64_t error_offset;
+    uint64_t msg_offset;      /* where the message being received began */
     const wsp_allocator *allocator;
     wsp_deflate *deflate; /* NULL unless permessage-deflate is in use */
     wsp_entropy_fn entropy;
@@ -42,8 +43,8 @@ struct wsp_conn {
     uint32_t send_fragment_size;
     uint32_t utf8_state;
     int error;
-    uint16_t error_code; /* close code actually queued for a failure */
     uint32_t flags;
+    uint16_t error_code; /* close code actually queued for a failure */
     uint16_t pending_close_code;
     uint16_t http_status; /* pending HTTP error, or the rejection status */
     uint8_t role;
@@ -380,9 +381,10 @@ static int check_header(wsp_conn *c, const wsp_frame_header *h)
     return WSP_OK;
 }
 
-static void start_data_frame(wsp_conn *c, const wsp_frame_header *h)
+static void start_data_frame(wsp_conn *c, const wsp_frame_header *h, uint64_t offset)
 {
     if (h->opcode != WSP_OP_CONTINUATION) {
+        c->msg_offset = offset;
         c->msg_opcode = h->opcode;
         c->message_len = 0;
         c->fragments = 0;
@@ -401,11 +403,12 @@ static void start_data_frame(wsp_conn *c, const wsp_frame_header *h)
 }
 
 /* Hands out `n` bytes of message content at p (unmasked payload, or
- * inflated output): validates text, fills the event, ends the message. */
+ * inflated output): validates text (unless the caller did), fills the
+ * event, ends the message. */
 static int deliver(wsp_conn *c, uint8_t *p, size_t n, int last, uint64_t offset,
                    wsp_event *ev)
 {
-    if (c->msg_opcode == WSP_OP_TEXT) {
+    if (c->msg_opcode == WSP_OP_TEXT && !(c->flags & F_COMPRESSED)) {
         size_t bad = 0;
         /* Fail fast (RFC 6455 8.1): at the bad byte, not at message end. */
         if (wsp_utf8_validate(&c->utf8_state, p, n, &bad) != WSP_OK)
@@ -442,7 +445,7 @@ static int data_piece(wsp_conn *c, uint8_t *p, size_t n, uint64_t offset,
  * buffer is bounded, so zlib may take only part of the input: the rest is
  * masked again and left unconsumed, for the caller to present again. */
 static int compressed_piece(wsp_conn *c, uint8_t *p, size_t n, size_t *used,
-                            uint64_t offset, wsp_event *ev)
+                            wsp_event *ev)
 {
     int masked = (c->flags & F_FRAME_MASKED) != 0;
     if (masked) wsp_mask(p, n, c->mask_key, c->mask_pos);
@@ -453,18 +456,30 @@ static int compressed_piece(wsp_conn *c, uint8_t *p, size_t n, size_t *used,
     int rc = wsp_deflate_inflate(c->deflate, p, n, end, used, &out, &out_len, &done);
     if (masked && *used < n)
         wsp_mask(p + *used, n - *used, c->mask_key, c->mask_pos + *used);
-    if (rc != WSP_OK) return fail(c, rc, offset + *used, ev);
     if (masked) c->mask_pos = (uint8_t)((c->mask_pos + *used) & 3);
     c->frame_remaining -= *used;
     if (c->frame_remaining == 0) c->flags &= ~F_IN_FRAME;
+    /* Where zlib notices a problem depends on how the input was split, so
+     * failures of a compressed message are reported at its first frame,
+     * and the output is checked in order (text, then the size limit, then
+     * the compressed data) so the verdict is the same however it arrived.
+     * The limit holds for what the peer makes us produce (RFC 7692 8:
+     * compression bombs), before any of the output goes anywhere. */
+    uint64_t room = c->max_message - c->message_len;
+    size_t fits = out_len < room ? out_len : (size_t)room;
+    if (c->msg_opcode == WSP_OP_TEXT) {
+        if (wsp_utf8_validate(&c->utf8_state, out, fits, NULL) != WSP_OK)
+            return fail(c, WSP_ERR_PROTO_UTF8, c->msg_offset, ev);
+    }
+    if (out_len > room) return fail(c, WSP_ERR_PROTO_TOO_BIG, c->msg_offset, ev);
+    if (rc != WSP_OK) return fail(c, rc, c->msg_offset, ev);
+    if (done && c->msg_opcode == WSP_OP_TEXT && c->utf8_state != WSP_UTF8_ACCEPT)
+        return fail(c, WSP_ERR_PROTO_UTF8, c->msg_offset, ev);
     c->message_len += out_len;
-    /* The limit holds for what the peer makes us produce (RFC 7692 8:
-     * compression bombs), and is checked before the output goes anywhere. */
-    if (c->message_len > c->max_message)
-        return fail(c, WSP_ERR_PROTO_TOO_BIG, offset + *used, ev);
     if (!out_len && !done) return WSP_OK;
+    int rc2 = deliver(c, out, out_len, done, c->msg_offset, ev);
     if (done) c->flags &= ~F_COMPRESSED;
-    return deliver(c, out, out_len, done, offset + *used, ev);
+    return rc2;
 }
 
 /* A compressed message whose last frame is all in may still have output
@@ -518,7 +533,7 @@ static int frames(wsp_conn *c, uint8_t *data, size_t len, size_t *consumed,
             size_t n = c->frame_remaining < avail ? (size_t)c->frame_remaining : avail;
             if (c->flags & F_COMPRESSED) {
                 size_t used = 0;
-                rc = compressed_piece(c, p, n, &used, c->offset + off, ev);
+                rc = compressed_piece(c, p, n, &used, ev);
                 off += used;
                 if (rc != WSP_OK) off = len;
                 if (rc != WSP_OK || (!used && ev->type == WSP_EV_NONE)) break;
@@ -555,7 +570,7 @@ static int frames(wsp_conn *c, uint8_t *data, size_t len, size_t *consumed,
             break;
         }
         off += h.header_len;
-        start_data_frame(c, &h);
+        start_data_frame(c, &h, c->offset + off - h.header_len);
         /* An empty frame still has to mark a message's start or end. */
         if (h.payload_len == 0 && !(c->flags & F_COMPRESSED) &&
             (h.fin || (c->flags & F_FIRST_PENDING))) {

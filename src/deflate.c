@@ -147,20 +147,31 @@ static void init_stream(wsp_deflate *d, z_stream *z)
     z->opaque = d;
 }
 
+/* One inflate call, its zlib result mapped to a status. */
+static int inflate_status(z_stream *z, uint8_t *stream_ended)
+{
+    int rc = inflate(z, Z_SYNC_FLUSH);
+    if (rc == Z_STREAM_END) *stream_ended = 1;
+    else if (rc == Z_MEM_ERROR) return WSP_ERR_NOMEM;
+    else if (rc != Z_OK && rc != Z_BUF_ERROR) return WSP_ERR_PROTO_EXTENSION;
+    return WSP_OK;
+}
+
 int wsp_deflate_inflate(wsp_deflate *d, const uint8_t *in, size_t in_len,
                         int end, size_t *used, uint8_t **out, size_t *out_len,
                         int *done)
 {
     z_stream *z = &d->inflater;
+    *out = d->buf;
+    *used = 0;
+    *out_len = 0;
+    *done = 0;
     if (!d->inflater_ready) {
         init_stream(d, z);
         /* Raw deflate with the peer's window: zlib inflates 8-bit windows. */
         if (inflateInit2(z, -d->peer_bits) != Z_OK) return WSP_ERR_NOMEM;
         d->inflater_ready = 1;
     }
-    *out = d->buf;
-    *used = 0;
-    *done = 0;
     if (in_len > UINT_MAX) {
         /* zlib takes at most 4 GiB per call: the message goes on after. */
         in_len = UINT_MAX;
@@ -173,10 +184,15 @@ int wsp_deflate_inflate(wsp_deflate *d, const uint8_t *in, size_t in_len,
     if (d->stream_ended) {
         z->avail_in = 0; /* after BFINAL nothing more belongs to the stream */
     } else if (in_len || !d->tail_started) {
-        int rc = inflate(z, Z_SYNC_FLUSH);
-        if (rc == Z_STREAM_END) d->stream_ended = 1;
-        else if (rc == Z_MEM_ERROR) return WSP_ERR_NOMEM;
-        else if (rc != Z_OK && rc != Z_BUF_ERROR) return WSP_ERR_PROTO_EXTENSION;
+        int rc = inflate_status(z, &d->stream_ended);
+        if (rc != WSP_OK) {
+            /* What came out before the error is reported too: the caller
+             * checks it first, so the verdict does not depend on how the
+             * input was split. */
+            *used = in_len - z->avail_in;
+            *out_len = d->buf_size - z->avail_out;
+            return rc;
+        }
     }
     *used = in_len - z->avail_in;
     if (end && z->avail_in == 0 && z->avail_out > 0 && !d->stream_ended) {
@@ -186,11 +202,12 @@ int wsp_deflate_inflate(wsp_deflate *d, const uint8_t *in, size_t in_len,
         }
         z->next_in = (Bytef *)(uintptr_t)(deflate_tail + sizeof deflate_tail - d->tail_left);
         z->avail_in = d->tail_left;
-        int rc = inflate(z, Z_SYNC_FLUSH);
-        if (rc == Z_STREAM_END) d->stream_ended = 1;
-        else if (rc == Z_MEM_ERROR) return WSP_ERR_NOMEM;
-        else if (rc != Z_OK && rc != Z_BUF_ERROR) return WSP_ERR_PROTO_EXTENSION;
+        int rc = inflate_status(z, &d->stream_ended);
         d->tail_left = (uint8_t)z->avail_in;
+        if (rc != WSP_OK) {
+            *out_len = d->buf_size - z->avail_out;
+            return rc;
+        }
     }
     *out_len = d->buf_size - z->avail_out;
     /* Done when the whole message and the tail are in and zlib had room to
