@@ -84,8 +84,18 @@ run "ASan+UBSan: unit, interop and corpus replay tests" ctest_in "$builds/asan"
 
 run "portable: aarch64 + s390x under qemu-user, Cortex-M4 build, code sizes" bash tests/portable/run.sh
 
+valgrind_unit() {
+    cmake -S "$root" -B "$builds/valgrind" -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Debug \
+        -DCMAKE_C_FLAGS="-O1 -g" -DWSPROTO_BUILD_EXAMPLES=OFF >/dev/null &&
+        cmake --build "$builds/valgrind" -j "$jobs" >/dev/null &&
+        bash tests/valgrind.sh "$builds/valgrind"
+}
+run "valgrind memcheck: unit tests" valgrind_unit
+run "coverage of src/ (gcovr, lines and decision branches)" bash tests/coverage.sh "$builds/coverage"
+
 if [ -f tests/fuzz/run-fuzzers.sh ] && [ "$fuzz_seconds" -gt 0 ]; then
-    run "libFuzzer, ${fuzz_seconds}s per target" bash tests/fuzz/run-fuzzers.sh "$fuzz_seconds"
+    run "libFuzzer, ${fuzz_seconds}s per target" \
+        env JOBS="$jobs" BUILD_DIR="$builds/fuzz" bash tests/fuzz/run-fuzzers.sh "$fuzz_seconds"
 fi
 
 echo
