@@ -19,7 +19,7 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 
 install_deps() {
     local pkgs=(build-essential cmake pkg-config clang libclang-rt-dev libcmocka-dev
-                valgrind gcovr zlib1g-dev)
+                valgrind gcovr zlib1g-dev doxygen)
     local missing=()
     for p in "${pkgs[@]}"; do
         dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
