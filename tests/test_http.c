@@ -540,6 +540,270 @@ static void test_list_next(void **state)
                      WSP_ERR_NEED_MORE);
 }
 
+/* ---- edge cases of the head parser, lists and header access ---------------- */
+
+static int parse_req(const char *s, wsp_request *req, size_t *consumed)
+{
+    return wsp_http_parse_request(s, strlen(s), 0, 0, req, consumed);
+}
+
+static int parse_resp(const char *s, wsp_response *resp, size_t *consumed)
+{
+    return wsp_http_parse_response(s, strlen(s), 0, 0, resp, consumed);
+}
+
+static void test_list_next_args_and_quoting(void **state)
+{
+    (void)state;
+    size_t pos = 0, n = 0;
+    const char *item = NULL;
+    assert_int_equal(wsp_list_next("a", 1, NULL, &item, &n), WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_list_next("a", 1, &pos, NULL, &n), WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_list_next("a", 1, &pos, &item, NULL), WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_list_next(NULL, 3, &pos, &item, &n), WSP_ERR_INVALID_ARG);
+    /* An empty list given as NULL has no elements. */
+    assert_int_equal(wsp_list_next(NULL, 0, &pos, &item, &n), WSP_ERR_NEED_MORE);
+
+    /* A comma inside a quoted string does not split; an escaped quote does
+     * not end the string. */
+    static const char q[] = "x=\"a,\\\"b\", c";
+    pos = 0;
+    assert_int_equal(wsp_list_next(q, strlen(q), &pos, &item, &n), WSP_OK);
+    assert_str_n(item, n, "x=\"a,\\\"b\"");
+    assert_int_equal(wsp_list_next(q, strlen(q), &pos, &item, &n), WSP_OK);
+    assert_str_n(item, n, "c");
+    assert_int_equal(wsp_list_next(q, strlen(q), &pos, &item, &n), WSP_ERR_NEED_MORE);
+
+    /* Outside quotes a backslash is an ordinary byte. */
+    static const char b[] = "a\\,b";
+    pos = 0;
+    assert_int_equal(wsp_list_next(b, strlen(b), &pos, &item, &n), WSP_OK);
+    assert_str_n(item, n, "a\\");
+    assert_int_equal(wsp_list_next(b, strlen(b), &pos, &item, &n), WSP_OK);
+    assert_str_n(item, n, "b");
+
+    /* A backslash as the last byte of an unterminated quoted string. */
+    static const char t[] = "y=\"ab\\";
+    pos = 0;
+    assert_int_equal(wsp_list_next(t, strlen(t), &pos, &item, &n), WSP_OK);
+    assert_str_n(item, n, "y=\"ab\\");
+    assert_int_equal(pos, strlen(t));
+}
+
+static void test_bad_version_digits(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "GET / HTTP/!.1\r\nHost: a\r\n\r\n", /* major below '0' */
+        "GET / HTTP/a.1\r\nHost: a\r\n\r\n", /* major above '9' */
+        "GET / HTTP/1,1\r\nHost: a\r\n\r\n", /* no dot */
+        "GET / HTTP/1./\r\nHost: a\r\n\r\n", /* minor below '0' */
+        "GET / HTTP/1.x\r\nHost: a\r\n\r\n", /* minor above '9' */
+        "GET / HTTP/1.1 \r\nHost: a\r\n\r\n", /* 9 bytes */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        wsp_request req;
+        size_t consumed = 0;
+        assert_int_equal(parse_req(bad[i], &req, &consumed), WSP_ERR_HTTP_MALFORMED);
+    }
+    wsp_request req;
+    size_t consumed = 0;
+    assert_int_equal(parse_req("GET / HTTP/2.0\r\nHost: a\r\n\r\n", &req, &consumed),
+                     WSP_OK);
+    assert_int_equal(req.version_major, 2);
+    assert_int_equal(req.version_minor, 0);
+}
+
+static void test_bad_header_lines(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "GET / HTTP/1.1\r\nHost\r\n\r\n",          /* name only, no colon */
+        "GET / HTTP/1.1\r\n: value\r\n\r\n",       /* empty name */
+        "GET / HTTP/1.1\r\nHo st: a\r\n\r\n",      /* space inside the name */
+        "GET / HTTP/1.1\r\nHost : a\r\n\r\n",      /* space before the colon */
+        "GET / HTTP/1.1\r\nX: a\177b\r\n\r\n",      /* DEL in the value */
+        "GET / HTTP/1.1\r\nX: a\001b\r\n\r\n",      /* control byte in the value */
+        "GET / HTTP/1.1\r\nX: a\rb\r\n\r\n",       /* bare CR in the value */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        wsp_request req;
+        size_t consumed = 0;
+        assert_int_equal(parse_req(bad[i], &req, &consumed), WSP_ERR_HTTP_MALFORMED);
+    }
+    /* A tab inside a value is allowed (RFC 9110 5.5). */
+    wsp_request req;
+    size_t consumed = 0;
+    static const char tab[] = "GET / HTTP/1.1\r\nX: a\tb\r\n\r\n";
+    assert_int_equal(parse_req(tab, &req, &consumed), WSP_OK);
+    assert_int_equal(consumed, strlen(tab));
+    expect_get(&req.headers, "x", "a\tb");
+}
+
+static void test_request_line_edges(void **state)
+{
+    (void)state;
+    wsp_request req;
+    size_t consumed = 0;
+    /* Empty lines before the start line are skipped (RFC 9112 2.2). */
+    static const char lead[] = "\r\n\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n";
+    assert_int_equal(parse_req(lead, &req, &consumed), WSP_OK);
+    assert_int_equal(consumed, strlen(lead));
+    assert_str_n(req.target, req.target_len, "/x");
+
+    static const char *const bad[] = {
+        " / HTTP/1.1\r\n\r\n",          /* empty method */
+        "GET  HTTP/1.1\r\n\r\n",        /* empty target */
+        "GET /a\177 HTTP/1.1\r\n\r\n",  /* DEL in the target */
+        "GET /a\tb HTTP/1.1\r\n\r\n",   /* tab in the target */
+        "G(T / HTTP/1.1\r\n\r\n",       /* method not a token */
+        "GET\r\n\r\n",                  /* no space at all */
+        "GET /\r\n\r\n",                /* no second space */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(parse_req(bad[i], &req, &consumed), WSP_ERR_HTTP_MALFORMED);
+    }
+
+    /* Incomplete start lines: a method token so far, possibly after empty
+     * lines, waits for more; anything else is rejected at once. */
+    static const char *const partial_ok[] = {"", "\r\n", "\r\n\nGE", "GET",
+                                             "GET ", "GET\r", "\r"};
+    for (size_t i = 0; i < sizeof partial_ok / sizeof partial_ok[0]; i++) {
+        assert_int_equal(parse_req(partial_ok[i], &req, &consumed),
+                         WSP_ERR_NEED_MORE);
+    }
+    static const char *const partial_bad[] = {"\x16\x03\x01", "\r\n\x16",
+                                              "GE(", "\x81\x85"};
+    for (size_t i = 0; i < sizeof partial_bad / sizeof partial_bad[0]; i++) {
+        assert_int_equal(parse_req(partial_bad[i], &req, &consumed),
+                         WSP_ERR_HTTP_MALFORMED);
+    }
+
+    /* NULL buffer: only valid when empty. */
+    assert_int_equal(wsp_http_parse_request(NULL, 5, 0, 0, &req, &consumed),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_http_parse_request(NULL, 0, 0, 0, &req, &consumed),
+                     WSP_ERR_NEED_MORE);
+    assert_int_equal(wsp_http_parse_request(rfc_request, strlen(rfc_request), 0, 0,
+                                            NULL, &consumed),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_http_parse_request(rfc_request, strlen(rfc_request), 0, 0,
+                                            &req, NULL),
+                     WSP_ERR_INVALID_ARG);
+}
+
+static void test_status_line_edges(void **state)
+{
+    (void)state;
+    wsp_response resp;
+    size_t consumed = 0;
+    static const char *const bad[] = {
+        "HTTP/1.1 099 Low\r\n\r\n",      /* status below 100 */
+        "HTTP/1.1 101X\r\n\r\n",         /* no space after the status */
+        "HTTP/1.1 101 A\001B\r\n\r\n",  /* control byte in the reason */
+        "HTTP/1.1 101 A\177\r\n\r\n",    /* DEL in the reason */
+        "HTTP/1.1 1a1 X\r\n\r\n",        /* status not digits */
+        "HTTP/1.x 101 X\r\n\r\n",        /* bad version */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(parse_resp(bad[i], &resp, &consumed), WSP_ERR_HTTP_MALFORMED);
+    }
+    /* A tab in the reason is allowed; an empty reason after the space too. */
+    assert_int_equal(parse_resp("HTTP/1.1 101 A\tB\r\n\r\n", &resp, &consumed), WSP_OK);
+    assert_str_n(resp.reason, resp.reason_len, "A\tB");
+    assert_int_equal(parse_resp("HTTP/1.1 101 \r\n\r\n", &resp, &consumed), WSP_OK);
+    assert_int_equal(resp.status, 101);
+    assert_int_equal(resp.reason_len, 0);
+
+    /* Incomplete: a prefix of "HTTP/" waits, anything else is rejected. */
+    assert_int_equal(parse_resp("HTT", &resp, &consumed), WSP_ERR_NEED_MORE);
+    assert_int_equal(parse_resp("\r\nHTTP/1.1 1", &resp, &consumed), WSP_ERR_NEED_MORE);
+    assert_int_equal(parse_resp("HTX", &resp, &consumed), WSP_ERR_HTTP_MALFORMED);
+    assert_int_equal(parse_resp("\r\nhttp", &resp, &consumed), WSP_ERR_HTTP_MALFORMED);
+
+    assert_int_equal(wsp_http_parse_response(rfc_response, strlen(rfc_response), 0, 0,
+                                             NULL, &consumed),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_http_parse_response(rfc_response, strlen(rfc_response), 0, 0,
+                                             &resp, NULL),
+                     WSP_ERR_INVALID_ARG);
+}
+
+static void test_headers_access_edges(void **state)
+{
+    (void)state;
+    wsp_headers h;
+    memset(&h, 0, sizeof h);
+    static const char raw[] = "\nNoColon\r\nA: b\nC:d";
+    h.raw = raw;
+    h.raw_len = strlen(raw);
+    size_t pos = 0;
+    wsp_header hd;
+    assert_int_equal(wsp_headers_next(NULL, &pos, &hd), WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_headers_next(&h, NULL, &hd), WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_headers_next(&h, &pos, NULL), WSP_ERR_INVALID_ARG);
+    /* Lines that are not header fields (empty, no colon) end the walk. */
+    assert_int_equal(wsp_headers_next(&h, &pos, &hd), WSP_ERR_NEED_MORE);
+    assert_int_equal(pos, 1);
+    assert_int_equal(wsp_headers_next(&h, &pos, &hd), WSP_ERR_NEED_MORE);
+    assert_int_equal(wsp_headers_next(&h, &pos, &hd), WSP_OK);
+    assert_str_n(hd.name, hd.name_len, "A");
+    assert_str_n(hd.value, hd.value_len, "b");
+    /* The last line may lack its terminator. */
+    assert_int_equal(wsp_headers_next(&h, &pos, &hd), WSP_OK);
+    assert_str_n(hd.name, hd.name_len, "C");
+    assert_str_n(hd.value, hd.value_len, "d");
+    assert_int_equal(wsp_headers_next(&h, &pos, &hd), WSP_ERR_NEED_MORE);
+
+    const char *v = NULL;
+    size_t vl = 0;
+    assert_int_equal(wsp_headers_get(NULL, "a", &v, &vl), WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_headers_get(&h, NULL, &v, &vl), WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_headers_get(&h, "a", NULL, &vl), WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_headers_get(&h, "a", &v, NULL), WSP_ERR_INVALID_ARG);
+}
+
+static void expect_error_response(int status, const char *start_line)
+{
+    uint8_t out[256];
+    size_t n = 0;
+    assert_int_equal(wsp_http_build_error(status, out, sizeof out, &n), WSP_OK);
+    size_t sl = strlen(start_line);
+    assert_true(n > sl);
+    if (memcmp(out, start_line, sl) != 0) {
+        print_error("got \"%.*s\" want \"%s\"\n", (int)sl, (const char *)out, start_line);
+        fail();
+    }
+    static const char tail[] = "Connection: close\r\nContent-Length: 0\r\n\r\n";
+    assert_true(n >= sizeof tail - 1);
+    assert_memory_equal(out + n - (sizeof tail - 1), tail, sizeof tail - 1);
+}
+
+static void test_error_reason_phrases(void **state)
+{
+    (void)state;
+    expect_error_response(401, "HTTP/1.1 401 Unauthorized\r\n");
+    expect_error_response(404, "HTTP/1.1 404 Not Found\r\n");
+    expect_error_response(408, "HTTP/1.1 408 Request Timeout\r\n");
+    expect_error_response(413, "HTTP/1.1 413 Content Too Large\r\n");
+    expect_error_response(429, "HTTP/1.1 429 Too Many Requests\r\n");
+    expect_error_response(500, "HTTP/1.1 500 Internal Server Error\r\n");
+    expect_error_response(501, "HTTP/1.1 501 Not Implemented\r\n");
+    expect_error_response(503, "HTTP/1.1 503 Service Unavailable\r\n");
+    expect_error_response(505, "HTTP/1.1 505 HTTP Version Not Supported\r\n");
+    expect_error_response(418, "HTTP/1.1 418 Client Error\r\n");
+    expect_error_response(599, "HTTP/1.1 599 Server Error\r\n");
+
+    size_t n = 7;
+    assert_int_equal(wsp_http_build_error(400, NULL, 10, &n), WSP_ERR_INVALID_ARG);
+    uint8_t out[8];
+    assert_int_equal(wsp_http_build_error(400, out, sizeof out, NULL),
+                     WSP_ERR_INVALID_ARG);
+    /* Size query with no buffer. */
+    assert_int_equal(wsp_http_build_error(400, NULL, 0, &n), WSP_ERR_BUFFER_TOO_SMALL);
+    assert_true(n > sizeof out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -557,6 +821,13 @@ int main(void)
         cmocka_unit_test(test_limit_count),
         cmocka_unit_test(test_array_headers),
         cmocka_unit_test(test_list_next),
+        cmocka_unit_test(test_list_next_args_and_quoting),
+        cmocka_unit_test(test_bad_version_digits),
+        cmocka_unit_test(test_bad_header_lines),
+        cmocka_unit_test(test_request_line_edges),
+        cmocka_unit_test(test_status_line_edges),
+        cmocka_unit_test(test_headers_access_edges),
+        cmocka_unit_test(test_error_reason_phrases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
