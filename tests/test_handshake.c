@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "internal.h"
 #include "test_support.h"
 #include "wsproto.h"
 
@@ -689,6 +690,300 @@ static void test_validate_array(void **state)
                      WSP_ERR_INVALID_ARG);
 }
 
+/* ---- origin forms, header-name collisions, argument checks ---------------- */
+
+static void test_origin_forms(void **state)
+{
+    (void)state;
+    static const char *const allowed[] = {NULL,
+                                          "not an origin",
+                                          "http://[::1]:8080",
+                                          "https://[2001:db8::1]",
+                                          "ws://plain.test",
+                                          "wss://secure.test",
+                                          "ftp://files.test",
+                                          "https://example.com"};
+    wsp_origin_policy pol = {1, allowed, sizeof allowed / sizeof allowed[0], 0, 0};
+    static const char *const pass[] = {
+        "http://[::1]:8080", "http://[::1]:8080/", "HTTP://[::1]:8080",
+        "https://[2001:db8::1]", "https://[2001:db8::1]:443",
+        "ws://plain.test:80", "ws://plain.test", "wss://secure.test:443",
+        "ftp://files.test"};
+    for (size_t i = 0; i < sizeof pass / sizeof pass[0]; i++) {
+        int rc = origin_check(&pol, pass[i]);
+        if (rc != WSP_OK) print_error("origin %s: %d\n", pass[i], rc);
+        assert_int_equal(rc, WSP_OK);
+    }
+    static const char *const deny[] = {
+        "http://[::1]",            /* port 80, not 8080 */
+        "http://[::1]:8081",
+        "http://[::2]:8080",
+        "https://[2001:db8::1]:8443",
+        "ws://plain.test:443",
+        "https://example.com:",    /* ':' without port digits */
+        "https://example.com:4a3", /* not a digit (above '9') */
+        "https://example.com:4-3", /* not a digit (below '0') */
+        "https://example.com:99999", /* over 65535 */
+        "https://example.com:0",   /* port 0 */
+        "https://:443",            /* empty host */
+        "://example.com",          /* empty scheme */
+        "https:/example.com",      /* no "://" */
+        "abcd",                    /* four bytes, not "null" */
+        "https://exbmple.com",     /* same length, one byte differs */
+        "ftp://files.test:21",     /* unknown scheme: no default port */
+        "https://example.com:65536"};
+    for (size_t i = 0; i < sizeof deny / sizeof deny[0]; i++) {
+        int rc = origin_check(&pol, deny[i]);
+        if (rc != WSP_ERR_HTTP_ORIGIN) print_error("origin %s: %d\n", deny[i], rc);
+        assert_int_equal(rc, WSP_ERR_HTTP_ORIGIN);
+    }
+    assert_int_equal(origin_check(&pol, "https://example.com:65535"),
+                     WSP_ERR_HTTP_ORIGIN);
+}
+
+static void test_validate_more(void **state)
+{
+    (void)state;
+    /* Headers whose names have the length of a checked header but another
+     * spelling are ignored. */
+    static const char *const same_len[] = {
+        "X-Orig: a",                                       /* 6 */
+        "X-Upgr: websocket",                               /* 7 */
+        "X-Connect1: upgrade",                             /* 10 */
+        "X-WebSocket-Key1: dGhlIHNhbXBsZSBub25jZQ==",      /* 17 */
+        "X-WebSocket-Version1: 8",                         /* 21 */
+        "Hos2: other"};                                    /* 4 */
+    for (size_t i = 0; i < sizeof same_len / sizeof same_len[0]; i++) {
+        wsp_upgrade_info info;
+        assert_int_equal(validate_variant(NULL, -1, NULL, same_len[i], NULL, &info),
+                         WSP_OK);
+        assert_str_n(info.host, info.host_len, "server.example.com");
+        assert_str_n(info.key, info.key_len, "dGhlIHNhbXBsZSBub25jZQ==");
+    }
+    /* An empty Host, two Origins. */
+    CHECK_VARIANT(NULL, H_HOST, "Host:", NULL, WSP_ERR_HTTP_HOST, 400);
+    CHECK_VARIANT(NULL, -1, NULL, "Origin: http://other.example", WSP_ERR_HTTP_ORIGIN,
+                  403);
+    /* Pre-parsed request without a method. */
+    static const wsp_header hs[] = {
+        {"Host", 4, "a", 1},
+        {"Upgrade", 7, "websocket", 9},
+        {"Connection", 10, "Upgrade", 7},
+        {"Sec-WebSocket-Key", 17, "dGhlIHNhbXBsZSBub25jZQ==", 24},
+        {"Sec-WebSocket-Version", 21, "13", 2}};
+    wsp_request req;
+    memset(&req, 0, sizeof req);
+    req.target = "/";
+    req.target_len = 1;
+    req.version_major = 1;
+    req.version_minor = 1;
+    req.headers.array = hs;
+    req.headers.count = 5;
+    wsp_upgrade_info info;
+    assert_int_equal(wsp_upgrade_validate(&req, NULL, &info), WSP_ERR_HTTP_METHOD);
+    req.method = "GET";
+    req.method_len = 3;
+    assert_int_equal(wsp_upgrade_validate(&req, NULL, &info), WSP_OK);
+    assert_string_equal(info.accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    assert_null(info.origin);
+    assert_int_equal(wsp_upgrade_validate(NULL, NULL, &info), WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_upgrade_validate(&req, NULL, NULL), WSP_ERR_INVALID_ARG);
+
+    /* Iterators reject NULL arguments. */
+    size_t pos = 0, lp = 0, n = 0;
+    const char *item = NULL;
+    const wsp_headers *h = &req.headers;
+    assert_int_equal(wsp_upgrade_next_subprotocol(NULL, &pos, &lp, &item, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_upgrade_next_subprotocol(h, NULL, &lp, &item, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_upgrade_next_extension(h, &pos, NULL, &item, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_upgrade_next_extension(h, &pos, &lp, NULL, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_upgrade_next_extension(h, &pos, &lp, &item, NULL),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_upgrade_next_extension(h, &pos, &lp, &item, &n),
+                     WSP_ERR_NEED_MORE);
+}
+
+static void test_build_response_options(void **state)
+{
+    (void)state;
+    const char *accept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+    uint8_t out[1024];
+    size_t n = 0;
+    wsp_response resp;
+    assert_int_equal(wsp_upgrade_build_response(NULL, NULL, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+
+    /* An empty extensions string writes no header; a NULL value with length
+     * 0 is an empty value. */
+    static const wsp_header empty_value[] = {{"X-Empty", 7, NULL, 0}};
+    wsp_accept_options o = accept_opts(NULL, "", empty_value, 1);
+    assert_int_equal(wsp_upgrade_build_response(accept, &o, out, sizeof out, &n),
+                     WSP_OK);
+    parse_out_response(out, n, &resp);
+    expect_header(&resp.headers, "Sec-WebSocket-Extensions", NULL);
+    expect_header(&resp.headers, "Sec-WebSocket-Protocol", NULL);
+    expect_header(&resp.headers, "X-Empty", "");
+
+    /* Invalid options. */
+    o = accept_opts("not a token", NULL, NULL, 0);
+    assert_int_equal(wsp_upgrade_build_response(accept, &o, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    o = accept_opts(NULL, NULL, NULL, 2);
+    assert_int_equal(wsp_upgrade_build_response(accept, &o, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    static const wsp_header no_name[] = {{NULL, 0, "v", 1}};
+    o = accept_opts(NULL, NULL, no_name, 1);
+    assert_int_equal(wsp_upgrade_build_response(accept, &o, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    static const wsp_header null_value[] = {{"X-A", 3, NULL, 2}};
+    o = accept_opts(NULL, NULL, null_value, 1);
+    assert_int_equal(wsp_upgrade_build_response(accept, &o, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+}
+
+static void test_build_request(void **state)
+{
+    (void)state;
+    static const char key[] = "dGhlIHNhbXBsZSBub25jZQ==";
+    uint8_t out[1024];
+    size_t n = 0;
+    wsp_client_options o;
+    memset(&o, 0, sizeof o);
+    o.host = "h.example";
+    o.target = "";
+    o.extensions = "";
+    assert_int_equal(wsp_handshake_build_request(&o, key, out, sizeof out, &n), WSP_OK);
+    wsp_request req;
+    size_t consumed = 0;
+    assert_int_equal(wsp_http_parse_request((const char *)out, n, 0, 0, &req, &consumed),
+                     WSP_OK);
+    assert_int_equal(consumed, n);
+    assert_str_n(req.target, req.target_len, "/");
+    expect_header(&req.headers, "Host", "h.example");
+    expect_header(&req.headers, "Sec-WebSocket-Key", key);
+    expect_header(&req.headers, "Sec-WebSocket-Extensions", NULL);
+    expect_header(&req.headers, "Sec-WebSocket-Protocol", NULL);
+    expect_header(&req.headers, "Origin", NULL);
+    wsp_upgrade_info info;
+    assert_int_equal(wsp_upgrade_validate(&req, NULL, &info), WSP_OK);
+
+    assert_int_equal(wsp_handshake_build_request(NULL, key, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_handshake_build_request(&o, NULL, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    wsp_client_options b = o;
+    b.host = NULL;
+    assert_int_equal(wsp_handshake_build_request(&b, key, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    b = o;
+    b.host = "";
+    assert_int_equal(wsp_handshake_build_request(&b, key, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    static const char *const bad_targets[] = {"/a b", "/a\177", "/\x01"};
+    for (size_t i = 0; i < sizeof bad_targets / sizeof bad_targets[0]; i++) {
+        b = o;
+        b.target = bad_targets[i];
+        assert_int_equal(wsp_handshake_build_request(&b, key, out, sizeof out, &n),
+                         WSP_ERR_INVALID_ARG);
+    }
+    b = o;
+    b.subprotocol_count = 1;
+    assert_int_equal(wsp_handshake_build_request(&b, key, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    static const char *const with_null[] = {"chat", NULL};
+    b.subprotocols = with_null;
+    b.subprotocol_count = 2;
+    assert_int_equal(wsp_handshake_build_request(&b, key, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    static const char *const not_token[] = {"chat", "a,b"};
+    b.subprotocols = not_token;
+    assert_int_equal(wsp_handshake_build_request(&b, key, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    b = o;
+    b.origin = "http://a\r\nX: y";
+    assert_int_equal(wsp_handshake_build_request(&b, key, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+}
+
+/* Parses a response head for wsp_handshake_check_response. */
+static void check_resp(const char *head, const wsp_client_options *opts,
+                       int deflate_offered, int want)
+{
+    wsp_response resp;
+    size_t consumed = 0;
+    assert_int_equal(wsp_http_parse_response(head, strlen(head), 0, 0, &resp,
+                                             &consumed), WSP_OK);
+    const char *sp = NULL, *ext = NULL;
+    size_t spl = 1, extl = 1;
+    int rc = wsp_handshake_check_response(&resp, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+                                          opts, deflate_offered, &sp, &spl, &ext,
+                                          &extl);
+    if (rc != want) print_error("response \"%s\": got %d\n", head, rc);
+    assert_int_equal(rc, want);
+}
+
+#define RESP_HEAD                                                             \
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"             \
+    "Connection: Upgrade\r\n"
+#define RESP_ACCEPT "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+
+static void test_check_response(void **state)
+{
+    (void)state;
+    static const char *const protos[] = {NULL, "chatty", "chat"};
+    wsp_client_options o;
+    memset(&o, 0, sizeof o);
+    o.host = "h";
+    o.subprotocols = protos;
+    o.subprotocol_count = 3;
+    o.extensions = "x-foo; a=1, x-bar\t; b";
+
+    check_resp(RESP_HEAD RESP_ACCEPT "\r\n", &o, 0, WSP_OK);
+    /* Upgrade present under another token first, then the right one. */
+    check_resp("HTTP/1.1 101 S\r\nUpgrade: h2c\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\n" RESP_ACCEPT "\r\n",
+               &o, 0, WSP_OK);
+    /* Accept value of the wrong length, or twice. */
+    check_resp(RESP_HEAD "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo\r\n\r\n",
+               &o, 0, WSP_ERR_HTTP_ACCEPT);
+    check_resp(RESP_HEAD RESP_ACCEPT RESP_ACCEPT "\r\n", &o, 0, WSP_ERR_HTTP_ACCEPT);
+    /* Subprotocols: the offered one passes (a NULL entry is skipped, a longer
+     * one is not a match), two headers fail, none offered fails. */
+    check_resp(RESP_HEAD RESP_ACCEPT "Sec-WebSocket-Protocol: chat\r\n\r\n", &o, 0,
+               WSP_OK);
+    check_resp(RESP_HEAD RESP_ACCEPT "Sec-WebSocket-Protocol: cha\r\n\r\n", &o, 0,
+               WSP_ERR_HTTP_SUBPROTOCOL);
+    check_resp(RESP_HEAD RESP_ACCEPT "Sec-WebSocket-Protocol: chat\r\n"
+               "Sec-WebSocket-Protocol: chat\r\n\r\n",
+               &o, 0, WSP_ERR_HTTP_SUBPROTOCOL);
+    check_resp(RESP_HEAD RESP_ACCEPT "Sec-WebSocket-Protocol: chat\r\n\r\n", NULL, 0,
+               WSP_ERR_HTTP_SUBPROTOCOL);
+    /* Extensions: names compared up to ';', space or tab. */
+    check_resp(RESP_HEAD RESP_ACCEPT "Sec-WebSocket-Extensions: x-bar ;b\r\n\r\n", &o,
+               0, WSP_OK);
+    check_resp(RESP_HEAD RESP_ACCEPT "Sec-WebSocket-Extensions: x-foo\t;a=1\r\n\r\n",
+               &o, 0, WSP_OK);
+    check_resp(RESP_HEAD RESP_ACCEPT "Sec-WebSocket-Extensions: x-fo\r\n\r\n", &o, 0,
+               WSP_ERR_HTTP_EXTENSION);
+    check_resp(RESP_HEAD RESP_ACCEPT "Sec-WebSocket-Extensions: x-foo\r\n\r\n", NULL,
+               0, WSP_ERR_HTTP_EXTENSION);
+    /* permessage-deflate is left to the deflate checks when it was offered,
+     * other extensions are still checked. */
+    check_resp(RESP_HEAD RESP_ACCEPT
+               "Sec-WebSocket-Extensions: permessage-deflate, x-bar\r\n\r\n",
+               &o, 1, WSP_OK);
+    check_resp(RESP_HEAD RESP_ACCEPT
+               "Sec-WebSocket-Extensions: permessage-deflate, x-baz\r\n\r\n",
+               &o, 1, WSP_ERR_HTTP_EXTENSION);
+    check_resp(RESP_HEAD RESP_ACCEPT
+               "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+               &o, 0, WSP_ERR_HTTP_EXTENSION);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -706,6 +1001,11 @@ int main(void)
         cmocka_unit_test(test_build_response_injection),
         cmocka_unit_test(test_build_error),
         cmocka_unit_test(test_validate_array),
+        cmocka_unit_test(test_origin_forms),
+        cmocka_unit_test(test_validate_more),
+        cmocka_unit_test(test_build_response_options),
+        cmocka_unit_test(test_build_request),
+        cmocka_unit_test(test_check_response),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
