@@ -2160,6 +2160,775 @@ static void test_round_trip(void **state)
     }
 }
 
+/* ---- argument checks, wrong states and rarer paths of every function ------ */
+
+static uint64_t x_seed = 99;
+
+/* 1 if the string occurs in buf[0..n). */
+static int x_find(const uint8_t *buf, size_t n, const char *s)
+{
+    size_t k = strlen(s);
+    for (size_t i = 0; i + k <= n; i++)
+        if (memcmp(buf + i, s, k) == 0) return 1;
+    return 0;
+}
+
+static wsp_conn *x_new(wsp_role role, int start_open, const wsp_deflate_config *dcfg)
+{
+    wsp_config cfg = cfg_for(role, start_open);
+    cfg.entropy = wsp_test_entropy;
+    cfg.entropy_user = &x_seed;
+    cfg.deflate = dcfg;
+    wsp_conn *c = NULL;
+    assert_int_equal(wsp_conn_new(&cfg, &c), WSP_OK);
+    return c;
+}
+
+/* Feeds one whole buffer; returns the status and fills ev. */
+static int x_recv(wsp_conn *c, const void *bytes, size_t len, wsp_event *ev,
+                  size_t *consumed)
+{
+    static uint8_t buf[8192];
+    assert_true(len <= sizeof buf);
+    memcpy(buf, bytes, len);
+    size_t used = 0;
+    int rc = wsp_conn_recv(c, buf, len, &used, ev);
+    if (consumed) *consumed = used;
+    return rc;
+}
+
+/* A server with the RFC request received (valid, pending). */
+static wsp_conn *x_server_with_request(const char *request,
+                                       const wsp_deflate_config *dcfg)
+{
+    wsp_conn *c = x_new(WSP_ROLE_SERVER, 0, dcfg);
+    wsp_event ev;
+    assert_int_equal(x_recv(c, request, strlen(request), &ev, NULL), WSP_OK);
+    assert_int_equal(ev.type, WSP_EV_REQUEST);
+    return c;
+}
+
+static void test_conn_null_arguments(void **state)
+{
+    (void)state;
+    wsp_conn *c = x_new(WSP_ROLE_SERVER, 1, NULL);
+    uint8_t out[64], data[4] = {0};
+    size_t n = 0;
+    wsp_event ev;
+    wsp_error_info info;
+
+    assert_int_equal(wsp_conn_new(NULL, NULL), WSP_ERR_INVALID_ARG);
+    wsp_conn *d = NULL;
+    assert_int_equal(wsp_conn_new(NULL, &d), WSP_OK); /* defaults */
+    assert_int_equal(wsp_conn_role(d), WSP_ROLE_SERVER);
+    assert_int_equal(wsp_conn_state(d), WSP_STATE_HANDSHAKE);
+    wsp_conn_free(d);
+    wsp_test_alloc st = {-1, 0, 0, 0, 0};
+    wsp_allocator no_malloc = {NULL, NULL, wsp_test_free, &st};
+    wsp_allocator no_free = {wsp_test_malloc, NULL, NULL, &st};
+    wsp_config cfg = cfg_for(WSP_ROLE_SERVER, 0);
+    cfg.allocator = &no_malloc;
+    assert_int_equal(wsp_conn_new(&cfg, &d), WSP_ERR_INVALID_ARG);
+    cfg.allocator = &no_free;
+    assert_int_equal(wsp_conn_new(&cfg, &d), WSP_ERR_INVALID_ARG);
+    assert_int_equal(st.total_allocs, 0);
+
+    assert_int_equal(wsp_conn_state(NULL), WSP_STATE_CLOSED);
+    assert_int_equal(wsp_conn_role(NULL), WSP_ROLE_SERVER);
+    assert_int_equal(wsp_conn_deflate_active(NULL), 0);
+    assert_int_equal(wsp_conn_send_bound(NULL, 10), 0);
+    assert_int_equal(wsp_conn_pending_size(NULL), 0);
+    assert_int_equal(wsp_conn_should_close_transport(NULL), 0);
+    wsp_conn_deinit(NULL);
+    assert_int_equal(wsp_conn_error(NULL, &info), WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_error(c, NULL), WSP_ERR_INVALID_ARG);
+
+    assert_int_equal(wsp_conn_recv(NULL, data, 1, &n, &ev), WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_recv(c, data, 1, NULL, &ev), WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_recv(c, data, 1, &n, NULL), WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_recv(c, NULL, 1, &n, &ev), WSP_ERR_INVALID_ARG);
+
+    assert_int_equal(wsp_conn_send(NULL, WSP_OP_TEXT, data, 1, 0, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_send(c, WSP_OP_TEXT, data, 1, 0, out, sizeof out, NULL),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_send(c, WSP_OP_TEXT, NULL, 1, 0, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_send(c, WSP_OP_TEXT, data, 1, 0, NULL, 4, &n),
+                     WSP_ERR_INVALID_ARG);
+    /* Unknown flags; a length that could overflow the output size. */
+    assert_int_equal(wsp_conn_send(c, WSP_OP_TEXT, data, 1, 4u, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_send(c, WSP_OP_BINARY, data, SIZE_MAX / 2, 0, out,
+                                   sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+
+    uint8_t hdr[WSP_MAX_FRAME_HEADER];
+    assert_int_equal(wsp_conn_send_zerocopy(NULL, WSP_OP_TEXT, data, 1, 0, hdr, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_send_zerocopy(c, WSP_OP_TEXT, data, 1, 0, NULL, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_send_zerocopy(c, WSP_OP_TEXT, data, 1, 0, hdr, NULL),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_send_zerocopy(c, WSP_OP_TEXT, NULL, 1, 0, hdr, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_send_zerocopy(c, (wsp_opcode)3, data, 1, 0, hdr, &n),
+                     WSP_ERR_INVALID_ARG);
+
+    assert_int_equal(wsp_conn_close(NULL, 1000, NULL, 0, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_close(c, 1000, NULL, 0, out, sizeof out, NULL),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_close(c, 1000, NULL, 3, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_close(c, 1000, NULL, 0, NULL, 4, &n),
+                     WSP_ERR_INVALID_ARG);
+
+    assert_int_equal(wsp_conn_flush(NULL, out, sizeof out, &n), WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_flush(c, out, sizeof out, NULL), WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_flush(c, NULL, 4, &n), WSP_ERR_INVALID_ARG);
+
+    assert_int_equal(wsp_conn_accept(NULL, NULL, out, sizeof out, &n), WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_accept(c, NULL, out, sizeof out, NULL), WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_reject(NULL, 400, out, sizeof out, &n), WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_reject(c, 400, out, sizeof out, NULL), WSP_ERR_INVALID_ARG);
+    wsp_request req;
+    memset(&req, 0, sizeof req);
+    assert_int_equal(wsp_conn_accept_request(NULL, &req, NULL, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_accept_request(c, NULL, NULL, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_accept_request(c, &req, NULL, out, sizeof out, NULL),
+                     WSP_ERR_INVALID_ARG);
+    wsp_client_options co;
+    memset(&co, 0, sizeof co);
+    co.host = "h";
+    assert_int_equal(wsp_conn_client_request(NULL, &co, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_client_request(c, NULL, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_client_request(c, &co, out, sizeof out, NULL),
+                     WSP_ERR_INVALID_ARG);
+    wsp_deflate_params p;
+    memset(&p, 0, sizeof p);
+    assert_int_equal(wsp_conn_enable_deflate(NULL, NULL, &p), WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_enable_deflate(c, NULL, NULL), WSP_ERR_INVALID_ARG);
+    /* None of it changed the connection. */
+    assert_int_equal(wsp_conn_state(c), WSP_STATE_OPEN);
+    assert_int_equal(wsp_conn_pending_size(c), 0);
+    wsp_conn_free(c);
+}
+
+static void test_conn_placed_memory(void **state)
+{
+    (void)state;
+    /* A connection placed in caller memory: wsp_conn_free releases what it
+     * allocated (compression state) but not the memory itself. */
+    wsp_test_alloc st = {-1, 0, 0, 0, 0};
+    wsp_allocator al = {wsp_test_malloc, wsp_test_realloc, wsp_test_free, &st};
+    wsp_config cfg = cfg_for(WSP_ROLE_SERVER, 1);
+    cfg.allocator = &al;
+    void *mem = malloc(wsp_conn_size());
+    assert_non_null(mem);
+    wsp_conn *c = mem;
+    assert_int_equal(wsp_conn_init(c, &cfg), WSP_OK);
+    wsp_deflate_params p;
+    memset(&p, 0, sizeof p);
+    assert_int_equal(wsp_conn_enable_deflate(c, NULL, &p), WSP_OK);
+    assert_int_equal(wsp_conn_deflate_active(c), 1);
+    assert_true(st.live_blocks > 0);
+    wsp_conn_free(c);
+    assert_int_equal(st.live_blocks, 0);
+    assert_int_equal(st.size_mismatches, 0);
+    /* Still the caller's memory: readable, reusable. */
+    assert_int_equal(wsp_conn_state(c), WSP_STATE_OPEN);
+    assert_int_equal(wsp_conn_deflate_active(c), 0);
+    free(mem);
+}
+
+static void test_conn_wrong_states(void **state)
+{
+    (void)state;
+    uint8_t out[1024];
+    size_t n = 0;
+    wsp_client_options co;
+    memset(&co, 0, sizeof co);
+    co.host = "h";
+    wsp_request req;
+    memset(&req, 0, sizeof req);
+
+    /* Client: server-only calls are refused. */
+    wsp_conn *cl = x_new(WSP_ROLE_CLIENT, 0, NULL);
+    assert_int_equal(wsp_conn_accept(cl, NULL, out, sizeof out, &n), WSP_ERR_STATE);
+    assert_int_equal(wsp_conn_reject(cl, 400, out, sizeof out, &n), WSP_ERR_STATE);
+    assert_int_equal(wsp_conn_accept_request(cl, &req, NULL, out, sizeof out, &n),
+                     WSP_ERR_STATE);
+    /* Nothing can be sent or closed before the handshake. */
+    assert_int_equal(wsp_conn_send(cl, WSP_OP_TEXT, (const uint8_t *)"a", 1, 0, out,
+                                   sizeof out, &n),
+                     WSP_ERR_STATE);
+    uint8_t pl[1] = {'a'};
+    uint8_t hdr[WSP_MAX_FRAME_HEADER];
+    assert_int_equal(wsp_conn_send_zerocopy(cl, WSP_OP_TEXT, pl, 1, 0, hdr, &n),
+                     WSP_ERR_STATE);
+    assert_int_equal(pl[0], 'a');
+    assert_int_equal(wsp_conn_close(cl, 1000, NULL, 0, out, sizeof out, &n),
+                     WSP_ERR_STATE);
+    wsp_deflate_params p;
+    memset(&p, 0, sizeof p);
+    assert_int_equal(wsp_conn_enable_deflate(cl, NULL, &p), WSP_ERR_STATE);
+    wsp_conn_free(cl);
+
+    /* Server: client-only calls; reject with nothing pending. */
+    wsp_conn *sv = x_new(WSP_ROLE_SERVER, 0, NULL);
+    assert_int_equal(wsp_conn_client_request(sv, &co, out, sizeof out, &n),
+                     WSP_ERR_STATE);
+    assert_int_equal(wsp_conn_reject(sv, 400, out, sizeof out, &n), WSP_ERR_STATE);
+    assert_int_equal(wsp_conn_accept(sv, NULL, out, sizeof out, &n), WSP_ERR_STATE);
+    wsp_conn_free(sv);
+
+    /* An open connection has no handshake left. */
+    wsp_conn *op = x_new(WSP_ROLE_SERVER, 1, NULL);
+    assert_int_equal(wsp_conn_reject(op, 400, out, sizeof out, &n), WSP_ERR_STATE);
+    assert_int_equal(wsp_conn_accept_request(op, &req, NULL, out, sizeof out, &n),
+                     WSP_ERR_STATE);
+    wsp_conn_free(op);
+    wsp_conn *oc = x_new(WSP_ROLE_CLIENT, 1, NULL);
+    assert_int_equal(wsp_conn_client_request(oc, &co, out, sizeof out, &n),
+                     WSP_ERR_STATE);
+    wsp_conn_free(oc);
+
+    /* A request received through recv is pending: accept_request must not
+     * bypass it. */
+    wsp_conn *pend = x_server_with_request(rfc_request, NULL);
+    assert_int_equal(wsp_conn_accept_request(pend, &req, NULL, out, sizeof out, &n),
+                     WSP_ERR_STATE);
+    /* Its http_status is set, but nothing is flushed while it is pending. */
+    assert_int_equal(wsp_conn_pending_size(pend), 0);
+    assert_int_equal(wsp_conn_flush(pend, out, sizeof out, &n), WSP_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(wsp_conn_should_close_transport(pend), 0);
+    wsp_conn_free(pend);
+}
+
+static void test_conn_reject_paths(void **state)
+{
+    (void)state;
+    uint8_t out[1024];
+    size_t n = 0;
+    wsp_conn *c = x_server_with_request(rfc_request, NULL);
+    /* Too small: nothing changes, the size is reported. */
+    assert_int_equal(wsp_conn_reject(c, 403, out, 10, &n), WSP_ERR_BUFFER_TOO_SMALL);
+    assert_true(n > 10);
+    assert_int_equal(wsp_conn_state(c), WSP_STATE_HANDSHAKE);
+    /* Not an error status. */
+    assert_int_equal(wsp_conn_reject(c, 200, out, sizeof out, &n), WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_state(c), WSP_STATE_HANDSHAKE);
+    assert_int_equal(wsp_conn_reject(c, 403, out, sizeof out, &n), WSP_OK);
+    assert_true(n > 24);
+    assert_memory_equal(out, "HTTP/1.1 403 Forbidden\r\n", 24);
+    assert_int_equal(wsp_conn_state(c), WSP_STATE_CLOSED);
+    assert_int_equal(wsp_conn_should_close_transport(c), 1);
+    wsp_conn_free(c);
+}
+
+static void test_conn_accept_request_paths(void **state)
+{
+    (void)state;
+    uint8_t out[1024];
+    size_t n = 0;
+    static const wsp_header bad_version[] = {
+        {"Host", 4, "a", 1},
+        {"Upgrade", 7, "websocket", 9},
+        {"Connection", 10, "Upgrade", 7},
+        {"Sec-WebSocket-Key", 17, "dGhlIHNhbXBsZSBub25jZQ==", 24},
+        {"Sec-WebSocket-Version", 21, "8", 1}};
+    wsp_request req;
+    memset(&req, 0, sizeof req);
+    req.method = "GET";
+    req.method_len = 3;
+    req.target = "/";
+    req.target_len = 1;
+    req.version_major = 1;
+    req.version_minor = 1;
+    req.headers.array = bad_version;
+    req.headers.count = 5;
+
+    /* Invalid: the error response is written and the status returned; with
+     * too small a buffer, the connection stays in the handshake. */
+    wsp_conn *c = x_new(WSP_ROLE_SERVER, 0, NULL);
+    assert_int_equal(wsp_conn_accept_request(c, &req, NULL, out, 8, &n),
+                     WSP_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(wsp_conn_state(c), WSP_STATE_HANDSHAKE);
+    assert_int_equal(wsp_conn_accept_request(c, &req, NULL, out, sizeof out, &n),
+                     WSP_ERR_HTTP_WS_VERSION);
+    assert_true(n > 30);
+    assert_memory_equal(out, "HTTP/1.1 426 Upgrade Required\r\n", 31);
+    assert_int_equal(wsp_conn_state(c), WSP_STATE_CLOSED);
+    wsp_conn_free(c);
+
+    /* Valid with a permessage-deflate offer and deflate configured: the 101
+     * accepts it, after the application's own extension. A first attempt
+     * with too small a buffer leaves the connection able to try again. */
+    static const wsp_header good[] = {
+        {"Host", 4, "a", 1},
+        {"Upgrade", 7, "websocket", 9},
+        {"Connection", 10, "Upgrade", 7},
+        {"Sec-WebSocket-Key", 17, "dGhlIHNhbXBsZSBub25jZQ==", 24},
+        {"Sec-WebSocket-Version", 21, "13", 2},
+        {"Sec-WebSocket-Extensions", 24, "permessage-deflate", 18}};
+    req.headers.array = good;
+    req.headers.count = 6;
+    wsp_deflate_config dcfg;
+    memset(&dcfg, 0, sizeof dcfg);
+    c = x_new(WSP_ROLE_SERVER, 0, &dcfg);
+    wsp_accept_options ao;
+    memset(&ao, 0, sizeof ao);
+    ao.extensions = "x-app";
+    assert_int_equal(wsp_conn_accept_request(c, &req, &ao, out, 20, &n),
+                     WSP_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(wsp_conn_state(c), WSP_STATE_HANDSHAKE);
+    assert_int_equal(wsp_conn_deflate_active(c), 0);
+    assert_int_equal(wsp_conn_accept_request(c, &req, &ao, out, sizeof out, &n), WSP_OK);
+    assert_int_equal(wsp_conn_state(c), WSP_STATE_OPEN);
+    assert_int_equal(wsp_conn_deflate_active(c), 1);
+    wsp_response resp;
+    size_t consumed = 0;
+    assert_int_equal(wsp_http_parse_response((const char *)out, n, 0, 0, &resp,
+                                             &consumed), WSP_OK);
+    const char *v = NULL;
+    size_t vl = 0;
+    assert_int_equal(wsp_headers_get(&resp.headers, "Sec-WebSocket-Extensions", &v,
+                                     &vl), WSP_OK);
+    assert_true(vl >= 25);
+    assert_memory_equal(v, "permessage-deflate", 18);
+    assert_memory_equal(v + vl - 7, ", x-app", 7);
+    wsp_conn_free(c);
+
+    /* Deflate configured but not offered: a plain 101. */
+    req.headers.count = 5;
+    c = x_new(WSP_ROLE_SERVER, 0, &dcfg);
+    assert_int_equal(wsp_conn_accept_request(c, &req, NULL, out, sizeof out, &n), WSP_OK);
+    assert_int_equal(wsp_conn_deflate_active(c), 0);
+    assert_false(x_find(out, n, "permessage"));
+    wsp_conn_free(c);
+}
+
+static void test_conn_accept_deflate_extensions(void **state)
+{
+    (void)state;
+    static const char req_pmd[] =
+        "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
+    wsp_deflate_config dcfg;
+    memset(&dcfg, 0, sizeof dcfg);
+    uint8_t out[2048];
+    size_t n = 0;
+
+    /* An empty application extension adds no separator. */
+    wsp_conn *c = x_server_with_request(req_pmd, &dcfg);
+    wsp_accept_options ao;
+    memset(&ao, 0, sizeof ao);
+    ao.extensions = "";
+    assert_int_equal(wsp_conn_accept(c, &ao, out, sizeof out, &n), WSP_OK);
+    assert_int_equal(wsp_conn_deflate_active(c), 1);
+    assert_false(x_find(out, n, ", "));
+    assert_true(x_find(out, n, "Sec-WebSocket-Extensions: permessage-deflate"));
+    wsp_conn_free(c);
+
+    /* The merged extensions value must fit the library's 512-byte buffer:
+     * longer is an invalid option, and the connection is unchanged. */
+    c = x_server_with_request(req_pmd, &dcfg);
+    char longext[600];
+    memset(longext, 'x', sizeof longext - 1);
+    longext[sizeof longext - 1] = '\0';
+    ao.extensions = longext;
+    assert_int_equal(wsp_conn_accept(c, &ao, out, sizeof out, &n), WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_state(c), WSP_STATE_HANDSHAKE);
+    assert_int_equal(wsp_conn_deflate_active(c), 0);
+    /* Declining compression for this connection. */
+    ao.extensions = NULL;
+    ao.no_deflate = 1;
+    assert_int_equal(wsp_conn_accept(c, &ao, out, sizeof out, &n), WSP_OK);
+    assert_int_equal(wsp_conn_deflate_active(c), 0);
+    assert_false(x_find(out, n, "permessage"));
+    wsp_conn_free(c);
+}
+
+static void test_conn_client_offer(void **state)
+{
+    (void)state;
+    wsp_deflate_config dcfg;
+    memset(&dcfg, 0, sizeof dcfg);
+    uint8_t out[2048];
+    size_t n = 0;
+    wsp_client_options co;
+    memset(&co, 0, sizeof co);
+    co.host = "h";
+    co.extensions = "x-app";
+    wsp_conn *c = x_new(WSP_ROLE_CLIENT, 0, &dcfg);
+    assert_int_equal(wsp_conn_client_request(c, &co, out, sizeof out, &n), WSP_OK);
+    wsp_request req;
+    size_t consumed = 0;
+    assert_int_equal(wsp_http_parse_request((const char *)out, n, 0, 0, &req, &consumed),
+                     WSP_OK);
+    const char *v = NULL;
+    size_t vl = 0;
+    assert_int_equal(wsp_headers_get(&req.headers, "Sec-WebSocket-Extensions", &v, &vl),
+                     WSP_OK);
+    assert_true(vl >= 25);
+    assert_memory_equal(v, "permessage-deflate", 18);
+    assert_memory_equal(v + vl - 7, ", x-app", 7);
+    /* A second request is refused. */
+    assert_int_equal(wsp_conn_client_request(c, &co, out, sizeof out, &n), WSP_ERR_STATE);
+    wsp_conn_free(c);
+
+    /* An offer that does not fit 512 bytes is an invalid option. */
+    char longext[600];
+    memset(longext, 'x', sizeof longext - 1);
+    longext[sizeof longext - 1] = '\0';
+    co.extensions = longext;
+    c = x_new(WSP_ROLE_CLIENT, 0, &dcfg);
+    assert_int_equal(wsp_conn_client_request(c, &co, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    /* Entropy failure: no request. */
+    wsp_conn_free(c);
+    wsp_config cfg = cfg_for(WSP_ROLE_CLIENT, 0);
+    cfg.entropy = wsp_test_entropy_fail;
+    assert_int_equal(wsp_conn_new(&cfg, &c), WSP_OK);
+    co.extensions = NULL;
+    assert_int_equal(wsp_conn_client_request(c, &co, out, sizeof out, &n),
+                     WSP_ERR_ENTROPY);
+    wsp_event ev;
+    assert_int_equal(x_recv(c, "HTTP/1.1 101 S\r\n\r\n", 18, &ev, NULL), WSP_ERR_STATE);
+    wsp_conn_free(c);
+}
+
+static void test_conn_client_malformed_response(void **state)
+{
+    (void)state;
+    uint8_t out[1024];
+    size_t n = 0;
+    wsp_client_options co;
+    memset(&co, 0, sizeof co);
+    co.host = "h";
+    wsp_conn *c = x_new(WSP_ROLE_CLIENT, 0, NULL);
+    assert_int_equal(wsp_conn_client_request(c, &co, out, sizeof out, &n), WSP_OK);
+    wsp_event ev;
+    size_t used = 0;
+    static const char bad[] = "HTTP/1.1 1x1 Nope\r\n\r\n";
+    assert_int_equal(x_recv(c, bad, strlen(bad), &ev, &used), WSP_ERR_HTTP_MALFORMED);
+    assert_int_equal(ev.type, WSP_EV_FAILURE);
+    assert_int_equal(ev.status, WSP_ERR_HTTP_MALFORMED);
+    assert_int_equal(ev.close_code, 0);
+    assert_int_equal(used, strlen(bad));
+    assert_int_equal(wsp_conn_state(c), WSP_STATE_CLOSED);
+    /* A client sends nothing back, and should close the transport. */
+    assert_int_equal(wsp_conn_pending_size(c), 0);
+    assert_int_equal(wsp_conn_should_close_transport(c), 1);
+    assert_int_equal(x_recv(c, "x", 1, &ev, &used), WSP_ERR_HTTP_MALFORMED);
+    wsp_conn_free(c);
+}
+
+static void test_conn_after_close_sent(void **state)
+{
+    (void)state;
+    uint8_t out[256];
+    size_t n = 0;
+    wsp_event ev;
+    static const uint8_t key[4] = {1, 2, 3, 4};
+    uint8_t frame[64];
+
+    /* A ping after our close is reported but not answered. */
+    wsp_conn *c = x_new(WSP_ROLE_SERVER, 1, NULL);
+    assert_int_equal(wsp_conn_close(c, 1000, "bye", 3, out, sizeof out, &n), WSP_OK);
+    size_t fl = wsp_test_frame(frame, sizeof frame, 0x89, key, "hi", 2);
+    assert_int_equal(x_recv(c, frame, fl, &ev, NULL), WSP_OK);
+    assert_int_equal(ev.type, WSP_EV_PING);
+    assert_int_equal(ev.len, 2);
+    assert_memory_equal(ev.data, "hi", 2);
+    assert_int_equal(wsp_conn_pending_size(c), 0);
+    /* A protocol error now fails without a second close frame. */
+    fl = wsp_test_frame(frame, sizeof frame, 0x81, NULL, "x", 1); /* unmasked */
+    assert_int_equal(x_recv(c, frame, fl, &ev, NULL), WSP_ERR_PROTO_MASK);
+    assert_int_equal(ev.type, WSP_EV_FAILURE);
+    assert_int_equal(ev.close_code, 0);
+    wsp_error_info info;
+    assert_int_equal(wsp_conn_error(c, &info), WSP_OK);
+    assert_int_equal(info.status, WSP_ERR_PROTO_MASK);
+    assert_int_equal(info.close_code, 0);
+    assert_non_null(info.reason);
+    assert_int_equal(wsp_conn_pending_size(c), 0);
+    assert_int_equal(wsp_conn_should_close_transport(c), 1);
+    /* Nothing can be sent on a failed connection. */
+    assert_int_equal(wsp_conn_send(c, WSP_OP_PING, NULL, 0, 0, out, sizeof out, &n),
+                     WSP_ERR_STATE);
+    wsp_conn_free(c);
+}
+
+static void test_conn_empty_frames(void **state)
+{
+    (void)state;
+    static const uint8_t key[4] = {9, 8, 7, 6};
+    uint8_t wire[64];
+    size_t w = 0;
+    wsp_event ev;
+    size_t used = 0;
+
+    /* "a" (no FIN), an empty continuation (no FIN), an empty final one. */
+    wsp_conn *c = x_new(WSP_ROLE_SERVER, 1, NULL);
+    w = wsp_test_frame(wire, sizeof wire, 0x01, key, "a", 1);
+    w += wsp_test_frame(wire + w, sizeof wire - w, 0x00, key, NULL, 0);
+    w += wsp_test_frame(wire + w, sizeof wire - w, 0x80, key, NULL, 0);
+    uint8_t buf[64];
+    memcpy(buf, wire, w);
+    size_t off = 0;
+    assert_int_equal(wsp_conn_recv(c, buf, w, &used, &ev), WSP_OK);
+    assert_int_equal(ev.type, WSP_EV_DATA);
+    assert_int_equal(ev.len, 1);
+    assert_int_equal(ev.data[0], 'a');
+    assert_int_equal(ev.flags, WSP_DATA_FIRST);
+    off += used;
+    assert_int_equal(wsp_conn_recv(c, buf + off, w - off, &used, &ev), WSP_OK);
+    assert_int_equal(ev.type, WSP_EV_DATA);
+    assert_int_equal(ev.len, 0);
+    assert_int_equal(ev.flags, WSP_DATA_LAST);
+    off += used;
+    assert_int_equal(off, w);
+    wsp_conn_free(c);
+
+    /* Text cut inside a code point, ended by an empty final frame. */
+    c = x_new(WSP_ROLE_SERVER, 1, NULL);
+    w = wsp_test_frame(wire, sizeof wire, 0x01, key, "\xce", 1);
+    size_t first = w;
+    w += wsp_test_frame(wire + w, sizeof wire - w, 0x80, key, NULL, 0);
+    memcpy(buf, wire, w);
+    assert_int_equal(wsp_conn_recv(c, buf, w, &used, &ev), WSP_OK);
+    assert_int_equal(ev.type, WSP_EV_DATA);
+    assert_int_equal(used, first);
+    assert_int_equal(wsp_conn_recv(c, buf + used, w - used, &used, &ev),
+                     WSP_ERR_PROTO_UTF8);
+    assert_int_equal(ev.type, WSP_EV_FAILURE);
+    assert_int_equal(ev.close_code, 1007);
+    wsp_conn_free(c);
+}
+
+static void test_conn_compressed_text_cut(void **state)
+{
+    (void)state;
+    wsp_deflate_params p;
+    memset(&p, 0, sizeof p);
+    wsp_conn *tx = x_new(WSP_ROLE_CLIENT, 1, NULL);
+    wsp_conn *rx = x_new(WSP_ROLE_SERVER, 1, NULL);
+    assert_int_equal(wsp_conn_enable_deflate(tx, NULL, &p), WSP_OK);
+    assert_int_equal(wsp_conn_enable_deflate(rx, NULL, &p), WSP_OK);
+    /* enable twice is refused */
+    assert_int_equal(wsp_conn_enable_deflate(rx, NULL, &p), WSP_ERR_STATE);
+    uint8_t out[256];
+    size_t n = 0;
+    /* The sender does not validate text: "\xce" alone is compressed. */
+    assert_int_equal(wsp_conn_send(tx, WSP_OP_TEXT, (const uint8_t *)"\xce", 1, 0, out,
+                                   sizeof out, &n), WSP_OK);
+    assert_int_equal(out[0], 0xC1); /* FIN, RSV1, text */
+    wsp_event ev;
+    int rc = x_recv(rx, out, n, &ev, NULL);
+    assert_int_equal(rc, WSP_ERR_PROTO_UTF8);
+    assert_int_equal(ev.type, WSP_EV_FAILURE);
+    assert_int_equal(ev.close_code, 1007);
+    wsp_conn_free(tx);
+    wsp_conn_free(rx);
+}
+
+static void test_conn_enable_deflate_mid_message(void **state)
+{
+    (void)state;
+    wsp_deflate_params p;
+    memset(&p, 0, sizeof p);
+    uint8_t out[256];
+    size_t n = 0;
+    /* A message being sent. */
+    wsp_conn *c = x_new(WSP_ROLE_SERVER, 1, NULL);
+    assert_int_equal(wsp_conn_send(c, WSP_OP_BINARY, (const uint8_t *)"ab", 2,
+                                   WSP_SEND_MORE, out, sizeof out, &n), WSP_OK);
+    assert_int_equal(wsp_conn_enable_deflate(c, NULL, &p), WSP_ERR_STATE);
+    wsp_conn_free(c);
+    /* A message being received. */
+    c = x_new(WSP_ROLE_SERVER, 1, NULL);
+    static const uint8_t key[4] = {1, 1, 1, 1};
+    uint8_t frame[32];
+    size_t fl = wsp_test_frame(frame, sizeof frame, 0x02, key, "ab", 2);
+    wsp_event ev;
+    assert_int_equal(x_recv(c, frame, fl, &ev, NULL), WSP_OK);
+    assert_int_equal(ev.type, WSP_EV_DATA);
+    assert_int_equal(wsp_conn_enable_deflate(c, NULL, &p), WSP_ERR_STATE);
+    assert_int_equal(wsp_conn_deflate_active(c), 0);
+    wsp_conn_free(c);
+}
+
+static void test_conn_send_deflate_paths(void **state)
+{
+    (void)state;
+    wsp_deflate_params p;
+    memset(&p, 0, sizeof p);
+    wsp_config cfg = cfg_for(WSP_ROLE_SERVER, 1);
+    cfg.send_fragment_size = 1;
+    wsp_conn *c = NULL;
+    assert_int_equal(wsp_conn_new(&cfg, &c), WSP_OK);
+    assert_int_equal(wsp_conn_enable_deflate(c, NULL, &p), WSP_OK);
+    /* One-byte fragments cost more than any compressed frame. */
+    assert_int_equal(wsp_conn_send_bound(c, 100), 300);
+    uint8_t out[512];
+    size_t n = 0;
+    static const uint8_t msg[] = "hello hello hello";
+    /* Too small for the compressed worst case: the size is reported. */
+    assert_int_equal(wsp_conn_send(c, WSP_OP_TEXT, msg, 17, 0, out, 8, &n),
+                     WSP_ERR_BUFFER_TOO_SMALL);
+    assert_true(n > 8);
+    assert_true(n <= wsp_conn_send_bound(c, 17));
+    /* NO_COMPRESS: plain frames, split at the fragment size, RSV1 clear. */
+    assert_int_equal(wsp_conn_send(c, WSP_OP_TEXT, msg, 3, WSP_SEND_NO_COMPRESS, out,
+                                   sizeof out, &n), WSP_OK);
+    assert_int_equal(n, 9);
+    static const uint8_t want[] = {0x01, 1, 'h', 0x00, 1, 'e', 0x80, 1, 'l'};
+    assert_memory_equal(out, want, sizeof want);
+    /* Compressed, in two pieces: RSV1 on the first frame only. */
+    assert_int_equal(wsp_conn_send(c, WSP_OP_TEXT, msg, 17, WSP_SEND_MORE, out,
+                                   sizeof out, &n), WSP_OK);
+    assert_int_equal(out[0], 0x41);
+    /* Zero-copy cannot continue a compressed message. */
+    uint8_t pl[2] = {'x', 'y'};
+    uint8_t hdr[WSP_MAX_FRAME_HEADER];
+    size_t hl = 0;
+    assert_int_equal(wsp_conn_send_zerocopy(c, WSP_OP_TEXT, pl, 2, 0, hdr, &hl),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_send(c, WSP_OP_TEXT, msg, 17, 0, out, sizeof out, &n),
+                     WSP_OK);
+    assert_int_equal(out[0], 0x80);
+    wsp_conn_free(c);
+}
+
+static void test_conn_zerocopy(void **state)
+{
+    (void)state;
+    uint8_t hdr[WSP_MAX_FRAME_HEADER];
+    size_t hl = 0;
+    /* Client: the payload is masked in place with the key in the header. */
+    wsp_conn *c = x_new(WSP_ROLE_CLIENT, 1, NULL);
+    uint8_t pl[5];
+    memcpy(pl, "hello", 5);
+    assert_int_equal(wsp_conn_send_zerocopy(c, WSP_OP_TEXT, pl, 5, WSP_SEND_MORE, hdr,
+                                            &hl), WSP_OK);
+    assert_int_equal(hl, 6);
+    assert_int_equal(hdr[0], 0x01); /* no FIN, text */
+    assert_int_equal(hdr[1], 0x85);
+    uint8_t un[5];
+    memcpy(un, pl, 5);
+    wsp_mask(un, 5, hdr + 2, 0);
+    assert_memory_equal(un, "hello", 5);
+    /* A ping in between does not end the message. */
+    uint8_t ping[2] = {'p', 'q'};
+    assert_int_equal(wsp_conn_send_zerocopy(c, WSP_OP_PING, ping, 2, 0, hdr, &hl),
+                     WSP_OK);
+    assert_int_equal(hdr[0], 0x89);
+    wsp_mask(ping, 2, hdr + 2, 0);
+    assert_memory_equal(ping, "pq", 2);
+    /* Another opcode while the text message is open is refused. */
+    uint8_t b[1] = {0};
+    assert_int_equal(wsp_conn_send_zerocopy(c, WSP_OP_BINARY, b, 1, 0, hdr, &hl),
+                     WSP_ERR_INVALID_ARG);
+    /* The last piece is a final continuation. */
+    uint8_t last[1] = {'!'};
+    assert_int_equal(wsp_conn_send_zerocopy(c, WSP_OP_TEXT, last, 1, 0, hdr, &hl),
+                     WSP_OK);
+    assert_int_equal(hdr[0], 0x80);
+    /* Then a new message starts with its own opcode. */
+    assert_int_equal(wsp_conn_send_zerocopy(c, WSP_OP_BINARY, b, 1, 0, hdr, &hl),
+                     WSP_OK);
+    assert_int_equal(hdr[0], 0x82);
+    wsp_conn_free(c);
+
+    /* Entropy failure: nothing masked, ENTROPY. */
+    wsp_config cfg = cfg_for(WSP_ROLE_CLIENT, 1);
+    cfg.entropy = wsp_test_entropy_fail;
+    assert_int_equal(wsp_conn_new(&cfg, &c), WSP_OK);
+    memcpy(pl, "hello", 5);
+    assert_int_equal(wsp_conn_send_zerocopy(c, WSP_OP_TEXT, pl, 5, 0, hdr, &hl),
+                     WSP_ERR_ENTROPY);
+    assert_memory_equal(pl, "hello", 5);
+    wsp_conn_free(c);
+}
+
+static void test_conn_close_arguments(void **state)
+{
+    (void)state;
+    uint8_t out[256];
+    size_t n = 0;
+    wsp_conn *c = x_new(WSP_ROLE_SERVER, 1, NULL);
+    char reason[130];
+    memset(reason, 'r', sizeof reason);
+    /* Reason over 123 bytes. */
+    assert_int_equal(wsp_conn_close(c, 1000, reason, 124, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    /* Invalid UTF-8, or cut inside a code point. */
+    assert_int_equal(wsp_conn_close(c, 1000, "a\xff", 2, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_close(c, 1000, "a\xe2\x82", 3, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    /* A reason needs a code; codes not allowed to be sent. */
+    assert_int_equal(wsp_conn_close(c, 0, "a", 1, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_close(c, 1005, NULL, 0, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_state(c), WSP_STATE_OPEN);
+    /* Exactly 123 bytes fits a control frame. */
+    assert_int_equal(wsp_conn_close(c, 1000, reason, 123, out, sizeof out, &n), WSP_OK);
+    assert_int_equal(n, 2 + 125);
+    assert_int_equal(out[0], 0x88);
+    assert_int_equal(out[1], 125);
+    assert_int_equal(out[2], 0x03);
+    assert_int_equal(out[3], 0xE8);
+    assert_int_equal(wsp_conn_state(c), WSP_STATE_CLOSING);
+    assert_int_equal(wsp_conn_close(c, 1000, NULL, 0, out, sizeof out, &n), WSP_ERR_STATE);
+    wsp_conn_free(c);
+}
+
+static void test_conn_flush_too_small(void **state)
+{
+    (void)state;
+    wsp_conn *c = x_new(WSP_ROLE_SERVER, 1, NULL);
+    static const uint8_t key[4] = {5, 6, 7, 8};
+    uint8_t frame[64];
+    size_t fl = wsp_test_frame(frame, sizeof frame, 0x89, key, "abc", 3);
+    wsp_event ev;
+    assert_int_equal(x_recv(c, frame, fl, &ev, NULL), WSP_OK);
+    assert_int_equal(ev.type, WSP_EV_PING);
+    assert_int_equal(wsp_conn_pending_size(c), 5);
+    uint8_t out[16];
+    size_t n = 0;
+    assert_int_equal(wsp_conn_flush(c, out, 4, &n), WSP_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(n, 5);
+    assert_int_equal(wsp_conn_pending_size(c), 5);
+    assert_int_equal(wsp_conn_flush(c, out, sizeof out, &n), WSP_OK);
+    assert_int_equal(n, 5);
+    static const uint8_t pong[] = {0x8A, 3, 'a', 'b', 'c'};
+    assert_memory_equal(out, pong, 5);
+    assert_int_equal(wsp_conn_pending_size(c), 0);
+    /* A failed server with its close still pending keeps the transport. */
+    fl = wsp_test_frame(frame, sizeof frame, 0x83, key, "x", 1); /* reserved opcode */
+    assert_int_equal(x_recv(c, frame, fl, &ev, NULL), WSP_ERR_PROTO_OPCODE);
+    assert_true(wsp_conn_pending_size(c) > 0);
+    assert_int_equal(wsp_conn_should_close_transport(c), 0);
+    assert_int_equal(wsp_conn_flush(c, out, sizeof out, &n), WSP_ERR_BUFFER_TOO_SMALL);
+    uint8_t big[256];
+    assert_int_equal(wsp_conn_flush(c, big, sizeof big, &n), WSP_OK);
+    assert_int_equal(big[0], 0x88);
+    assert_int_equal(big[2], 0x03);
+    assert_int_equal(big[3], 0xEA); /* 1002 */
+    assert_int_equal(wsp_conn_should_close_transport(c), 1);
+    wsp_conn_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2190,6 +2959,22 @@ int main(void)
         cmocka_unit_test(test_send_close),
         cmocka_unit_test(test_conn_objects),
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_conn_null_arguments),
+        cmocka_unit_test(test_conn_placed_memory),
+        cmocka_unit_test(test_conn_wrong_states),
+        cmocka_unit_test(test_conn_reject_paths),
+        cmocka_unit_test(test_conn_accept_request_paths),
+        cmocka_unit_test(test_conn_accept_deflate_extensions),
+        cmocka_unit_test(test_conn_client_offer),
+        cmocka_unit_test(test_conn_client_malformed_response),
+        cmocka_unit_test(test_conn_after_close_sent),
+        cmocka_unit_test(test_conn_empty_frames),
+        cmocka_unit_test(test_conn_compressed_text_cut),
+        cmocka_unit_test(test_conn_enable_deflate_mid_message),
+        cmocka_unit_test(test_conn_send_deflate_paths),
+        cmocka_unit_test(test_conn_zerocopy),
+        cmocka_unit_test(test_conn_close_arguments),
+        cmocka_unit_test(test_conn_flush_too_small),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
