@@ -984,6 +984,17 @@ static void test_check_response(void **state)
                &o, 0, WSP_ERR_HTTP_EXTENSION);
 }
 
+static void test_accept_key_empty(void **state)
+{
+    (void)state;
+    /* An empty key (NULL with length 0) hashes the GUID alone. */
+    char out[WSP_ACCEPT_LEN + 1];
+    assert_int_equal(wsp_accept_key(NULL, 0, out), WSP_OK);
+    assert_string_equal(out, "Kfh9QIsMVZcl6xEPYxPHzW8SZ8w=");
+    assert_int_equal(wsp_accept_key("", 0, out), WSP_OK);
+    assert_string_equal(out, "Kfh9QIsMVZcl6xEPYxPHzW8SZ8w=");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1006,6 +1017,7 @@ int main(void)
         cmocka_unit_test(test_build_response_options),
         cmocka_unit_test(test_build_request),
         cmocka_unit_test(test_check_response),
+        cmocka_unit_test(test_accept_key_empty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
