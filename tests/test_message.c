@@ -196,6 +196,50 @@ static void test_allocation_failure(void **state)
     }
 }
 
+static void test_arguments_and_copy_growth_failure(void **state)
+{
+    (void)state;
+    wsp_message m;
+    memset(&m, 0, sizeof m);
+    wsp_event e = data_ev(WSP_OP_BINARY, "abc", 3, WSP_DATA_FIRST);
+    assert_int_equal(wsp_message_add(NULL, &e), WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_message_add(&m, NULL), WSP_ERR_INVALID_ARG);
+    wsp_event nodata = data_ev(WSP_OP_BINARY, NULL, 0, WSP_DATA_FIRST);
+    nodata.len = 3;
+    assert_int_equal(wsp_message_add(&m, &nodata), WSP_ERR_INVALID_ARG);
+    assert_int_equal(m.len, 0);
+    assert_null(m.data);
+    wsp_message_reset(NULL);
+
+    /* Without realloc_fn, growing is malloc + copy + free; when that malloc
+     * fails the message so far is kept as it was. */
+    wsp_test_alloc a = {1, 0, 0, 0, 0};
+    wsp_allocator al = {wsp_test_malloc, NULL, wsp_test_free, &a};
+    m.allocator = &al;
+    static char big[300];
+    memset(big, 'q', sizeof big);
+    e = data_ev(WSP_OP_BINARY, big, 200, WSP_DATA_FIRST);
+    assert_int_equal(wsp_message_add(&m, &e), WSP_OK);
+    assert_int_equal(m.cap, 256);
+    e = data_ev(WSP_OP_BINARY, big, 100, WSP_DATA_LAST);
+    assert_int_equal(wsp_message_add(&m, &e), WSP_ERR_NOMEM);
+    assert_int_equal(m.len, 200);
+    assert_int_equal(m.cap, 256);
+    assert_false(m.complete);
+    assert_memory_equal(m.data, big, 200);
+    assert_int_equal(a.live_blocks, 1);
+    /* Allocation works again: the piece goes in. */
+    a.fail_after = -1;
+    assert_int_equal(wsp_message_add(&m, &e), WSP_OK);
+    assert_true(m.complete);
+    assert_int_equal(m.len, 300);
+    assert_memory_equal(m.data, big, 300);
+    assert_int_equal(a.live_blocks, 1);
+    wsp_message_reset(&m);
+    assert_int_equal(a.live_blocks, 0);
+    assert_int_equal(a.size_mismatches, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -204,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_limit),
         cmocka_unit_test(test_allocator),
         cmocka_unit_test(test_allocation_failure),
+        cmocka_unit_test(test_arguments_and_copy_growth_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
