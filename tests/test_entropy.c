@@ -93,6 +93,20 @@ static void test_pool_as_client_source(void **state)
     wsp_conn_free(c);
 }
 
+static void test_pool_empty_request(void **state)
+{
+    (void)state;
+    wsp_entropy_pool pool;
+    memset(&pool, 0, sizeof pool);
+    /* Nothing asked, nothing drawn: the pool is not even filled. */
+    assert_int_equal(wsp_entropy_pooled(NULL, 0, &pool), 0);
+    assert_int_equal(pool.pos, 0);
+    assert_true(all_zero(pool.buf, sizeof pool.buf));
+    uint8_t one[1];
+    assert_int_equal(wsp_entropy_pooled(one, 1, &pool), 0);
+    assert_int_equal(pool.pos, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -100,6 +114,7 @@ int main(void)
         cmocka_unit_test(test_pool_serves_and_wipes),
         cmocka_unit_test(test_pool_refills),
         cmocka_unit_test(test_pool_as_client_source),
+        cmocka_unit_test(test_pool_empty_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -352,6 +352,23 @@ static void test_mask_offsets(void **state)
     assert_memory_equal(whole, plain, sizeof plain);
 }
 
+static void test_encode_size_query(void **state)
+{
+    (void)state;
+    wsp_frame_header h;
+    memset(&h, 0, sizeof h);
+    h.fin = 1;
+    h.opcode = WSP_OP_BINARY;
+    h.payload_len = 70000;
+    h.masked = 1;
+    size_t n = 0;
+    /* No buffer: the size needed is reported. */
+    assert_int_equal(wsp_frame_encode_header(&h, NULL, 0, &n), WSP_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(n, 14);
+    /* A NULL buffer that claims room is a caller error. */
+    assert_int_equal(wsp_frame_encode_header(&h, NULL, 14, &n), WSP_ERR_INVALID_ARG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -363,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_encode_invalid),
         cmocka_unit_test(test_round_trip_random),
         cmocka_unit_test(test_mask_offsets),
+        cmocka_unit_test(test_encode_size_query),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

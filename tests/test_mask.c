@@ -151,6 +151,25 @@ static void test_zero_length_touches_nothing(void **s)
     wsp_mask(NULL, 0, key, 0);
 }
 
+static void test_null_pointers_are_ignored(void **s)
+{
+    static const uint8_t key[4] = {1, 2, 3, 4};
+    uint8_t src[4] = {10, 20, 30, 40};
+    uint8_t dst[4] = {0, 0, 0, 0};
+    (void)s;
+    wsp_mask_copy(NULL, src, 4, key, 0);
+    wsp_mask_copy(dst, NULL, 4, key, 0);
+    wsp_mask_copy(dst, src, 4, NULL, 0);
+    wsp_mask(src, 4, NULL, 0);
+    static const uint8_t zero[4] = {0, 0, 0, 0};
+    static const uint8_t orig[4] = {10, 20, 30, 40};
+    assert_memory_equal(dst, zero, 4);
+    assert_memory_equal(src, orig, 4);
+    wsp_mask_copy(dst, src, 4, key, 0);
+    static const uint8_t want[4] = {10 ^ 1, 20 ^ 2, 30 ^ 3, 40 ^ 4};
+    assert_memory_equal(dst, want, 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -160,6 +179,7 @@ int main(void)
         cmocka_unit_test(test_large_offsets),
         cmocka_unit_test(test_rfc_example),
         cmocka_unit_test(test_zero_length_touches_nothing),
+        cmocka_unit_test(test_null_pointers_are_ignored),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
