@@ -435,6 +435,77 @@ static void test_unsupported(void **state)
     wsp_conn_free(c);
 }
 
+/* Sender settings: level, memLevel and window within range are used, out of
+ * range fall back to the defaults; min_size keeps short messages plain. */
+static void test_sender_settings(void **state)
+{
+    (void)state;
+    static const struct {
+        int level, mem_level, bits;
+    } settings[] = {{9, 9, 10}, {1, 1, 9}, {12, 10, 20}, {-1, -3, 7}};
+    static uint8_t text[600];
+    for (size_t i = 0; i < sizeof text; i++) text[i] = (uint8_t)("abcab"[i % 5]);
+    for (size_t s = 0; s < sizeof settings / sizeof settings[0]; s++) {
+        peer rx;
+        peer_open(&rx, WSP_ROLE_CLIENT, NULL, 0, 0);
+        wsp_test_alloc counter = {-1, 0, 0, 0, 0};
+        wsp_allocator al = {wsp_test_malloc, wsp_test_realloc, wsp_test_free, &counter};
+        wsp_config cfg;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.role = WSP_ROLE_SERVER;
+        cfg.start_open = 1;
+        cfg.allocator = &al;
+        wsp_conn *tx = NULL;
+        assert_int_equal(wsp_conn_new(&cfg, &tx), WSP_OK);
+        wsp_deflate_config dcfg;
+        memset(&dcfg, 0, sizeof dcfg);
+        dcfg.level = settings[s].level;
+        dcfg.mem_level = settings[s].mem_level;
+        dcfg.max_window_bits = settings[s].bits;
+        dcfg.min_size = 8;
+        wsp_deflate_params agreed;
+        memset(&agreed, 0, sizeof agreed);
+        assert_int_equal(wsp_conn_enable_deflate(tx, &dcfg, &agreed), WSP_OK);
+
+        uint8_t wire[4096];
+        size_t wn = 0, n = 0;
+        /* Under min_size: sent plain. */
+        assert_int_equal(wsp_conn_send(tx, WSP_OP_TEXT, (const uint8_t *)"short", 5, 0,
+                                       wire, sizeof wire, &n), WSP_OK);
+        assert_int_equal(n, 7);
+        assert_int_equal(wire[0], 0x81);
+        wn += n;
+        /* At min_size and above: compressed, RSV1 set, smaller. */
+        for (int m = 0; m < 2; m++) {
+            assert_int_equal(wsp_conn_send(tx, WSP_OP_TEXT, text, sizeof text, 0,
+                                           wire + wn, sizeof wire - wn, &n), WSP_OK);
+            assert_int_equal(wire[wn], 0xC1);
+            assert_true(n < sizeof text / 4);
+            wn += n;
+        }
+        assert_int_equal(wsp_conn_send(tx, WSP_OP_BINARY, text, 8, 0, wire + wn,
+                                       sizeof wire - wn, &n), WSP_OK);
+        assert_int_equal(wire[wn], 0xC2);
+        wn += n;
+
+        received *r = malloc(sizeof *r);
+        assert_non_null(r);
+        feed(&rx, wire, wn, 3, r);
+        assert_int_equal(r->status, WSP_OK);
+        assert_int_equal(r->messages, 4);
+        assert_int_equal(r->len, 5 + 2 * sizeof text + 8);
+        assert_memory_equal(r->data, "short", 5);
+        assert_memory_equal(r->data + 5, text, sizeof text);
+        assert_memory_equal(r->data + 5 + sizeof text, text, sizeof text);
+        assert_memory_equal(r->data + 5 + 2 * sizeof text, text, 8);
+        free(r);
+        wsp_conn_free(tx);
+        assert_int_equal(counter.live_blocks, 0);
+        assert_int_equal(counter.size_mismatches, 0);
+        peer_close(&rx);
+    }
+}
+
 int main(void)
 {
     if (!wsp_deflate_available()) {
@@ -451,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_no_compress_flag),
         cmocka_unit_test(test_compressed_utf8),
         cmocka_unit_test(test_alloc_failure),
+        cmocka_unit_test(test_sender_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
