@@ -154,7 +154,7 @@ static void test_zero_length_touches_nothing(void **s)
 static void test_null_pointers_are_ignored(void **s)
 {
     static const uint8_t key[4] = {1, 2, 3, 4};
-    uint8_t src[4] = {10, 20, 30, 40};
+    uint8_t src[4] = {0x10, 0x20, 0x30, 0x40};
     uint8_t dst[4] = {0, 0, 0, 0};
     (void)s;
     wsp_mask_copy(NULL, src, 4, key, 0);
@@ -162,11 +162,11 @@ static void test_null_pointers_are_ignored(void **s)
     wsp_mask_copy(dst, src, 4, NULL, 0);
     wsp_mask(src, 4, NULL, 0);
     static const uint8_t zero[4] = {0, 0, 0, 0};
-    static const uint8_t orig[4] = {10, 20, 30, 40};
+    static const uint8_t orig[4] = {0x10, 0x20, 0x30, 0x40};
     assert_memory_equal(dst, zero, 4);
     assert_memory_equal(src, orig, 4);
     wsp_mask_copy(dst, src, 4, key, 0);
-    static const uint8_t want[4] = {10 ^ 1, 20 ^ 2, 30 ^ 3, 40 ^ 4};
+    static const uint8_t want[4] = {0x11, 0x22, 0x33, 0x44};
     assert_memory_equal(dst, want, 4);
 }
 
