@@ -137,6 +137,7 @@ static int parse_head(const char *buf, size_t len, size_t max_bytes,
                       size_t *consumed)
 {
     if (!buf && len) return WSP_ERR_INVALID_ARG;
+    if (!len) return WSP_ERR_NEED_MORE; /* buf may be NULL: no arithmetic on it */
     if (!max_bytes) max_bytes = WSP_DEFAULT_MAX_HEADER_BYTES;
     if (!max_headers) max_headers = WSP_DEFAULT_MAX_HEADERS;
     size_t scan = len < max_bytes ? len : max_bytes;
