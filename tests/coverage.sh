@@ -26,11 +26,18 @@ cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Debug
     -DWSPROTO_BUILD_EXAMPLES=ON >/dev/null
 cmake --build "$BUILD_DIR" -j "$JOBS" >/dev/null
 find "$BUILD_DIR" -name '*.gcda' -delete
-# failures are reported but do not hide the figures
-ctest --test-dir "$BUILD_DIR" -j "$JOBS" --output-on-failure || echo "coverage: some tests failed" >&2
+# The packaging tests build consumers against the installed library, which
+# would need gcov's runtime too; they say nothing about src/ coverage. A
+# failing test fails the run, after the figures are printed.
+status=0
+ctest --test-dir "$BUILD_DIR" -j "$JOBS" --output-on-failure -LE packaging || status=1
 cd "$ROOT"
 gcovr --root . --filter src/ --object-directory "$BUILD_DIR" \
     --exclude-unreachable-branches --exclude-throw-branches \
     --gcov-ignore-parse-errors \
     --print-summary --txt "$BUILD_DIR/coverage.txt" "$BUILD_DIR"
 echo "per-file report: $BUILD_DIR/coverage.txt"
+if [ "$status" -ne 0 ]; then
+    echo "coverage: some tests failed" >&2
+fi
+exit "$status"
