@@ -54,7 +54,10 @@ echo
 # ------------------------------------------------------------ footprint
 echo "## Footprint"
 echo
-TEXT=$(size "$B/libwsproto.a" | awk 'NR > 1 { s += $1 } END { print s }')
+# The .text section alone: size's default "text" column also counts
+# .rodata and .eh_frame, which is not what the footprint target means.
+text_of() { size -A "$1" | awk '$1 == ".text" { s += $2 } END { print s }'; }
+TEXT=$(text_of "$B/libwsproto.a")
 if [ "$(nm "$B/libwsproto.a" 2>/dev/null | grep -c ' U deflateInit2_')" -gt 0 ]; then
   DEFLATE="with permessage-deflate (zlib) compiled in"
 else
@@ -65,9 +68,9 @@ cmake -S "$SRC" -B "$WORK/nodeflate" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG" -DWSPROTO_BUILD_TESTS=OFF \
   -DWSPROTO_BUILD_EXAMPLES=OFF -DWSPROTO_DEFLATE=OFF >/dev/null 2>&1 &&
   cmake --build "$WORK/nodeflate" -j2 --target wsproto_static >/dev/null 2>&1 &&
-  TEXT2=$(size "$WORK/nodeflate/libwsproto.a" | awk 'NR > 1 { s += $1 } END { print s }') &&
+  TEXT2=$(text_of "$WORK/nodeflate/libwsproto.a") &&
   echo "- the same with -DWSPROTO_DEFLATE=OFF: $TEXT2 bytes ($(awk -v t="$TEXT2" 'BEGIN { printf "%.1f", t / 1024 }') KiB)"
-echo "- per-object .text (bytes): $(size "$B/libwsproto.a" | awk 'NR > 1 { sub(/\.c\.o.*/, "", $6); printf "%s %s, ", $6, $1 }' | sed 's/, $//')"
+echo "- per-object .text (bytes): $(size -A "$B/libwsproto.a" | awk '/\(ex / { name = $1; sub(/\.c\.o.*/, "", name) } $1 == ".text" { printf "%s %s, ", name, $2 }' | sed 's/, $//')"
 echo "- wsp_conn_size(): printed on the first line of bench_micro below"
 echo
 
