@@ -532,7 +532,9 @@ typedef struct wsp_event {
      * none is sent, e.g. during the handshake). */
     uint16_t close_code; /**< CLOSE: code received; FAILURE: code sent */
     /* WSP_EV_FAILURE: the WSP_ERR_* status, a static reason, and the
-     * stream offset of the byte that caused it (bytes fed since init). */
+     * stream offset of the byte that caused it (bytes fed since init; for
+     * a compressed message, whose bad bytes exist only after inflating, the
+     * offset of the message's first frame). */
     int status;         /**< FAILURE: the error; REQUEST, RESPONSE: validity */
     const char *reason; /**< FAILURE: static description of the error */
     uint64_t offset;    /**< FAILURE: stream offset of the offending byte */
