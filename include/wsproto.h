@@ -355,7 +355,10 @@ WSP_API int wsp_upgrade_next_extension(const wsp_headers *h, size_t *pos,
 /** How a server answers a valid upgrade request. All strings are copied into
  * the output; none need outlive the call. */
 typedef struct wsp_accept_options {
-    const char *subprotocol;    /**< chosen subprotocol (a token) or NULL */
+    const char *subprotocol;    /**< chosen subprotocol (a token) or NULL;
+                                     it must be one the client offered
+                                     (wsp_upgrade_next_subprotocol), which
+                                     the library does not check again */
     const char *extensions;     /**< Sec-WebSocket-Extensions value or NULL */
     const wsp_header *headers;  /**< extra response headers (may be NULL) */
     size_t header_count;        /**< entries in headers */
