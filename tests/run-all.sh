@@ -14,21 +14,12 @@ builds=${WSP_BUILD_ROOT:-$root/build-tests}
 jobs=$(nproc 2>/dev/null || echo 2)
 fuzz_seconds=${WSP_FUZZ_SECONDS:-30}
 
-sudo_cmd=()
-if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+. tests/support/debian-packages.sh
 
 install_deps() {
     local pkgs=(build-essential cmake pkg-config clang libclang-rt-dev libcmocka-dev
                 valgrind gcovr zlib1g-dev doxygen)
-    local missing=()
-    for p in "${pkgs[@]}"; do
-        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        echo "== installing: ${missing[*]}"
-        "${sudo_cmd[@]}" apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}"
-    fi
+    install_debian_packages "${pkgs[@]}"
     if [ -f tests/interop/install-deps.sh ]; then
         bash tests/interop/install-deps.sh
     fi
@@ -82,7 +73,8 @@ run "ASan+UBSan build (-Werror)" configure_build "$builds/asan" \
     -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DWSPROTO_SANITIZE=ON -DWSPROTO_BUILD_FUZZ=ON
 run "ASan+UBSan: unit, interop and corpus replay tests" ctest_in "$builds/asan"
 
-run "portable: aarch64 + s390x under qemu-user, Cortex-M4 build, code sizes" bash tests/portable/run.sh
+run "portable: byte-order checks under qemu-user, Cortex-M4 build, code sizes" bash tests/portable/run.sh
+run "unit tests on aarch64 and s390x (big-endian) under qemu-user" bash tests/portable/unit-tests-qemu.sh
 
 valgrind_unit() {
     cmake -S "$root" -B "$builds/valgrind" -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Debug \

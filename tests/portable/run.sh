@@ -19,17 +19,8 @@ if [ "${WSP_SKIP_INSTALL:-0}" != 1 ]; then
     pkgs=(gcc binutils qemu-user gcc-aarch64-linux-gnu gcc-s390x-linux-gnu
           libc6-dev-arm64-cross libc6-dev-s390x-cross
           gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi)
-    missing=()
-    for p in "${pkgs[@]}"; do
-        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        sudo_cmd=()
-        if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
-        echo "== installing: ${missing[*]}"
-        "${sudo_cmd[@]}" apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
-    fi
+    . "$root/tests/support/debian-packages.sh"
+    install_debian_packages "${pkgs[@]}"
 fi
 
 warn=(-std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Werror)
