@@ -482,12 +482,16 @@ static int compressed_piece(wsp_conn *c, uint8_t *p, size_t n, size_t *used,
     return rc2;
 }
 
-/* A compressed message whose last frame is all in may still have output
- * inside zlib: it comes out before anything else is parsed. */
+/* A compressed frame whose payload is all in may still have output inside
+ * zlib: the rest of the message when it was the last frame, or what the
+ * frame's own bytes inflate to when the buffer filled. It comes out before
+ * the next header is parsed, so events and failures keep stream order
+ * however the input was split. */
 static int inflate_pending(const wsp_conn *c)
 {
-    return (c->flags & (F_COMPRESSED | F_IN_FRAME | F_FRAME_FIN)) ==
-               (F_COMPRESSED | F_FRAME_FIN) && c->msg_opcode;
+    if ((c->flags & (F_COMPRESSED | F_IN_FRAME)) != F_COMPRESSED || !c->msg_opcode)
+        return 0;
+    return (c->flags & F_FRAME_FIN) || wsp_deflate_output_pending(c->deflate);
 }
 
 /* The most common frame seen whole: an unfragmented text or binary
@@ -536,7 +540,12 @@ static int frames(wsp_conn *c, uint8_t *data, size_t len, size_t *consumed,
                 rc = compressed_piece(c, p, n, &used, ev);
                 off += used;
                 if (rc != WSP_OK) off = len;
-                if (rc != WSP_OK || (!used && ev->type == WSP_EV_NONE)) break;
+                /* Nothing taken and nothing out: wait for input, unless the
+                 * frame is over and zlib empty, when its successor is next. */
+                if (rc != WSP_OK ||
+                    (!used && ev->type == WSP_EV_NONE &&
+                     ((c->flags & F_IN_FRAME) || inflate_pending(c))))
+                    break;
                 continue;
             }
             if (!n) break;

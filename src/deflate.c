@@ -39,6 +39,12 @@ int wsp_deflate_compress(wsp_deflate *d, const uint8_t *in, size_t len,
 
 size_t wsp_deflate_compress_bound(size_t len) { return len; }
 
+int wsp_deflate_output_pending(const wsp_deflate *d)
+{
+    (void)d;
+    return 0;
+}
+
 int wsp_deflate_can_compress(const wsp_deflate *d, size_t len)
 {
     (void)d, (void)len;
@@ -226,6 +232,11 @@ int wsp_deflate_inflate(wsp_deflate *d, const uint8_t *in, size_t in_len,
 int wsp_deflate_can_compress(const wsp_deflate *d, size_t len)
 {
     return d && !d->deflater_broken && len >= d->min_size;
+}
+
+int wsp_deflate_output_pending(const wsp_deflate *d)
+{
+    return d->inflater_ready && d->inflater.avail_out == 0;
 }
 
 size_t wsp_deflate_compress_bound(size_t len)

@@ -104,6 +104,9 @@ WSP_INTERNAL void wsp_deflate_destroy(wsp_deflate *d);
 WSP_INTERNAL int wsp_deflate_inflate(wsp_deflate *d, const uint8_t *in, size_t in_len,
                                      int end, size_t *used, uint8_t **out,
                                      size_t *out_len, int *done);
+/* Whether the last inflate filled the buffer, so zlib may hold more output
+ * for the input it already took. */
+WSP_INTERNAL int wsp_deflate_output_pending(const wsp_deflate *d);
 /* Compresses one piece of a message (final: the last piece) into out,
  * which holds at least wsp_deflate_compress_bound(len) bytes. */
 WSP_INTERNAL int wsp_deflate_compress(wsp_deflate *d, const uint8_t *in, size_t len,

@@ -64,6 +64,9 @@ typedef struct received {
     wsp_opcode opcode;
     int status;
     uint16_t close_code;
+    uint64_t fail_offset;
+    size_t pings;
+    size_t len_at_ping; /* data received before the (last) ping */
     size_t events;
     size_t max_piece;
     uint8_t data[1 << 20]; /* last: feed() clears everything before it */
@@ -93,10 +96,14 @@ static void feed(peer *p, const uint8_t *in, size_t n, size_t chunk, received *r
             start += used;
             if (rc != WSP_OK) {
                 r->status = rc;
-                if (ev.type == WSP_EV_FAILURE) r->close_code = ev.close_code;
+                if (ev.type == WSP_EV_FAILURE) {
+                    r->close_code = ev.close_code;
+                    r->fail_offset = ev.offset;
+                }
                 return;
             }
             if (ev.type == WSP_EV_NONE) break;
+            if (ev.type == WSP_EV_PING) r->pings++, r->len_at_ping = r->len;
             if (ev.type != WSP_EV_DATA) continue;
             r->events++;
             if (ev.len > r->max_piece) r->max_piece = ev.len;
@@ -343,6 +350,99 @@ static void test_round_trip(void **state)
     }
 }
 
+/* Senders may cut a compressed message anywhere, so a fragment can end
+ * where zlib has taken all of its input but still holds output: that
+ * output belongs before the next frame, a control frame in between
+ * included, however the bytes arrived. */
+static void test_fragment_output_before_next_frame(void **state)
+{
+    (void)state;
+    static uint8_t msg[600];
+    uint64_t rng = wsp_test_rng_seed(5);
+    for (size_t i = 0; i < sizeof msg; i++)
+        msg[i] = (uint8_t)('a' + (i < 300 ? wsp_test_rng_below(&rng, 4) : i % 3));
+    peer tx;
+    peer_open(&tx, WSP_ROLE_SERVER, NULL, 0, 0);
+    uint8_t one[4096];
+    size_t one_len = 0;
+    assert_int_equal(wsp_conn_send(tx.conn, WSP_OP_TEXT, msg, sizeof msg, 0, one,
+                                   sizeof one, &one_len), WSP_OK);
+    peer_close(&tx);
+    /* unmasked, so the header is 2 or 4 bytes: the payload follows it */
+    size_t hl = (one[1] & 0x7Fu) == 126 ? 4 : 2;
+    const uint8_t *z = one + hl;
+    size_t zn = one_len - hl;
+    assert_true(zn > 4);
+    static const uint32_t buffers[] = {1, 2, 16, 300};
+    for (size_t cut = 1; cut < zn; cut++) {
+        /* the compressed payload in two frames, a ping between them */
+        uint8_t wire[4096];
+        size_t wn = 0;
+        size_t parts[2] = {cut, zn - cut};
+        for (int k = 0; k < 2; k++) {
+            wire[wn++] = k == 0 ? 0x41 : 0x80;
+            if (parts[k] < 126) {
+                wire[wn++] = (uint8_t)parts[k];
+            } else {
+                wire[wn++] = 126;
+                wire[wn++] = (uint8_t)(parts[k] >> 8);
+                wire[wn++] = (uint8_t)parts[k];
+            }
+            memcpy(wire + wn, z + (k ? cut : 0), parts[k]);
+            wn += parts[k];
+            if (k == 0) wire[wn++] = 0x89, wire[wn++] = 0x00;
+        }
+        for (size_t b = 0; b < sizeof buffers / sizeof buffers[0]; b++) {
+            size_t before = SIZE_MAX;
+            for (size_t chunk = 1; chunk <= wn; chunk = chunk < 4 ? chunk + 1 : chunk * 3) {
+                peer rx;
+                peer_open(&rx, WSP_ROLE_CLIENT, NULL, 0, buffers[b]);
+                received *r = malloc(sizeof *r);
+                feed(&rx, wire, wn, chunk, r);
+                assert_int_equal(r->status, WSP_OK);
+                assert_int_equal(r->messages, 1);
+                assert_int_equal(r->len, sizeof msg);
+                assert_memory_equal(r->data, msg, sizeof msg);
+                assert_int_equal(r->pings, 1);
+                /* all that the first fragment inflates to, however fed */
+                if (before == SIZE_MAX) before = r->len_at_ping;
+                assert_int_equal(r->len_at_ping, before);
+                free(r);
+                peer_close(&rx);
+            }
+            /* and the same with a buffer that holds all of it */
+            peer whole;
+            peer_open(&whole, WSP_ROLE_CLIENT, NULL, 0, 1u << 16);
+            received *r = malloc(sizeof *r);
+            feed(&whole, wire, wn, wn, r);
+            assert_int_equal(r->len_at_ping, before);
+            free(r);
+            peer_close(&whole);
+        }
+    }
+}
+
+/* Corrupt data in a fragment that filled the buffer is found before the
+ * next frame's header is looked at (found by fuzz_deflate: fed whole, the
+ * RSV error of the second header came first). */
+static void test_fragment_error_before_next_header(void **state)
+{
+    (void)state;
+    uint8_t in[64];
+    size_t n = hex("41 07 f2 48 16 21 38 00 50 61 00 00 00", in);
+    for (size_t chunk = 1; chunk <= n; chunk++) {
+        peer rx;
+        peer_open(&rx, WSP_ROLE_CLIENT, NULL, 0, 1);
+        received *r = malloc(sizeof *r);
+        feed(&rx, in, n, chunk, r);
+        assert_int_equal(r->status, WSP_ERR_PROTO_EXTENSION);
+        assert_int_equal(r->close_code, 1002);
+        assert_int_equal(r->fail_offset, 0);
+        free(r);
+        peer_close(&rx);
+    }
+}
+
 /* Per-message opt-out, and an uncompressed message between compressed ones. */
 static void test_no_compress_flag(void **state)
 {
@@ -519,6 +619,8 @@ int main(void)
         cmocka_unit_test(test_rsv1_rules),
         cmocka_unit_test(test_compression_bomb),
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_fragment_output_before_next_frame),
+        cmocka_unit_test(test_fragment_error_before_next_header),
         cmocka_unit_test(test_no_compress_flag),
         cmocka_unit_test(test_compressed_utf8),
         cmocka_unit_test(test_alloc_failure),
