@@ -31,7 +31,7 @@ debian_arch() {
 }
 
 if [ "${WSP_SKIP_INSTALL:-0}" != 1 ]; then
-    pkgs=(cmake qemu-user dpkg-dev)
+    pkgs=(cmake qemu-user binutils)
     for a in "${arches[@]}"; do
         d=$(debian_arch "$a")
         pkgs+=("gcc-$a-linux-gnu" "libc6-dev-$d-cross")
