@@ -76,7 +76,7 @@ enum wsp_status {
 
     WSP_ERR_HTTP_MALFORMED = -100,   /**< 400: not parseable as HTTP/1.1 */
     WSP_ERR_HTTP_METHOD = -101,      /**< 405: method is not GET */
-    WSP_ERR_HTTP_VERSION = -102,     /**< 400: HTTP version below 1.1 */
+    WSP_ERR_HTTP_VERSION = -102,     /**< 400: HTTP version below 1.1 (client: of the 101) */
     WSP_ERR_HTTP_HOST = -103,        /**< 400: Host missing or repeated */
     WSP_ERR_HTTP_UPGRADE = -104,     /**< 400: Upgrade lacks "websocket" */
     WSP_ERR_HTTP_CONNECTION = -105,  /**< 400: Connection lacks "upgrade" */

@@ -410,6 +410,10 @@ int wsp_handshake_check_response(const wsp_response *resp, const char *accept,
     *subprotocol = NULL, *subprotocol_len = 0;
     *extensions = NULL, *extensions_len = 0;
     if (resp->status != 101) return WSP_ERR_HTTP_STATUS;
+    /* 101 and Upgrade exist from HTTP/1.1 on (RFC 9110 7.8, 15.2.2): an
+     * older server cannot have switched. */
+    if (resp->version_major < 1 || (resp->version_major == 1 && resp->version_minor < 1))
+        return WSP_ERR_HTTP_VERSION;
     if (!any_header_has_token(h, "upgrade", "websocket")) return WSP_ERR_HTTP_UPGRADE;
     if (!any_header_has_token(h, "connection", "upgrade")) return WSP_ERR_HTTP_CONNECTION;
     const char *value = NULL;

@@ -945,6 +945,18 @@ static void test_check_response(void **state)
     o.extensions = "x-foo; a=1, x-bar\t; b";
 
     check_resp(RESP_HEAD RESP_ACCEPT "\r\n", &o, 0, WSP_OK);
+    /* A 101 from before HTTP/1.1 cannot have switched protocols; a later
+     * 1.x can; any other status is reported as such first. */
+    check_resp("HTTP/1.0 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\n" RESP_ACCEPT "\r\n",
+               &o, 0, WSP_ERR_HTTP_VERSION);
+    check_resp("HTTP/0.9 101 S\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\n" RESP_ACCEPT "\r\n",
+               &o, 0, WSP_ERR_HTTP_VERSION);
+    check_resp("HTTP/1.2 101 S\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\n" RESP_ACCEPT "\r\n",
+               &o, 0, WSP_OK);
+    check_resp("HTTP/1.0 403 Forbidden\r\n\r\n", &o, 0, WSP_ERR_HTTP_STATUS);
     /* Upgrade present under another token first, then the right one. */
     check_resp("HTTP/1.1 101 S\r\nUpgrade: h2c\r\nUpgrade: websocket\r\n"
                "Connection: Upgrade\r\n" RESP_ACCEPT "\r\n",
