@@ -6,6 +6,8 @@
 #   bash tests/run-all.sh            everything
 #   WSP_SKIP_INSTALL=1 bash ...      do not touch system packages
 #   WSP_FUZZ_SECONDS=N bash ...      seconds per fuzz target (default 30, 0: replay only)
+#   WSP_FUZZ_SEED=N bash ...         libFuzzer seed (default 1, so a run repeats;
+#                                    empty: random). Long random runs: tests/fuzz/
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,6 +15,7 @@ cd "$root"
 builds=${WSP_BUILD_ROOT:-$root/build-tests}
 jobs=$(nproc 2>/dev/null || echo 2)
 fuzz_seconds=${WSP_FUZZ_SECONDS:-30}
+fuzz_seed=${WSP_FUZZ_SEED-1}
 
 . tests/support/debian-packages.sh
 
@@ -87,7 +90,8 @@ run "coverage of src/ (gcovr, lines and decision branches)" bash tests/coverage.
 
 if [ -f tests/fuzz/run-fuzzers.sh ] && [ "$fuzz_seconds" -gt 0 ]; then
     run "libFuzzer, ${fuzz_seconds}s per target" \
-        env JOBS="$jobs" BUILD_DIR="$builds/fuzz" bash tests/fuzz/run-fuzzers.sh "$fuzz_seconds"
+        env JOBS="$jobs" BUILD_DIR="$builds/fuzz" SEED="$fuzz_seed" \
+        bash tests/fuzz/run-fuzzers.sh "$fuzz_seconds"
 fi
 
 echo

@@ -8,7 +8,9 @@
 #
 # Environment: BUILD_DIR (default: a fresh temporary directory), WORK_DIR
 # (corpus copies and artifacts; default: inside BUILD_DIR), JOBS (targets run
-# at once, default 1), TARGETS (space-separated subset), CC (default clang).
+# at once, default 1), TARGETS (space-separated subset), CC (default clang),
+# SEED (libFuzzer's -seed: a fixed seed makes a run repeatable; default
+# random).
 set -eu
 
 SECONDS_EACH=${1:-60}
@@ -17,6 +19,7 @@ SRC=$(cd "$HERE/../.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/wsproto-fuzz.XXXXXX")}
 WORK_DIR=${WORK_DIR:-$BUILD_DIR/fuzz-work}
 JOBS=${JOBS:-1}
+SEED_ARG=${SEED:+-seed=$SEED}
 TARGETS=${TARGETS:-"fuzz_http_request fuzz_http_response fuzz_server_frames fuzz_client_frames fuzz_utf8 fuzz_roundtrip fuzz_deflate"}
 
 CC=${CC:-clang} cmake -S "$SRC" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -41,7 +44,8 @@ run_one() {
     fi
     mkdir -p "$WORK_DIR/$t/corpus" "$WORK_DIR/$t/artifacts"
     cp "$HERE/corpus/$t/"* "$WORK_DIR/$t/corpus/" 2>/dev/null || true
-    if "$bin" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
+    # shellcheck disable=SC2086 # SEED_ARG is empty or one word
+    if "$bin" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 $SEED_ARG \
         -print_final_stats=1 -dict="$(dict_for "$t")" \
         -artifact_prefix="$WORK_DIR/$t/artifacts/" \
         "$WORK_DIR/$t/corpus" >"$WORK_DIR/$t/log" 2>&1; then
@@ -50,6 +54,9 @@ run_one() {
                 awk '{print $2}') runs)"
     else
         echo "$t: FAILED, see $WORK_DIR/$t/log and $WORK_DIR/$t/artifacts/" >&2
+        # The invariant and the input (libFuzzer prints it in base64), so a
+        # failure elsewhere can be replayed from its output alone.
+        grep -E 'invariant violated|ERROR:|^SUMMARY|^Base64' "$WORK_DIR/$t/log" >&2 || true
         return 1
     fi
 }
