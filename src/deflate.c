@@ -100,8 +100,6 @@ static void z_free(voidpf opaque, voidpf ptr)
     a->free_fn(p, p->size, a->user);
 }
 
-static int bits_or(int bits, int dflt) { return bits >= 8 && bits <= 15 ? bits : dflt; }
-
 int wsp_deflate_create(const wsp_allocator *a, const wsp_deflate_config *cfg,
                        const wsp_deflate_params *agreed, int role,
                        wsp_deflate **out)
@@ -123,9 +121,9 @@ int wsp_deflate_create(const wsp_allocator *a, const wsp_deflate_config *cfg,
     int server = role == WSP_ROLE_SERVER;
     int own_limit = server ? agreed->server_max_window_bits : agreed->client_max_window_bits;
     int peer_limit = server ? agreed->client_max_window_bits : agreed->server_max_window_bits;
-    d->own_bits = bits_or(cfg->max_window_bits, 15);
-    if (bits_or(own_limit, 0) && own_limit < d->own_bits) d->own_bits = own_limit;
-    d->peer_bits = bits_or(peer_limit, 15);
+    d->own_bits = wsp_deflate_bits_or(cfg->max_window_bits, 15);
+    if (wsp_deflate_bits_or(own_limit, 0) && own_limit < d->own_bits) d->own_bits = own_limit;
+    d->peer_bits = wsp_deflate_bits_or(peer_limit, 15);
     d->own_no_context = (uint8_t)(server ? agreed->server_no_context_takeover
                                          : agreed->client_no_context_takeover);
     if (cfg->no_context_takeover) d->own_no_context = 1;

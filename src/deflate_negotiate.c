@@ -7,12 +7,6 @@
 
 static const char ext_name[] = "permessage-deflate";
 
-static void trim(const char **s, size_t *n)
-{
-    while (*n && (**s == ' ' || **s == '\t')) (*s)++, (*n)--;
-    while (*n && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t')) (*n)--;
-}
-
 /* RFC 7692 7.1.2: window bits are 1*DIGIT, 8..15, no leading zero. A value
  * may arrive as a quoted-string that must unescape to the same token. */
 static int parse_bits(const char *v, size_t n)
@@ -40,7 +34,7 @@ int wsp_deflate_parse(const char *item, size_t len, int is_response,
         const char *p = item + start;
         size_t n = pos - start;
         pos++;
-        trim(&p, &n);
+        wsp_trim_ows(&p, &n);
         if (first) {
             if (!wsp_ascii_ieq(p, n, ext_name)) return WSP_ERR_NEED_MORE;
             first = 0;
@@ -51,8 +45,8 @@ int wsp_deflate_parse(const char *item, size_t len, int is_response,
         const char *value = eq ? eq + 1 : NULL;
         size_t value_len = eq ? n - name_len - 1 : 0;
         const char *name = p;
-        trim(&name, &name_len);
-        if (value) trim(&value, &value_len);
+        wsp_trim_ows(&name, &name_len);
+        if (value) wsp_trim_ows(&value, &value_len);
 
         /* RFC 7692 7: a repeated or unknown parameter, or one with a bad
          * value, makes the whole offer (or response) invalid. */
@@ -78,7 +72,7 @@ int wsp_deflate_parse(const char *item, size_t len, int is_response,
     return first ? WSP_ERR_NEED_MORE : WSP_OK;
 }
 
-static int bits_or(int bits, int dflt) { return bits >= 8 && bits <= 15 ? bits : dflt; }
+int wsp_deflate_bits_or(int bits, int dflt) { return bits >= 8 && bits <= 15 ? bits : dflt; }
 
 static void write_param(wsp_writer *w, const char *name, int bits)
 {
@@ -111,14 +105,14 @@ static void answer_offer(const wsp_deflate_config *cfg,
      * nothing and lets our inflater reset between messages. */
     agreed->client_no_context_takeover =
         offer->client_no_context_takeover || cfg->peer_no_context_takeover;
-    int own = bits_or(cfg->max_window_bits, 15);
+    int own = wsp_deflate_bits_or(cfg->max_window_bits, 15);
     if (offer->server_max_window_bits) {
         if (offer->server_max_window_bits < own) own = offer->server_max_window_bits;
         agreed->server_max_window_bits = own;
     }
     /* client_max_window_bits may only be answered when offered (7.1.2.2). */
     if (offer->client_max_window_bits) {
-        int peer = bits_or(cfg->peer_max_window_bits, 0);
+        int peer = wsp_deflate_bits_or(cfg->peer_max_window_bits, 0);
         int offered = offer->client_max_window_bits > WSP_DEFLATE_BITS_NO_VALUE
                           ? offer->client_max_window_bits : 0;
         if (offered && (!peer || offered < peer)) peer = offered;
@@ -175,9 +169,10 @@ void wsp_deflate_write_offer(wsp_writer *w, const wsp_deflate_config *cfg)
     memset(&offer, 0, sizeof offer);
     offer.server_no_context_takeover = cfg->peer_no_context_takeover;
     offer.client_no_context_takeover = cfg->no_context_takeover;
-    offer.server_max_window_bits = bits_or(cfg->peer_max_window_bits, 0);
+    offer.server_max_window_bits = wsp_deflate_bits_or(cfg->peer_max_window_bits, 0);
     /* Always announce that the server may limit our window. */
-    offer.client_max_window_bits = bits_or(cfg->max_window_bits, WSP_DEFLATE_BITS_NO_VALUE);
+    offer.client_max_window_bits =
+        wsp_deflate_bits_or(cfg->max_window_bits, WSP_DEFLATE_BITS_NO_VALUE);
     if (offer.client_max_window_bits == 15) offer.client_max_window_bits = WSP_DEFLATE_BITS_NO_VALUE;
     wsp_deflate_write_params(w, &offer);
 }
@@ -197,13 +192,13 @@ int wsp_deflate_check_response(const wsp_headers *response_headers,
         /* RFC 7692 7: one response element, all of whose parameters the
          * offer allowed. */
         if (rc != WSP_OK || *found) return WSP_ERR_HTTP_EXTENSION;
-        int offered_server_bits = bits_or(cfg->peer_max_window_bits, 0);
+        int offered_server_bits = wsp_deflate_bits_or(cfg->peer_max_window_bits, 0);
         if (cfg->peer_no_context_takeover && !p.server_no_context_takeover)
             return WSP_ERR_HTTP_EXTENSION;
         if (offered_server_bits && (!p.server_max_window_bits ||
                                     p.server_max_window_bits > offered_server_bits))
             return WSP_ERR_HTTP_EXTENSION;
-        int own = bits_or(cfg->max_window_bits, 15);
+        int own = wsp_deflate_bits_or(cfg->max_window_bits, 15);
         if (p.client_max_window_bits > own) return WSP_ERR_HTTP_EXTENSION;
         *agreed = p;
         *found = 1;

@@ -34,7 +34,7 @@ int wsp_ascii_ieq(const char *a, size_t a_len, const char *lower)
 
 static int is_ows(char c) { return c == ' ' || c == '\t'; }
 
-static void trim(const char **s, size_t *len)
+void wsp_trim_ows(const char **s, size_t *len)
 {
     while (*len && is_ows(**s)) (*s)++, (*len)--;
     while (*len && is_ows((*s)[*len - 1])) (*len)--;
@@ -62,7 +62,7 @@ int wsp_list_next(const char *list, size_t list_len, size_t *pos,
         *pos = i < list_len ? i + 1 : i;
         const char *s = list + start;
         size_t n = i - start;
-        trim(&s, &n);
+        wsp_trim_ows(&s, &n);
         if (n) {
             *item = s;
             *item_len = n;
@@ -269,7 +269,7 @@ int wsp_headers_next(const wsp_headers *h, size_t *pos, wsp_header *out)
     if (h->array) {
         if (*pos >= h->count) return WSP_ERR_NEED_MORE;
         *out = h->array[(*pos)++];
-        trim(&out->value, &out->value_len);
+        wsp_trim_ows(&out->value, &out->value_len);
         return WSP_OK;
     }
     if (!h->raw || *pos >= h->raw_len) return WSP_ERR_NEED_MORE;
@@ -285,7 +285,7 @@ int wsp_headers_next(const wsp_headers *h, size_t *pos, wsp_header *out)
     out->name_len = (size_t)(colon - s);
     out->value = colon + 1;
     out->value_len = n - out->name_len - 1;
-    trim(&out->value, &out->value_len);
+    wsp_trim_ows(&out->value, &out->value_len);
     return WSP_OK;
 }
 

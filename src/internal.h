@@ -37,6 +37,8 @@ WSP_INTERNAL long wsp_base64_decode(const char *in, size_t len, uint8_t *out,
 /* http.c: ASCII case-insensitive compare of n bytes with a NUL-terminated
  * lower-case literal of the same length. */
 WSP_INTERNAL int wsp_ascii_ieq(const char *a, size_t a_len, const char *lower);
+/* Drops spaces and tabs (HTTP's OWS) from both ends of s[0..*len). */
+WSP_INTERNAL void wsp_trim_ows(const char **s, size_t *len);
 /* 1 if the comma list holds `token` (case-insensitive), 0 otherwise. */
 WSP_INTERNAL int wsp_list_has_token(const char *list, size_t len,
                                     const char *lower_token);
@@ -79,6 +81,8 @@ WSP_INTERNAL int wsp_build(wsp_build_fn build, const void *ctx, uint8_t *out,
                            size_t out_cap, size_t *out_len);
 
 /* deflate_negotiate.c */
+/* bits if it is a window size zlib and RFC 7692 allow (8..15), else dflt. */
+WSP_INTERNAL int wsp_deflate_bits_or(int bits, int dflt);
 /* Picks the first acceptable offer; returns 1 and fills *agreed, or 0. */
 WSP_INTERNAL int wsp_deflate_choose(const wsp_headers *request_headers,
                                     const wsp_deflate_config *cfg,
