@@ -19,13 +19,26 @@
  * Conventions used throughout:
  *   - Every function returns an int status: WSP_OK (0) or a negative
  *     WSP_ERR_* value; wsp_strerror() names each one.
- *   - "Caller buffer" pointers in events point into memory the caller passed
- *     to wsp_conn_recv(). They stay valid as long as the caller leaves those
- *     bytes in place; the library never keeps them past the call.
+ *   - Pointer lifetimes (the one rule, stated once): a pointer in an event
+ *     points either into the bytes the caller passed to wsp_conn_recv()
+ *     (payload, pings, pongs, close reasons, HTTP heads: valid while the
+ *     caller leaves those bytes in place) or, for pieces of a compressed
+ *     message, into the connection's inflate buffer (valid until the next
+ *     call of any wsp_conn_* function on that connection). Static strings
+ *     (reasons of failures, wsp_strerror()) live forever.
+ *   - The library reads a pointer the caller passed only during the call,
+ *     except where a function's documentation says otherwise (the config's
+ *     allocator, entropy user data, origin policy and deflate settings, which
+ *     must live as long as the connection).
  *   - Output functions write into (out, out_cap) and store the byte count in
- *     *out_len. When out_cap is too small they return WSP_ERR_BUFFER_TOO_SMALL,
- *     write nothing, and store the size that would have been needed in
- *     *out_len.
+ *     *out_len. On every failure, WSP_ERR_BUFFER_TOO_SMALL included, they
+ *     write nothing and set *out_len to 0, so `n += out_len` after a failed
+ *     call adds nothing. How much room a call needs is answered by
+ *     wsp_conn_send_bound() and wsp_conn_pending_size(), and by the
+ *     stateless builders themselves when called with out NULL and out_cap 0
+ *     (they then return WSP_OK and the size, and write nothing).
+ *   - Every size computation is checked for overflow; a size that cannot be
+ *     represented in size_t is refused with WSP_ERR_LIMIT.
  *   - Nothing here is global: every function works only on what it is given.
  *     A connection may be used by one thread at a time.
  */
@@ -50,9 +63,9 @@ extern "C" {
 #endif
 
 #define WSP_VERSION_MAJOR 0 /**< Major version of this header; see CHANGELOG.md */
-#define WSP_VERSION_MINOR 1 /**< Minor version of this header */
+#define WSP_VERSION_MINOR 2 /**< Minor version of this header */
 #define WSP_VERSION_PATCH 0 /**< Patch version of this header */
-#define WSP_VERSION_STRING "0.1.0" /**< "MAJOR.MINOR.PATCH" of this header */
+#define WSP_VERSION_STRING "0.2.0" /**< "MAJOR.MINOR.PATCH" of this header */
 
 /* ------------------------------------------------------------------------
  * Status codes. Negative values are grouped by hundreds:
@@ -66,13 +79,15 @@ enum wsp_status {
 
     WSP_ERR_INVALID_ARG = -1,      /**< a NULL pointer, bad opcode, bad code... */
     WSP_ERR_STATE = -2,            /**< call not valid in the current state */
-    WSP_ERR_BUFFER_TOO_SMALL = -3, /**< *out_len holds the size needed */
+    WSP_ERR_BUFFER_TOO_SMALL = -3, /**< out_cap too small; nothing written */
     WSP_ERR_NOMEM = -4,            /**< the allocator returned NULL */
     WSP_ERR_ENTROPY = -5,          /**< the entropy source failed */
     WSP_ERR_NEED_MORE = -6,        /**< input ends before the item does */
-    WSP_ERR_LIMIT = -7,            /**< a caller-set size limit was reached */
+    WSP_ERR_LIMIT = -7,            /**< a size limit or size_t would be exceeded */
     WSP_ERR_CLOSED = -8,           /**< connection closed: nothing more to do */
     WSP_ERR_UNSUPPORTED = -9,      /**< feature not compiled in (e.g. deflate) */
+    WSP_ERR_NOT_FOUND = -10,       /**< no (more) such item: absent header,
+                                        end of a list, no acceptable offer */
 
     WSP_ERR_HTTP_MALFORMED = -100,   /**< 400: not parseable as HTTP/1.1 */
     WSP_ERR_HTTP_METHOD = -101,      /**< 405: method is not GET */
@@ -173,8 +188,10 @@ WSP_API int wsp_frame_parse_header(const uint8_t *buf, size_t len,
 /** Encodes a frame header into out (it takes 2 to WSP_MAX_FRAME_HEADER
  * bytes; *out_len says how many). fin, rsv (bits 2..0), opcode and
  * payload_len are taken from hdr; if hdr->masked, mask_key is written too.
+ * With out NULL and out_cap 0 it only measures (WSP_OK, size in *out_len).
  * Returns WSP_OK, WSP_ERR_BUFFER_TOO_SMALL, or WSP_ERR_INVALID_ARG (opcode
- * over 0xF, rsv over 7, length with the top bit set). */
+ * over 0xF, rsv over 7, length with the top bit set); *out_len is 0 on
+ * failure. */
 WSP_API int wsp_frame_encode_header(const wsp_frame_header *hdr, uint8_t *out,
                                     size_t out_cap, size_t *out_len);
 
@@ -216,7 +233,7 @@ WSP_API int wsp_accept_key(const char *key, size_t key_len,
 /** Iterates over a comma-separated HTTP list (RFC 9110 5.6.1), skipping
  * empty elements and optional whitespace. Start with *pos = 0. Returns
  * WSP_OK with *item / *item_len set to the next element (not copied, points
- * into list), or WSP_ERR_NEED_MORE when there is none left. Elements keep
+ * into list), or WSP_ERR_NOT_FOUND when there is none left. Elements keep
  * any ";params" they carry. */
 WSP_API int wsp_list_next(const char *list, size_t list_len, size_t *pos,
                           const char **item, size_t *item_len);
@@ -245,13 +262,13 @@ typedef struct wsp_headers {
 } wsp_headers;
 
 /** Iterates over every header in order. Start with *pos = 0. Returns WSP_OK
- * with *out filled (pointers into the header set), or WSP_ERR_NEED_MORE at
+ * with *out filled (pointers into the header set), or WSP_ERR_NOT_FOUND at
  * the end. Values have surrounding whitespace removed. */
 WSP_API int wsp_headers_next(const wsp_headers *h, size_t *pos,
                              wsp_header *out);
 
 /** Finds the first header named `name` (case-insensitive). Returns WSP_OK
- * with *value / *value_len set, or WSP_ERR_NEED_MORE if absent. */
+ * with *value / *value_len set, or WSP_ERR_NOT_FOUND if absent. */
 WSP_API int wsp_headers_get(const wsp_headers *h, const char *name,
                             const char **value, size_t *value_len);
 
@@ -315,7 +332,7 @@ typedef struct wsp_origin_policy {
 } wsp_origin_policy;
 
 /** What a valid upgrade request asks for. Pointers point into the request's
- * strings. */
+ * strings (none into this struct, so a copy stays valid as long as they). */
 typedef struct wsp_upgrade_info {
     const char *host;   /**< the Host header value */
     size_t host_len;    /**< bytes in host */
@@ -323,9 +340,9 @@ typedef struct wsp_upgrade_info {
     size_t origin_len;  /**< bytes in origin */
     const char *key;    /**< the Sec-WebSocket-Key value */
     size_t key_len;     /**< bytes in key */
-    /** All Sec-WebSocket-Protocol / -Extensions values; iterate with
+    /** The request's headers (a copy of wsp_request.headers), for
      * wsp_upgrade_next_subprotocol() / wsp_upgrade_next_extension(). */
-    const wsp_headers *headers;
+    wsp_headers headers;
     char accept[WSP_ACCEPT_LEN + 1]; /**< Sec-WebSocket-Accept to answer, NUL-terminated */
 } wsp_upgrade_info;
 
@@ -342,7 +359,7 @@ WSP_API int wsp_upgrade_validate(const wsp_request *req,
 /** Iterate over offered subprotocols (every Sec-WebSocket-Protocol header,
  * each a comma list) or extension offers (every Sec-WebSocket-Extensions
  * header; each item is one offer with its ";params"). Start with *pos = 0 and
- * *list_pos = 0. Return WSP_OK with the next item or WSP_ERR_NEED_MORE. */
+ * *list_pos = 0. Return WSP_OK with the next item or WSP_ERR_NOT_FOUND. */
 WSP_API int wsp_upgrade_next_subprotocol(const wsp_headers *h, size_t *pos,
                                          size_t *list_pos, const char **item,
                                          size_t *item_len);
@@ -369,7 +386,8 @@ typedef struct wsp_accept_options {
  * Sec-WebSocket-Accept (accept is wsp_upgrade_info.accept) and the options.
  * Returns WSP_OK, WSP_ERR_BUFFER_TOO_SMALL, or WSP_ERR_INVALID_ARG when a
  * header name or value holds CR, LF or NUL, or the subprotocol is not a
- * token. opts may be NULL. */
+ * token; *out_len is 0 on failure. With out NULL and out_cap 0 it only
+ * measures. opts may be NULL. */
 WSP_API int wsp_upgrade_build_response(const char *accept,
                                        const wsp_accept_options *opts,
                                        uint8_t *out, size_t out_cap,
@@ -380,7 +398,8 @@ WSP_API int wsp_upgrade_build_response(const char *accept,
  * Connection: close; 426 carries "Sec-WebSocket-Version: 13" and 405 carries
  * "Allow: GET" as RFC 6455 4.2.2 and RFC 9110 require. Returns WSP_OK,
  * WSP_ERR_BUFFER_TOO_SMALL, or WSP_ERR_INVALID_ARG for a status outside
- * 400..599. */
+ * 400..599; *out_len is 0 on failure. With out NULL and out_cap 0 it only
+ * measures. */
 WSP_API int wsp_http_build_error(int http_status, uint8_t *out,
                                  size_t out_cap, size_t *out_len);
 
@@ -466,7 +485,12 @@ typedef struct wsp_config {
                                    RFC 9220 streams, or tests) */
     const wsp_origin_policy *origin_policy; /**< server; NULL: allow all */
     const wsp_allocator *allocator; /**< NULL: malloc/realloc/free */
-    wsp_entropy_fn entropy;     /**< client masking + key; NULL: system */
+    /** Client: the source of the handshake key and of every frame's masking
+     * key, called for each. NULL: the handshake key and a 128-bit seed come
+     * from wsp_entropy_system(), and masking keys from a SipHash-2-4
+     * keystream under that seed kept inside the connection (one system call
+     * per connection, not per frame; reseeded after 2^32 keys). */
+    wsp_entropy_fn entropy;
     void *entropy_user;         /**< passed to entropy */
     /** permessage-deflate (RFC 7692) settings; NULL: never negotiated. A
      * server answers the first acceptable offer; a client offers it. Needs
@@ -500,63 +524,100 @@ WSP_API int wsp_conn_new(const wsp_config *cfg, wsp_conn **out);
 /** Frees a connection made by wsp_conn_new. NULL is ignored. */
 WSP_API void wsp_conn_free(wsp_conn *conn);
 
-/** What wsp_conn_recv() reports. */
+/** What wsp_conn_recv() reports; also says which member of wsp_event.u is
+ * set. */
 typedef enum wsp_event_type {
-    WSP_EV_NONE = 0,  /**< input used up (or kept back), no event */
-    WSP_EV_REQUEST,   /**< server: an HTTP request head arrived */
-    WSP_EV_RESPONSE,  /**< client: the HTTP response head arrived */
-    WSP_EV_DATA,      /**< a piece of a text or binary message */
-    WSP_EV_PING,      /**< a ping (already answered unless no_auto_pong) */
-    WSP_EV_PONG,      /**< a pong */
-    WSP_EV_CLOSE,     /**< the peer's close frame */
-    WSP_EV_FAILURE    /* the connection failed; see status/close_code */
+    WSP_EV_NONE = 0,  /**< input used up (or kept back), no event; no member */
+    WSP_EV_REQUEST,   /**< server: an HTTP request head arrived; u.request */
+    WSP_EV_RESPONSE,  /**< client: the HTTP response head arrived; u.response */
+    WSP_EV_DATA,      /**< a piece of a text or binary message; u.data */
+    WSP_EV_PING,      /**< a ping (already answered unless no_auto_pong); u.control */
+    WSP_EV_PONG,      /**< a pong; u.control */
+    WSP_EV_CLOSE,     /**< the peer's close frame; u.close */
+    WSP_EV_FAILURE    /**< the connection failed; u.failure */
 } wsp_event_type;
 
 /** Flags of a WSP_EV_DATA event. */
 #define WSP_DATA_FIRST 1u /**< first piece of a message */
 #define WSP_DATA_LAST 2u  /**< last piece of a message */
 
-/** One event reported by wsp_conn_recv(). Which fields are set depends on
- * the type; the others are zero. */
-typedef struct wsp_event {
-    wsp_event_type type; /**< what happened; WSP_EV_NONE: feed more input */
-    /* WSP_EV_DATA: the opcode of the message (TEXT or BINARY), the piece
-     * (unmasked in place in the caller's buffer, or, for a compressed
-     * message, in the connection's inflate buffer; a text piece may end or
-     * start inside a code point, the whole message is validated), flags.
-     * WSP_EV_PING / PONG: the payload (points into the caller's buffer).
-     * WSP_EV_CLOSE: the reason (UTF-8, validated, not NUL-terminated). */
-    wsp_opcode opcode; /**< DATA: WSP_OP_TEXT or WSP_OP_BINARY */
-    uint8_t *data;     /**< DATA: the piece; PING, PONG: payload; CLOSE: reason */
-    size_t len;        /**< bytes at data */
-    unsigned flags;    /**< DATA: WSP_DATA_FIRST and/or WSP_DATA_LAST */
-    /* WSP_EV_CLOSE: the code received (1005 if the frame had none).
-     * WSP_EV_FAILURE: the code in the close frame queued for the peer (0 if
-     * none is sent, e.g. during the handshake). */
-    uint16_t close_code; /**< CLOSE: code received; FAILURE: code sent */
-    /* WSP_EV_FAILURE: the WSP_ERR_* status, a static reason, and the
-     * stream offset of the byte that caused it (bytes fed since init; for
+/** WSP_EV_DATA: a piece of a message. */
+typedef struct wsp_data_event {
+    wsp_opcode opcode; /**< WSP_OP_TEXT or WSP_OP_BINARY */
+    unsigned flags;    /**< WSP_DATA_FIRST and/or WSP_DATA_LAST */
+    /** The piece: unmasked in place in the caller's buffer, or, for a
+     * compressed message, in the connection's inflate buffer. A text piece
+     * may end or start inside a code point; the whole message is
+     * validated. May be non-NULL with len 0. */
+    uint8_t *payload;
+    size_t len; /**< bytes at payload */
+} wsp_data_event;
+
+/** WSP_EV_PING and WSP_EV_PONG: the frame's payload (0..125 bytes, in the
+ * caller's buffer). */
+typedef struct wsp_control_event {
+    uint8_t *payload; /**< the payload */
+    size_t len;       /**< bytes at payload */
+} wsp_control_event;
+
+/** WSP_EV_CLOSE: the peer's close frame. */
+typedef struct wsp_close_event {
+    uint16_t code;      /**< code received; 1005 if the frame had none */
+    const char *reason; /**< UTF-8, validated, not NUL-terminated */
+    size_t reason_len;  /**< bytes at reason */
+} wsp_close_event;
+
+/** WSP_EV_FAILURE: the connection failed (the status is also returned). */
+typedef struct wsp_failure_event {
+    int status;          /**< the WSP_ERR_* status */
+    uint16_t close_code; /**< code in the close frame queued for the peer
+                              (0 if none is sent, e.g. during the handshake) */
+    const char *reason;  /**< static description of the error */
+    /** Stream offset of the byte that caused it (bytes fed since init; for
      * a compressed message, whose bad bytes exist only after inflating, the
      * offset of the message's first frame). */
-    int status;         /**< FAILURE: the error; REQUEST, RESPONSE: validity */
-    const char *reason; /**< FAILURE: static description of the error */
-    uint64_t offset;    /**< FAILURE: stream offset of the offending byte */
-    /* WSP_EV_REQUEST: the request (pointers into the caller's buffer);
-     * `status` is WSP_OK if it is a valid WebSocket upgrade, else the
-     * WSP_ERR_HTTP_* reason (the application may still serve it as plain
-     * HTTP, or reject it). `upgrade` is filled when status is WSP_OK.
-     * `http_status` is the status the library would answer (400...). */
-    wsp_request request;      /**< REQUEST: the parsed request */
-    wsp_upgrade_info upgrade; /**< REQUEST: what a valid upgrade asks for */
-    /* WSP_EV_RESPONSE: the response; `status` is WSP_OK if the connection
-     * is now open, else the WSP_ERR_HTTP_* reason (the connection is then
-     * closed). subprotocol points into the response or is NULL. */
-    wsp_response response;    /**< RESPONSE: the parsed response */
-    const char *subprotocol;  /**< RESPONSE: chosen subprotocol or NULL */
+    uint64_t offset;
+} wsp_failure_event;
+
+/** WSP_EV_REQUEST: a server received an HTTP request head. */
+typedef struct wsp_request_event {
+    /** WSP_OK if it is a valid WebSocket upgrade, else the WSP_ERR_HTTP_*
+     * reason (the application may still serve it as plain HTTP, or reject
+     * it). */
+    int status;
+    int http_status;          /**< 101 if valid, else the status to answer */
+    wsp_request request;      /**< the parsed request (into the caller's buffer) */
+    wsp_upgrade_info upgrade; /**< what a valid upgrade asks for (status WSP_OK) */
+} wsp_request_event;
+
+/** WSP_EV_RESPONSE: a client received the HTTP response head. */
+typedef struct wsp_response_event {
+    /** WSP_OK if the connection is now open, else the WSP_ERR_HTTP_* reason
+     * (the connection is then closed). */
+    int status;
+    int http_status;          /**< the response's status code */
+    wsp_response response;    /**< the parsed response (into the caller's buffer) */
+    const char *subprotocol;  /**< chosen subprotocol or NULL */
     size_t subprotocol_len;   /**< bytes in subprotocol */
-    const char *extensions;   /**< RESPONSE: Sec-WebSocket-Extensions or NULL */
+    const char *extensions;   /**< Sec-WebSocket-Extensions value or NULL */
     size_t extensions_len;    /**< bytes in extensions */
-    int http_status;          /**< REQUEST: the HTTP status to answer */
+} wsp_response_event;
+
+/** One event reported by wsp_conn_recv(). `type` says which member of `u`
+ * holds it; wsp_conn_recv() sets `type` and every field of that member on
+ * every call, and nothing in the event points into the event itself, so a
+ * copy is as good as the original. The other members are not meaningful. */
+typedef struct wsp_event {
+    wsp_event_type type; /**< what happened; WSP_EV_NONE: feed more input */
+    /** The event's details, selected by type. */
+    union {
+        wsp_data_event data;         /**< WSP_EV_DATA */
+        wsp_control_event control;   /**< WSP_EV_PING, WSP_EV_PONG */
+        wsp_close_event close;       /**< WSP_EV_CLOSE */
+        wsp_failure_event failure;   /**< WSP_EV_FAILURE */
+        wsp_request_event request;   /**< WSP_EV_REQUEST */
+        wsp_response_event response; /**< WSP_EV_RESPONSE */
+    } u;
 } wsp_event;
 
 /** Smallest receive buffer for an open connection: a whole control frame. */
@@ -578,7 +639,8 @@ typedef struct wsp_event {
  *
  * Returns WSP_OK with ev->type set: WSP_EV_NONE when nothing more can be
  * done with this input (feed more). On a failure it returns the failing
- * status with ev->type WSP_EV_FAILURE: a WSP_ERR_PROTO_* status (a close
+ * status with ev->type WSP_EV_FAILURE (and all of the rest of this call's
+ * input counted as consumed): a WSP_ERR_PROTO_* status (a close
  * frame with its code is queued, see wsp_conn_flush()), WSP_ERR_NOMEM when
  * compression state could not be allocated (close code 1011 queued), or,
  * during the handshake, a WSP_ERR_HTTP_* status for an unparseable head (a
@@ -590,22 +652,28 @@ typedef struct wsp_event {
  * sent its request; WSP_ERR_CLOSED when the connection is closed (remaining
  * input is consumed and dropped); WSP_ERR_INVALID_ARG.
  *
- * Event pointers point into data or into the connection (handshake fields
- * copied there) and are valid until the next call on this connection or
- * until the caller changes those bytes. */
+ * Event pointers follow the one lifetime rule at the top of this header:
+ * into data (valid while those bytes stay), or, for compressed pieces, into
+ * the connection's inflate buffer (valid until the next wsp_conn_* call). */
 WSP_API int wsp_conn_recv(wsp_conn *conn, uint8_t *data, size_t len,
                           size_t *consumed, wsp_event *ev);
 
 /** Server: accepts the pending request and writes the 101 response into out.
  * The connection is OPEN afterwards. Returns WSP_OK,
- * WSP_ERR_BUFFER_TOO_SMALL (state unchanged), WSP_ERR_STATE when no valid
- * request is pending, WSP_ERR_INVALID_ARG for bad options. */
+ * WSP_ERR_BUFFER_TOO_SMALL (state unchanged; the response is as long as
+ * wsp_upgrade_build_response() measures for the same options, plus the
+ * permessage-deflate answer, under 200 bytes), WSP_ERR_STATE when no valid
+ * request is pending, WSP_ERR_INVALID_ARG for bad options, WSP_ERR_NOMEM
+ * when compression state could not be allocated. *out_len is 0 on failure.
+ * Nothing in opts is read after the call. */
 WSP_API int wsp_conn_accept(wsp_conn *conn, const wsp_accept_options *opts,
                             uint8_t *out, size_t out_cap, size_t *out_len);
 
 /** Server: rejects the pending request with an HTTP error response (pass 0
  * to use the status the library chose for an invalid request, 400 for a
- * valid one). The connection is CLOSED afterwards. */
+ * valid one). The connection is CLOSED afterwards. Returns WSP_OK,
+ * WSP_ERR_BUFFER_TOO_SMALL (state unchanged), WSP_ERR_STATE,
+ * WSP_ERR_INVALID_ARG; *out_len is 0 on failure. */
 WSP_API int wsp_conn_reject(wsp_conn *conn, int http_status, uint8_t *out,
                             size_t out_cap, size_t *out_len);
 
@@ -613,15 +681,23 @@ WSP_API int wsp_conn_reject(wsp_conn *conn, int http_status, uint8_t *out,
  * application (headers as an array in req->headers), and on success writes
  * the 101 response with opts and opens the connection. On a validation
  * error returns its WSP_ERR_HTTP_* status and writes the matching HTTP
- * error response instead (the connection is then CLOSED). */
+ * error response instead (the connection is then CLOSED); that is the one
+ * failing status with output, and *out_len then counts it. Other failures
+ * (WSP_ERR_BUFFER_TOO_SMALL, WSP_ERR_STATE, WSP_ERR_INVALID_ARG,
+ * WSP_ERR_NOMEM) write nothing and set *out_len to 0. */
 WSP_API int wsp_conn_accept_request(wsp_conn *conn, const wsp_request *req,
                                     const wsp_accept_options *opts,
                                     uint8_t *out, size_t out_cap,
                                     size_t *out_len);
 
-/** Client handshake options. Strings must stay valid until the
- * WSP_EV_RESPONSE event (subprotocols and extensions are checked against
- * the response). */
+/** Most bytes of offers a client connection keeps to check the response
+ * against: the offered subprotocols plus the names of the extensions in
+ * wsp_client_options.extensions, each counted with one separator byte. */
+#define WSP_MAX_CLIENT_OFFER 88u
+
+/** Client handshake options. Read only during wsp_conn_client_request():
+ * the connection keeps its own copy of what it checks the response against
+ * (at most WSP_MAX_CLIENT_OFFER bytes of it). */
 typedef struct wsp_client_options {
     const char *host;                  /**< Host header value, required */
     const char *target;                /**< request target; NULL: "/" */
@@ -635,7 +711,9 @@ typedef struct wsp_client_options {
 
 /** Client: writes the upgrade request with a fresh random key into out.
  * Returns WSP_OK, WSP_ERR_BUFFER_TOO_SMALL, WSP_ERR_ENTROPY,
- * WSP_ERR_STATE (not a client, or already sent), WSP_ERR_INVALID_ARG. */
+ * WSP_ERR_STATE (not a client, or already sent), WSP_ERR_INVALID_ARG,
+ * WSP_ERR_LIMIT (the offers exceed WSP_MAX_CLIENT_OFFER); *out_len is 0 on
+ * failure, and then nothing changed: the call may be repeated. */
 WSP_API int wsp_conn_client_request(wsp_conn *conn,
                                     const wsp_client_options *opts,
                                     uint8_t *out, size_t out_cap,
@@ -657,19 +735,27 @@ WSP_API int wsp_conn_client_request(wsp_conn *conn,
  * Returns WSP_OK, WSP_ERR_BUFFER_TOO_SMALL (see wsp_conn_send_bound),
  * WSP_ERR_STATE (not open, or a close was already sent or queued),
  * WSP_ERR_INVALID_ARG (bad opcode, control payload over 125 or with
- * WSP_SEND_MORE, opcode differs from the open message's), WSP_ERR_ENTROPY. */
+ * WSP_SEND_MORE, opcode differs from the open message's), WSP_ERR_LIMIT
+ * (the encoded size would not fit in size_t), WSP_ERR_ENTROPY. *out_len is
+ * 0 on failure, and the message state is unchanged. */
 WSP_API int wsp_conn_send(wsp_conn *conn, wsp_opcode opcode,
                           const uint8_t *payload, size_t len, unsigned flags,
                           uint8_t *out, size_t out_cap, size_t *out_len);
 
-/** Bytes wsp_conn_send needs in out for len payload bytes. */
-WSP_API size_t wsp_conn_send_bound(const wsp_conn *conn, size_t len);
+/** Stores in *bound the bytes wsp_conn_send() may need in out for len
+ * payload bytes (frame headers, masking keys, compression overhead).
+ * Returns WSP_OK, WSP_ERR_LIMIT when that size does not fit in size_t
+ * (*bound is then 0, and wsp_conn_send() refuses the payload the same way),
+ * or WSP_ERR_INVALID_ARG. */
+WSP_API int wsp_conn_send_bound(const wsp_conn *conn, size_t len, size_t *bound);
 
 /** Zero-copy send of one frame: writes only the header into
  * hdr[WSP_MAX_FRAME_HEADER]; the caller then writes hdr and payload (e.g.
  * with writev). A client's payload is masked in place (that is the one
- * copy-free way to mask). No splitting by send_fragment_size. Same statuses
- * as wsp_conn_send. */
+ * copy-free way to mask). No splitting by send_fragment_size, and never
+ * compressed: a data frame is refused (WSP_ERR_INVALID_ARG) while a
+ * compressed message is being sent, a control frame is not. Otherwise the
+ * same statuses as wsp_conn_send; *hdr_len is 0 on failure. */
 WSP_API int wsp_conn_send_zerocopy(wsp_conn *conn, wsp_opcode opcode,
                                    uint8_t *payload, size_t len,
                                    unsigned flags,
@@ -679,8 +765,11 @@ WSP_API int wsp_conn_send_zerocopy(wsp_conn *conn, wsp_opcode opcode,
 /** Starts the closing handshake: writes a close frame with code (0: no
  * code, empty payload) and reason (valid UTF-8, at most 123 bytes) into
  * out. Allowed codes: 1000-1003, 1007-1014, 3000-4999. Nothing may be sent
- * after it. Returns WSP_OK, WSP_ERR_BUFFER_TOO_SMALL, WSP_ERR_STATE (close
- * already sent, or not open), WSP_ERR_INVALID_ARG, WSP_ERR_ENTROPY. */
+ * after it. A pong the connection still owes the peer (RFC 6455 5.5.2) is
+ * written ahead of the close frame, so out needs wsp_conn_pending_size()
+ * bytes more than the close frame itself. Returns WSP_OK,
+ * WSP_ERR_BUFFER_TOO_SMALL, WSP_ERR_STATE (close already sent, or not
+ * open), WSP_ERR_INVALID_ARG, WSP_ERR_ENTROPY; *out_len is 0 on failure. */
 WSP_API int wsp_conn_close(wsp_conn *conn, uint16_t code, const char *reason,
                            size_t reason_len, uint8_t *out, size_t out_cap,
                            size_t *out_len);
@@ -693,7 +782,8 @@ WSP_API size_t wsp_conn_pending_size(const wsp_conn *conn);
  * the close reply to a peer's close, the close frame of a failure, or an
  * HTTP error response for a malformed request. wsp_conn_pending_size()
  * says how many bytes; wsp_conn_flush writes all of them into out (nothing
- * if they do not fit: WSP_ERR_BUFFER_TOO_SMALL) and forgets them. Call it
+ * if they do not fit: WSP_ERR_BUFFER_TOO_SMALL, *out_len 0) and forgets
+ * them. Call it
  * after handling a batch of events, then send everything in one write.
  * Pending output never exceeds WSP_MAX_PENDING bytes: a new ping replaces
  * an unsent pong (RFC 6455 5.5.3). */
@@ -767,7 +857,7 @@ WSP_API int wsp_deflate_available(void);
 /** Parses one element of a Sec-WebSocket-Extensions list ("permessage-
  * deflate; client_max_window_bits; ..."). is_response selects the stricter
  * response rules (every window-bits parameter needs a value). Returns WSP_OK,
- * WSP_ERR_NEED_MORE if the element names another extension, or
+ * WSP_ERR_NOT_FOUND if the element names another extension, or
  * WSP_ERR_HTTP_EXTENSION for an unknown, repeated or invalid parameter. */
 WSP_API int wsp_deflate_parse(const char *item, size_t len, int is_response,
                               wsp_deflate_params *out);
@@ -775,8 +865,9 @@ WSP_API int wsp_deflate_parse(const char *item, size_t len, int is_response,
 /** Server side negotiation, for applications that answer the handshake
  * themselves: picks the first offer in the request headers that is valid
  * and acceptable under cfg, fills *agreed, and writes the response element
- * (NUL-terminated) into out. Returns WSP_OK, WSP_ERR_NEED_MORE when no offer
- * is acceptable (answer without the extension), WSP_ERR_BUFFER_TOO_SMALL.
+ * (NUL-terminated) into out. Returns WSP_OK, WSP_ERR_NOT_FOUND when no offer
+ * is acceptable (answer without the extension), WSP_ERR_BUFFER_TOO_SMALL;
+ * *out_len is 0 on failure.
  * (wsp_conn_accept does all of this itself when wsp_config.deflate is set.) */
 WSP_API int wsp_deflate_negotiate(const wsp_headers *request_headers,
                                   const wsp_deflate_config *cfg,
@@ -800,11 +891,14 @@ WSP_API int wsp_conn_deflate_active(const wsp_conn *conn);
  * pieces into one buffer (grown with the allocator, up to max bytes) and
  * reports the message when the last piece arrives.
  * ---------------------------------------------------------------------- */
-/** A message being assembled; zero-fill it, then set allocator and max. */
+/** A message being assembled; zero-fill it, then set allocator and max.
+ * A complete message is followed by a NUL byte (data[len] == 0, not counted
+ * in len), so text can be handed to C string functions; the message may
+ * still hold NUL bytes of its own. */
 typedef struct wsp_message {
     const wsp_allocator *allocator; /**< NULL: malloc */
     uint64_t max;                   /**< 0: WSP_DEFAULT_MAX_MESSAGE */
-    uint8_t *data;                  /**< owned; valid until next add/reset */
+    uint8_t *data;                  /**< owned; valid until next add/free */
     size_t len;                     /**< bytes of the message so far */
     size_t cap;                     /**< bytes allocated at data */
     wsp_opcode opcode;              /**< WSP_OP_TEXT or WSP_OP_BINARY */
@@ -816,8 +910,9 @@ typedef struct wsp_message {
  * data event). After a complete message, the next add starts a new one
  * (the buffer is reused). */
 WSP_API int wsp_message_add(wsp_message *m, const wsp_event *ev);
-/** Releases the buffer. */
-WSP_API void wsp_message_reset(wsp_message *m);
+/** Releases the buffer and empties the message; allocator and max stay, so
+ * the struct can be used again. NULL is ignored. */
+WSP_API void wsp_message_free(wsp_message *m);
 
 #ifdef __cplusplus
 }

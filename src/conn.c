@@ -1,73 +1,97 @@
-/* The connection state machine: handshake, framing rules, fragmentation,
- * UTF-8, the closing handshake and the few bytes the connection answers on
- * its own. Received payload is unmasked in place and handed out as views
- * into the caller's buffer; nothing here allocates. */
+/* The connection state machine: one receive state (what the next bytes
+ * received are), one send state (what this side may still send), and the
+ * few bytes the connection owes the peer on its own. Received payload is
+ * unmasked in place and handed out as views into the caller's buffer;
+ * nothing here allocates but compression state. The handshake lives in
+ * handshake.c and compression in deflate.c; this file dispatches. */
 #include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* Bits of wsp_conn.flags. */
-#define F_CLOSE_SENT (1u << 0) /* our close frame was written or queued */
-#define F_CLOSE_RECEIVED (1u << 1) /* the peer's close frame arrived */
-#define F_AUTO_PONG (1u << 2)
-#define F_REQUEST_PENDING (1u << 3) /* server: request seen, not answered */
-#define F_REQUEST_VALID (1u << 4)
-#define F_REQUEST_SENT (1u << 5) /* client: upgrade request written */
-#define F_IN_FRAME (1u << 6) /* inside a data frame's payload */
-#define F_FRAME_FIN (1u << 7)
-#define F_FRAME_MASKED (1u << 8)
-#define F_FIRST_PENDING (1u << 9) /* next data piece starts a message */
-#define F_PONG_PENDING (1u << 10)
-#define F_CLOSE_PENDING (1u << 11) /* close frame queued for wsp_conn_flush */
-#define F_CLOSE_PENDING_CODE (1u << 12) /* ...and it carries a code */
-#define F_OWNED (1u << 13) /* allocated by wsp_conn_new */
-#define F_COMPRESSED (1u << 14) /* the message being received is compressed */
-#define F_SEND_COMPRESSED (1u << 15) /* the message being sent is compressed */
-#define F_DEFLATE_AGREED (1u << 16) /* server: an offer is acceptable */
+/* What the next received bytes are (docs/architecture.md draws this). */
+typedef enum recv_state {
+    RS_UNSENT,        /* client: its request is not written: nothing to read */
+    RS_HEAD,          /* the HTTP head, kept back until it is whole */
+    RS_AWAIT_ANSWER,  /* server: request reported; accept or reject it first */
+    RS_FRAME_HEADER,  /* the start of a frame */
+    RS_PAYLOAD,       /* the payload of an uncompressed data frame */
+    RS_INFLATE,       /* the payload of a compressed data frame */
+    RS_INFLATE_DRAIN, /* a compressed frame is all in; zlib still holds output */
+    RS_CLOSED         /* the peer's close arrived, the connection failed, or
+                         the request was rejected: nothing more is read */
+} recv_state;
+
+/* What this side may still send. */
+typedef enum send_state {
+    SS_IDLE,       /* no message open */
+    SS_MESSAGE,    /* a message sent in pieces is open (send_opcode) */
+    SS_COMPRESSED, /* the same, compressed */
+    SS_CLOSE_SENT  /* our close is written or owed: nothing more */
+} send_state;
+
+/* The close frame the connection owes the peer (wsp_conn_flush writes it). */
+typedef enum close_owed {
+    CLOSE_NONE,
+    CLOSE_EMPTY,    /* replying to a close that had no code */
+    CLOSE_WITH_CODE /* u.open.close_code, and the failure's reason if any */
+} close_owed;
 
 struct wsp_conn {
     uint64_t max_frame;
     uint64_t max_message;
-    uint64_t offset;          /* stream bytes consumed since init */
-    uint64_t frame_remaining; /* payload bytes left in the current frame */
-    uint64_t message_len;
-    uint64_t error_offset;
-    uint64_t msg_offset;      /* where the message being received began */
+    uint64_t offset;       /* stream bytes consumed since init */
+    uint64_t error_offset; /* where the sticky error happened */
     const wsp_allocator *allocator;
     wsp_deflate *deflate; /* NULL unless permessage-deflate is in use */
-    wsp_entropy_fn entropy;
-    void *entropy_user;
+    union {
+        struct {
+            wsp_entropy_fn fn;
+            void *user;
+        } source;          /* the caller's entropy source */
+        wsp_keystream key; /* own_keys: the keystream's key */
+    } masking;
     uint32_t max_fragments;
-    uint32_t fragments;
     uint32_t send_fragment_size;
-    uint32_t utf8_state;
-    int error;
-    uint32_t flags;
-    uint16_t error_code; /* close code actually queued for a failure */
-    uint16_t pending_close_code;
-    uint16_t http_status; /* pending HTTP error, or the rejection status */
+    int16_t error;       /* sticky WSP_ERR_* status, 0: none */
+    uint16_t error_code; /* close code queued for the failure, 0: none */
     uint8_t role;
-    uint8_t state;
-    uint8_t mask_key[4];
-    uint8_t mask_pos;
-    uint8_t msg_opcode;  /* opcode of the message being received, 0: none */
-    uint8_t send_opcode; /* opcode of the message being sent, 0: none */
-    uint8_t pong_len;
+    uint8_t rs;          /* recv_state */
+    uint8_t ss;          /* send_state */
+    uint8_t send_opcode; /* opcode of the message being sent in pieces */
+    uint8_t close_owed;  /* close_owed */
+    uint8_t pong_owed;   /* a pong for u.open.pong is owed */
+    uint8_t http_owed;   /* an HTTP error response for the failure is owed */
+    uint8_t auto_pong;
+    uint8_t own_keys;    /* masking keys from masking.key, not the caller */
+    uint8_t owned;       /* allocated by wsp_conn_new */
     /* The handshake and the open connection never need these at once. */
     union {
-        uint8_t pong[WSP_MAX_CONTROL_PAYLOAD];
+        wsp_handshake hs;
         struct {
-            const wsp_origin_policy *origin_policy;
-            const wsp_client_options *client_opts;
-            const wsp_deflate_config *deflate_cfg;
-            wsp_deflate_params agreed;
-            uint32_t max_header_bytes;
-            uint32_t max_headers;
-            char accept[WSP_ACCEPT_LEN + 1];
-        } hs;
+            uint64_t frame_remaining; /* payload bytes left in this frame */
+            uint64_t message_len;     /* uncompressed message bytes so far */
+            uint32_t fragments;       /* frames of the message so far */
+            uint32_t utf8_state;      /* of uncompressed text */
+            uint32_t key_counter;     /* own_keys: keys drawn (0: unseeded) */
+            uint16_t close_code;      /* of the owed close */
+            uint8_t mask_key[4];
+            uint8_t mask_pos;
+            uint8_t msg_opcode; /* the message being received, 0: none */
+            uint8_t msg_compressed;
+            uint8_t msg_first; /* its next piece is the first */
+            uint8_t frame_fin;
+            uint8_t frame_masked;
+            uint8_t pong_len;
+            uint8_t pong[WSP_MAX_CONTROL_PAYLOAD];
+        } open;
     } u;
 };
+
+/* The budget README.md and docs/architecture.md promise on 64-bit targets:
+ * an idle connection costs a few cache lines. */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct wsp_conn) <= 256,
+               "struct wsp_conn grew past 256 bytes");
 
 size_t wsp_conn_size(void) { return sizeof(struct wsp_conn); }
 
@@ -101,23 +125,27 @@ int wsp_conn_init(wsp_conn *c, const wsp_config *cfg)
     if (cfg->role != WSP_ROLE_SERVER && cfg->role != WSP_ROLE_CLIENT)
         return WSP_ERR_INVALID_ARG;
     if (cfg->deflate && !wsp_deflate_available()) return WSP_ERR_UNSUPPORTED;
+    const wsp_allocator *a = cfg->allocator ? cfg->allocator : DEFAULT_ALLOCATOR;
+    if (cfg->deflate && !a) return WSP_ERR_INVALID_ARG;
     memset(c, 0, sizeof *c);
     c->role = (uint8_t)cfg->role;
-    c->u.hs.deflate_cfg = cfg->deflate;
     c->max_frame = cfg->max_frame_payload ? cfg->max_frame_payload : WSP_DEFAULT_MAX_FRAME;
     c->max_message = cfg->max_message ? cfg->max_message : WSP_DEFAULT_MAX_MESSAGE;
-    c->u.hs.max_header_bytes = cfg->max_header_bytes ? cfg->max_header_bytes
-                                                     : WSP_DEFAULT_MAX_HEADER_BYTES;
-    c->u.hs.max_headers = cfg->max_headers ? cfg->max_headers : WSP_DEFAULT_MAX_HEADERS;
     c->max_fragments = cfg->max_fragments ? cfg->max_fragments : WSP_DEFAULT_MAX_FRAGMENTS;
     c->send_fragment_size = cfg->send_fragment_size;
-    c->u.hs.origin_policy = cfg->origin_policy;
-    c->allocator = cfg->allocator ? cfg->allocator : DEFAULT_ALLOCATOR;
-    if (cfg->deflate && !c->allocator) return WSP_ERR_INVALID_ARG;
-    c->entropy = cfg->entropy ? cfg->entropy : wsp_entropy_system;
-    c->entropy_user = cfg->entropy_user;
-    c->flags = cfg->no_auto_pong ? 0 : F_AUTO_PONG;
-    c->state = cfg->start_open ? WSP_STATE_OPEN : WSP_STATE_HANDSHAKE;
+    c->allocator = a;
+    c->own_keys = cfg->entropy == NULL;
+    if (!c->own_keys) {
+        c->masking.source.fn = cfg->entropy;
+        c->masking.source.user = cfg->entropy_user;
+    }
+    c->auto_pong = !cfg->no_auto_pong;
+    if (cfg->start_open) {
+        c->rs = RS_FRAME_HEADER;
+    } else {
+        wsp_handshake_init(&c->u.hs, cfg);
+        c->rs = cfg->role == WSP_ROLE_SERVER ? RS_HEAD : RS_UNSENT;
+    }
     return WSP_OK;
 }
 
@@ -134,7 +162,7 @@ int wsp_conn_new(const wsp_config *cfg, wsp_conn **out)
         a->free_fn(c, sizeof *c, a->user);
         return rc;
     }
-    c->flags |= F_OWNED;
+    c->owned = 1;
     *out = c;
     return WSP_OK;
 }
@@ -152,14 +180,21 @@ void wsp_conn_free(wsp_conn *c)
 {
     if (!c) return;
     wsp_conn_deinit(c);
-    if (!(c->flags & F_OWNED)) return;
+    if (!c->owned) return;
     const wsp_allocator *a = c->allocator;
     a->free_fn(c, sizeof *c, a->user);
 }
 
+static int in_frames(const wsp_conn *c)
+{
+    return c->rs >= RS_FRAME_HEADER && c->rs != RS_CLOSED;
+}
+
 wsp_state wsp_conn_state(const wsp_conn *c)
 {
-    return c ? (wsp_state)c->state : WSP_STATE_CLOSED;
+    if (!c || c->rs == RS_CLOSED) return WSP_STATE_CLOSED;
+    if (!in_frames(c)) return WSP_STATE_HANDSHAKE;
+    return c->ss == SS_CLOSE_SENT ? WSP_STATE_CLOSING : WSP_STATE_OPEN;
 }
 
 wsp_role wsp_conn_role(const wsp_conn *c)
@@ -177,147 +212,85 @@ int wsp_conn_error(const wsp_conn *c, wsp_error_info *info)
     return WSP_OK;
 }
 
-static void queue_close(wsp_conn *c, uint16_t code)
-{
-    c->flags |= F_CLOSE_SENT | F_CLOSE_PENDING;
-    if (code) {
-        c->flags |= F_CLOSE_PENDING_CODE;
-        c->pending_close_code = code;
-    }
-}
-
-static void set_closed_if_done(wsp_conn *c)
-{
-    if ((c->flags & (F_CLOSE_SENT | F_CLOSE_RECEIVED)) ==
-        (F_CLOSE_SENT | F_CLOSE_RECEIVED))
-        c->state = WSP_STATE_CLOSED;
-    else
-        c->state = WSP_STATE_CLOSING;
-}
-
-/* RFC 6455 7.1.7 "Fail the WebSocket Connection": queue a close with the
- * status's code (when frames can still be sent) and stop processing. */
+/* RFC 6455 7.1.7 "Fail the WebSocket Connection": owe a close with the
+ * status's code (when frames can still be sent) and stop reading. */
 static int fail(wsp_conn *c, int status, uint64_t offset, wsp_event *ev)
 {
-    c->error = status;
-    c->error_offset = offset;
     /* RFC 6455 7.4.1: 1011 when we, not the peer, could not go on. */
     uint16_t code = status == WSP_ERR_NOMEM ? 1011 : wsp_status_close_code(status);
-    c->flags &= (uint32_t)~F_PONG_PENDING;
-    if (c->state != WSP_STATE_HANDSHAKE && !(c->flags & F_CLOSE_SENT) && code)
-        queue_close(c, code);
-    else
+    if (in_frames(c) && c->ss != SS_CLOSE_SENT && code) {
+        c->close_owed = CLOSE_WITH_CODE;
+        c->u.open.close_code = code;
+        c->ss = SS_CLOSE_SENT;
+    } else {
         code = 0;
+    }
+    c->pong_owed = 0;
+    c->error = (int16_t)status;
     c->error_code = code;
-    c->state = WSP_STATE_CLOSED;
+    c->error_offset = offset;
+    c->rs = RS_CLOSED;
     ev->type = WSP_EV_FAILURE;
-    ev->status = status;
-    ev->close_code = code;
-    ev->reason = wsp_status_reason(status);
-    ev->offset = offset;
+    ev->u.failure.status = status;
+    ev->u.failure.close_code = code;
+    ev->u.failure.reason = wsp_status_reason(status);
+    ev->u.failure.offset = offset;
     return status;
 }
 
-static int handshake_server(wsp_conn *c, uint8_t *data, size_t len,
-                            size_t *consumed, wsp_event *ev)
+static void open_connection(wsp_conn *c)
 {
-    if (c->flags & F_REQUEST_PENDING) return WSP_ERR_STATE;
-    int rc = wsp_http_parse_request((const char *)data, len, c->u.hs.max_header_bytes,
-                                    c->u.hs.max_headers, &ev->request, consumed);
-    if (rc == WSP_ERR_NEED_MORE) {
-        *consumed = 0;
-        return WSP_OK;
-    }
-    if (rc != WSP_OK) {
-        /* An unparseable head still deserves an HTTP answer. */
-        c->http_status = (uint16_t)wsp_status_http_code(rc);
-        *consumed = len;
-        return fail(c, rc, c->offset, ev);
-    }
-    int valid = wsp_upgrade_validate(&ev->request, c->u.hs.origin_policy, &ev->upgrade);
-    ev->type = WSP_EV_REQUEST;
-    ev->status = valid;
-    ev->http_status = valid == WSP_OK ? 101 : wsp_status_http_code(valid);
-    c->http_status = (uint16_t)(valid == WSP_OK ? 400 : ev->http_status);
-    c->flags |= F_REQUEST_PENDING;
-    if (valid == WSP_OK) {
-        c->flags |= F_REQUEST_VALID;
-        memcpy(c->u.hs.accept, ev->upgrade.accept, sizeof c->u.hs.accept);
-        if (c->u.hs.deflate_cfg &&
-            wsp_deflate_choose(&ev->request.headers, c->u.hs.deflate_cfg,
-                               &c->u.hs.agreed))
-            c->flags |= F_DEFLATE_AGREED;
-    }
-    return WSP_OK;
+    memset(&c->u, 0, sizeof c->u);
+    c->rs = RS_FRAME_HEADER;
 }
 
-static int handshake_client(wsp_conn *c, uint8_t *data, size_t len,
-                            size_t *consumed, wsp_event *ev)
+/* RS_HEAD: the request (server) or the 101 (client), kept back whole. */
+static int recv_head(wsp_conn *c, uint8_t *data, size_t len, size_t *consumed,
+                     wsp_event *ev)
 {
-    if (!(c->flags & F_REQUEST_SENT)) return WSP_ERR_STATE;
-    int rc = wsp_http_parse_response((const char *)data, len, c->u.hs.max_header_bytes,
-                                     c->u.hs.max_headers, &ev->response, consumed);
+    wsp_deflate_params agreed;
+    int found = 0;
+    int rc = c->role == WSP_ROLE_SERVER
+                 ? wsp_handshake_read_request(&c->u.hs, data, len, consumed, &ev->u.request)
+                 : wsp_handshake_read_response(&c->u.hs, data, len, consumed,
+                                               &ev->u.response, &agreed, &found);
     if (rc == WSP_ERR_NEED_MORE) {
         *consumed = 0;
         return WSP_OK;
     }
     if (rc != WSP_OK) {
+        /* A server still answers a head it cannot parse, in HTTP. */
+        c->http_owed = c->role == WSP_ROLE_SERVER;
         *consumed = len;
         return fail(c, rc, c->offset, ev);
     }
-    const wsp_deflate_config *dcfg = c->u.hs.deflate_cfg;
-    int valid = wsp_handshake_check_response(
-        &ev->response, c->u.hs.accept, c->u.hs.client_opts, dcfg != NULL,
-        &ev->subprotocol, &ev->subprotocol_len, &ev->extensions,
-        &ev->extensions_len);
-    int found = 0;
-    wsp_deflate_params agreed;
-    if (valid == WSP_OK && dcfg)
-        valid = wsp_deflate_check_response(&ev->response.headers, dcfg, &agreed, &found);
-    if (valid == WSP_OK && found)
-        valid = wsp_deflate_create(c->allocator, dcfg, &agreed, WSP_ROLE_CLIENT,
-                                   &c->deflate);
-    ev->type = WSP_EV_RESPONSE;
-    ev->status = valid;
-    ev->http_status = ev->response.status;
-    c->u.hs.client_opts = NULL;
-    if (valid != WSP_OK) {
-        c->error = valid;
-        c->error_offset = c->offset;
-        c->state = WSP_STATE_CLOSED;
+    if (c->role == WSP_ROLE_SERVER) {
+        ev->type = WSP_EV_REQUEST;
+        c->rs = RS_AWAIT_ANSWER;
         return WSP_OK;
     }
-    memset(&c->u, 0, sizeof c->u);
-    c->state = WSP_STATE_OPEN;
+    ev->type = WSP_EV_RESPONSE;
+    int st = ev->u.response.status;
+    if (st == WSP_OK && found)
+        st = wsp_deflate_create(c->allocator, c->u.hs.deflate_cfg, &agreed,
+                                WSP_ROLE_CLIENT, &c->deflate);
+    ev->u.response.status = st;
+    if (st != WSP_OK) {
+        c->error = (int16_t)st;
+        c->error_offset = c->offset;
+        c->rs = RS_CLOSED;
+        return WSP_OK;
+    }
+    open_connection(c);
     return WSP_OK;
 }
 
 static int opcode_is_control(unsigned op) { return (op & 0x8) != 0; }
 
-/* Handles a complete control frame whose payload is at p (already
- * unmasked). Returns the event's status. */
-static int control_frame(wsp_conn *c, unsigned opcode, uint8_t *p, size_t n,
-                         uint64_t offset, wsp_event *ev)
+/* A close frame (RFC 6455 5.5.1, 7.4) whose payload p[0..n) is unmasked. */
+static int close_frame(wsp_conn *c, uint8_t *p, size_t n, uint64_t offset,
+                       wsp_event *ev)
 {
-    ev->data = p;
-    ev->len = n;
-    ev->opcode = (wsp_opcode)opcode;
-    if (opcode == WSP_OP_PING) {
-        ev->type = WSP_EV_PING;
-        /* RFC 6455 5.5.3: answering only the latest ping is allowed, which
-         * keeps pending output bounded whatever the peer sends. */
-        if ((c->flags & F_AUTO_PONG) && !(c->flags & F_CLOSE_SENT)) {
-            if (n) memcpy(c->u.pong, p, n);
-            c->pong_len = (uint8_t)n;
-            c->flags |= F_PONG_PENDING;
-        }
-        return WSP_OK;
-    }
-    if (opcode == WSP_OP_PONG) {
-        ev->type = WSP_EV_PONG;
-        return WSP_OK;
-    }
-    /* Close: RFC 6455 5.5.1 and 7.4. */
     uint16_t code = 1005;
     if (n == 1) return fail(c, WSP_ERR_PROTO_CLOSE_PAYLOAD, offset, ev);
     if (n >= 2) {
@@ -331,22 +304,41 @@ static int control_frame(wsp_conn *c, unsigned opcode, uint8_t *p, size_t n,
         if (st != WSP_UTF8_ACCEPT)
             return fail(c, WSP_ERR_PROTO_UTF8, offset + n, ev);
     }
-    c->flags |= F_CLOSE_RECEIVED;
-    if (!(c->flags & F_CLOSE_SENT)) {
-        /* Echo the code (RFC 6455 5.5.1); a pending pong goes first. */
-        queue_close(c, n >= 2 ? code : 0);
+    if (c->ss != SS_CLOSE_SENT) {
+        /* Echo the code (RFC 6455 5.5.1); an owed pong goes first. */
+        c->close_owed = n >= 2 ? CLOSE_WITH_CODE : CLOSE_EMPTY;
+        c->u.open.close_code = code;
+        c->ss = SS_CLOSE_SENT;
     }
-    set_closed_if_done(c);
+    c->rs = RS_CLOSED;
     ev->type = WSP_EV_CLOSE;
-    ev->close_code = code;
-    ev->data = n >= 2 ? p + 2 : p;
-    ev->len = n >= 2 ? n - 2 : 0;
+    ev->u.close.code = code;
+    ev->u.close.reason = (const char *)(n >= 2 ? p + 2 : p);
+    ev->u.close.reason_len = n >= 2 ? n - 2 : 0;
     return WSP_OK;
 }
 
-/* Validates a frame header against the role and message state, and starts
- * the frame. Returns WSP_OK or the protocol error. */
-static int check_header(wsp_conn *c, const wsp_frame_header *h)
+/* A whole control frame whose payload p[0..n) is unmasked. */
+static int control_frame(wsp_conn *c, unsigned opcode, uint8_t *p, size_t n,
+                         uint64_t offset, wsp_event *ev)
+{
+    if (opcode == WSP_OP_CLOSE) return close_frame(c, p, n, offset, ev);
+    ev->type = opcode == WSP_OP_PING ? WSP_EV_PING : WSP_EV_PONG;
+    ev->u.control.payload = p;
+    ev->u.control.len = n;
+    /* RFC 6455 5.5.3: answering only the latest ping is allowed, which keeps
+     * what the connection owes bounded whatever the peer sends. */
+    if (opcode == WSP_OP_PING && c->auto_pong && c->ss != SS_CLOSE_SENT) {
+        if (n) memcpy(c->u.open.pong, p, n);
+        c->u.open.pong_len = (uint8_t)n;
+        c->pong_owed = 1;
+    }
+    return WSP_OK;
+}
+
+/* Every rule a frame header must follow given the role, the negotiated
+ * extension and the message under way. Returns WSP_OK or the error. */
+static int check_header(const wsp_conn *c, const wsp_frame_header *h)
 {
     unsigned op = h->opcode;
     /* RFC 7692 6: RSV1 marks the first frame of a compressed message; it is
@@ -364,231 +356,193 @@ static int check_header(wsp_conn *c, const wsp_frame_header *h)
             return WSP_ERR_PROTO_CONTROL_TOO_LONG;
         return WSP_OK;
     }
-    if (op == WSP_OP_CONTINUATION) {
-        if (!c->msg_opcode) return WSP_ERR_PROTO_CONTINUATION;
-        if (c->fragments >= c->max_fragments) return WSP_ERR_PROTO_TOO_MANY_FRAGMENTS;
-    } else if (c->msg_opcode) {
+    const int continuation = op == WSP_OP_CONTINUATION;
+    if (continuation) {
+        if (!c->u.open.msg_opcode) return WSP_ERR_PROTO_CONTINUATION;
+        if (c->u.open.fragments >= c->max_fragments) return WSP_ERR_PROTO_TOO_MANY_FRAGMENTS;
+    } else if (c->u.open.msg_opcode) {
         return WSP_ERR_PROTO_EXPECTED_CONTINUATION;
     }
     if (h->payload_len > c->max_frame) return WSP_ERR_PROTO_TOO_BIG;
     /* A compressed message is held to the limit by its inflated size, as it
-     * is inflated. */
-    int compressed = op == WSP_OP_CONTINUATION ? (c->flags & F_COMPRESSED) != 0
-                                                : (h->rsv & 4u) != 0;
-    uint64_t so_far = op == WSP_OP_CONTINUATION ? c->message_len : 0;
+     * is inflated (deflate.c). */
+    int compressed = continuation ? c->u.open.msg_compressed : (h->rsv & 4u) != 0;
+    uint64_t so_far = continuation ? c->u.open.message_len : 0;
     if (!compressed && h->payload_len > c->max_message - so_far)
         return WSP_ERR_PROTO_TOO_BIG;
     return WSP_OK;
 }
 
-static void start_data_frame(wsp_conn *c, const wsp_frame_header *h, uint64_t offset)
-{
-    if (h->opcode != WSP_OP_CONTINUATION) {
-        c->msg_offset = offset;
-        c->msg_opcode = h->opcode;
-        c->message_len = 0;
-        c->fragments = 0;
-        c->utf8_state = WSP_UTF8_ACCEPT;
-        c->flags = (c->flags & ~F_COMPRESSED) | F_FIRST_PENDING |
-                   ((h->rsv & 4u) ? F_COMPRESSED : 0);
-    }
-    c->fragments++;
-    if (!(c->flags & F_COMPRESSED)) c->message_len += h->payload_len;
-    c->frame_remaining = h->payload_len;
-    memcpy(c->mask_key, h->mask_key, 4);
-    c->mask_pos = 0;
-    c->flags = (c->flags & ~(F_FRAME_FIN | F_FRAME_MASKED)) |
-               (h->fin ? F_FRAME_FIN : 0) | (h->masked ? F_FRAME_MASKED : 0) |
-               (h->payload_len ? F_IN_FRAME : 0);
-}
-
-/* Hands out `n` bytes of message content at p (unmasked payload, or
- * inflated output): validates text (unless the caller did), fills the
- * event, ends the message. */
+/* Hands out n bytes of message content at p: validates uncompressed text
+ * (fail fast, RFC 6455 8.1: at the bad byte, not at the message's end),
+ * fills the event, ends the message. */
 static int deliver(wsp_conn *c, uint8_t *p, size_t n, int last, uint64_t offset,
                    wsp_event *ev)
 {
-    if (c->msg_opcode == WSP_OP_TEXT && !(c->flags & F_COMPRESSED)) {
+    if (c->u.open.msg_opcode == WSP_OP_TEXT && !c->u.open.msg_compressed) {
         size_t bad = 0;
-        /* Fail fast (RFC 6455 8.1): at the bad byte, not at message end. */
-        if (wsp_utf8_validate(&c->utf8_state, p, n, &bad) != WSP_OK)
+        if (wsp_utf8_validate(&c->u.open.utf8_state, p, n, &bad) != WSP_OK)
             return fail(c, WSP_ERR_PROTO_UTF8, offset + bad, ev);
-        if (last && c->utf8_state != WSP_UTF8_ACCEPT)
+        if (last && c->u.open.utf8_state != WSP_UTF8_ACCEPT)
             return fail(c, WSP_ERR_PROTO_UTF8, offset + n, ev);
     }
     ev->type = WSP_EV_DATA;
-    ev->opcode = (wsp_opcode)c->msg_opcode;
-    ev->data = p;
-    ev->len = n;
-    ev->flags = (c->flags & F_FIRST_PENDING ? WSP_DATA_FIRST : 0u) |
-                (last ? WSP_DATA_LAST : 0u);
-    c->flags &= ~F_FIRST_PENDING;
-    if (last) c->msg_opcode = 0;
+    ev->u.data.opcode = (wsp_opcode)c->u.open.msg_opcode;
+    ev->u.data.flags = (c->u.open.msg_first ? WSP_DATA_FIRST : 0u) |
+                       (last ? WSP_DATA_LAST : 0u);
+    ev->u.data.payload = p;
+    ev->u.data.len = n;
+    c->u.open.msg_first = 0;
+    if (last) c->u.open.msg_opcode = 0;
     return WSP_OK;
 }
 
-/* Delivers n payload bytes at p of the current (uncompressed) data frame. */
-static int data_piece(wsp_conn *c, uint8_t *p, size_t n, uint64_t offset,
-                      wsp_event *ev)
+/* After a data frame's header: what its payload is and where it goes. */
+static int start_data_frame(wsp_conn *c, const wsp_frame_header *h, uint8_t *p,
+                            uint64_t offset, wsp_event *ev)
 {
-    if (c->flags & F_FRAME_MASKED) {
-        wsp_mask(p, n, c->mask_key, c->mask_pos);
-        c->mask_pos = (uint8_t)((c->mask_pos + n) & 3);
+    if (h->opcode != WSP_OP_CONTINUATION) {
+        c->u.open.msg_opcode = h->opcode;
+        c->u.open.msg_compressed = (h->rsv & 4u) != 0;
+        c->u.open.msg_first = 1;
+        c->u.open.message_len = 0;
+        c->u.open.fragments = 0;
+        c->u.open.utf8_state = WSP_UTF8_ACCEPT;
+        if (c->u.open.msg_compressed)
+            wsp_deflate_begin_message(c->deflate, offset, h->opcode == WSP_OP_TEXT,
+                                      c->max_message);
     }
-    c->frame_remaining -= n;
-    if (c->frame_remaining == 0) c->flags &= ~F_IN_FRAME;
-    int last = c->frame_remaining == 0 && (c->flags & F_FRAME_FIN);
+    c->u.open.fragments++;
+    c->u.open.frame_remaining = h->payload_len;
+    c->u.open.frame_fin = h->fin;
+    c->u.open.frame_masked = h->masked;
+    memcpy(c->u.open.mask_key, h->mask_key, 4);
+    c->u.open.mask_pos = 0;
+    if (c->u.open.msg_compressed) {
+        /* An empty final frame still ends the message through zlib. */
+        c->rs = h->payload_len ? RS_INFLATE : h->fin ? RS_INFLATE_DRAIN : RS_FRAME_HEADER;
+        return WSP_OK;
+    }
+    c->u.open.message_len += h->payload_len;
+    if (h->payload_len) {
+        c->rs = RS_PAYLOAD;
+        return WSP_OK;
+    }
+    /* An empty frame still has to mark a message's start or end. */
+    c->rs = RS_FRAME_HEADER;
+    if (h->fin || c->u.open.msg_first) return deliver(c, p, 0, h->fin, offset, ev);
+    return WSP_OK;
+}
+
+/* RS_FRAME_HEADER: one frame header, checked; a control frame is kept back
+ * until it is whole and handled at once. *used stays 0 when more input is
+ * needed. */
+static int recv_frame_header(wsp_conn *c, uint8_t *p, size_t avail, uint64_t offset,
+                             size_t *used, wsp_event *ev)
+{
+    wsp_frame_header h;
+    *used = 0;
+    int rc = wsp_frame_parse_header(p, avail, &h);
+    if (rc == WSP_ERR_NEED_MORE) return WSP_OK;
+    if (rc == WSP_OK) rc = check_header(c, &h);
+    if (rc != WSP_OK) return fail(c, rc, offset, ev);
+    uint8_t *payload = p + h.header_len;
+    if (opcode_is_control(h.opcode)) {
+        size_t n = (size_t)h.payload_len;
+        if (avail - h.header_len < n) return WSP_OK;
+        if (h.masked) wsp_mask(payload, n, h.mask_key, 0);
+        *used = h.header_len + n;
+        return control_frame(c, h.opcode, payload, n, offset + h.header_len, ev);
+    }
+    *used = h.header_len;
+    return start_data_frame(c, &h, payload, offset + h.header_len, ev);
+}
+
+/* RS_PAYLOAD: n bytes of an uncompressed data frame's payload at p. */
+static int recv_payload(wsp_conn *c, uint8_t *p, size_t n, uint64_t offset,
+                        wsp_event *ev)
+{
+    if (c->u.open.frame_masked) {
+        wsp_mask(p, n, c->u.open.mask_key, c->u.open.mask_pos);
+        c->u.open.mask_pos = (uint8_t)((c->u.open.mask_pos + n) & 3u);
+    }
+    c->u.open.frame_remaining -= n;
+    int last = 0;
+    if (c->u.open.frame_remaining == 0) {
+        c->rs = RS_FRAME_HEADER;
+        last = c->u.open.frame_fin;
+    }
     return deliver(c, p, n, last, offset, ev);
 }
 
-/* Inflates up to n payload bytes at p of a compressed message. The inflate
- * buffer is bounded, so zlib may take only part of the input: the rest is
- * masked again and left unconsumed, for the caller to present again. */
-static int compressed_piece(wsp_conn *c, uint8_t *p, size_t n, size_t *used,
-                            wsp_event *ev)
+/* RS_INFLATE and RS_INFLATE_DRAIN: compressed payload in, inflated pieces
+ * out. The inflate buffer is bounded, so zlib may take only part of the
+ * input; the rest stays unconsumed for the caller to present again. Output
+ * still inside zlib comes out before the next header is read, so events
+ * and failures keep stream order however the input was split. */
+static int recv_compressed(wsp_conn *c, uint8_t *p, size_t avail, size_t *used,
+                           wsp_event *ev)
 {
-    int masked = (c->flags & F_FRAME_MASKED) != 0;
-    if (masked) wsp_mask(p, n, c->mask_key, c->mask_pos);
-    int end = (c->flags & F_FRAME_FIN) && n == c->frame_remaining;
+    uint64_t remaining = c->u.open.frame_remaining;
+    size_t n = remaining < avail ? (size_t)remaining : avail;
+    int end = c->u.open.frame_fin && n == remaining;
     uint8_t *out;
     size_t out_len;
     int done;
-    int rc = wsp_deflate_inflate(c->deflate, p, n, end, used, &out, &out_len, &done);
-    if (masked && *used < n)
-        wsp_mask(p + *used, n - *used, c->mask_key, c->mask_pos + *used);
-    if (masked) c->mask_pos = (uint8_t)((c->mask_pos + *used) & 3);
-    c->frame_remaining -= *used;
-    if (c->frame_remaining == 0) c->flags &= ~F_IN_FRAME;
-    /* Where zlib notices a problem depends on how the input was split, so
-     * failures of a compressed message are reported at its first frame,
-     * and the output is checked in order (text, then the size limit, then
-     * the compressed data) so the verdict is the same however it arrived.
-     * The limit holds for what the peer makes us produce (RFC 7692 8:
-     * compression bombs), before any of the output goes anywhere. */
-    uint64_t room = c->max_message - c->message_len;
-    size_t fits = out_len < room ? out_len : (size_t)room;
-    if (c->msg_opcode == WSP_OP_TEXT) {
-        if (wsp_utf8_validate(&c->utf8_state, out, fits, NULL) != WSP_OK)
-            return fail(c, WSP_ERR_PROTO_UTF8, c->msg_offset, ev);
+    int rc = wsp_deflate_recv(c->deflate, p, n, end,
+                              c->u.open.frame_masked ? c->u.open.mask_key : NULL,
+                              &c->u.open.mask_pos, used, &out, &out_len, &done);
+    if (rc != WSP_OK) return fail(c, rc, wsp_deflate_message_offset(c->deflate), ev);
+    c->u.open.frame_remaining -= *used;
+    if (done) {
+        c->rs = RS_FRAME_HEADER;
+    } else if (c->u.open.frame_remaining) {
+        c->rs = RS_INFLATE;
+    } else {
+        c->rs = c->u.open.frame_fin || wsp_deflate_output_pending(c->deflate)
+                    ? RS_INFLATE_DRAIN : RS_FRAME_HEADER;
     }
-    if (out_len > room) return fail(c, WSP_ERR_PROTO_TOO_BIG, c->msg_offset, ev);
-    if (rc != WSP_OK) return fail(c, rc, c->msg_offset, ev);
-    if (done && c->msg_opcode == WSP_OP_TEXT && c->utf8_state != WSP_UTF8_ACCEPT)
-        return fail(c, WSP_ERR_PROTO_UTF8, c->msg_offset, ev);
-    c->message_len += out_len;
     if (!out_len && !done) return WSP_OK;
-    int rc2 = deliver(c, out, out_len, done, c->msg_offset, ev);
-    if (done) c->flags &= ~F_COMPRESSED;
-    return rc2;
+    return deliver(c, out, out_len, done, 0, ev);
 }
 
-/* A compressed frame whose payload is all in may still have output inside
- * zlib: the rest of the message when it was the last frame, or what the
- * frame's own bytes inflate to when the buffer filled. It comes out before
- * the next header is parsed, so events and failures keep stream order
- * however the input was split. */
-static int inflate_pending(const wsp_conn *c)
+/* The frame loop: one state, one case, until an event or a need for input. */
+static int recv_frames(wsp_conn *c, uint8_t *data, size_t len, size_t *consumed,
+                       wsp_event *ev)
 {
-    if ((c->flags & (F_COMPRESSED | F_IN_FRAME)) != F_COMPRESSED || !c->msg_opcode)
-        return 0;
-    return (c->flags & F_FRAME_FIN) || wsp_deflate_output_pending(c->deflate);
-}
-
-/* The most common frame seen whole: an unfragmented text or binary
- * message of at most 125 bytes, masked as the role requires, all of it in
- * the buffer. Anything else (or any doubt) returns 0 and takes the general
- * path, which applies every rule. Returns the frame size when handled. */
-static size_t small_frame(wsp_conn *c, uint8_t *p, size_t avail, uint64_t offset,
-                          wsp_event *ev, int *rc)
-{
-    if (avail < 2 || (p[0] != 0x81 && p[0] != 0x82) || c->msg_opcode) return 0;
-    size_t n = p[1] & 0x7Fu;
-    unsigned masked = p[1] >> 7;
-    size_t hl = masked ? 6 : 2;
-    if (n > 125 || masked != (c->role == WSP_ROLE_SERVER) || avail - 2 < hl - 2 + n ||
-        n > c->max_frame || n > c->max_message)
-        return 0;
-    uint8_t *payload = p + hl;
-    if (masked) wsp_mask(payload, n, p + 2, 0);
-    c->msg_opcode = p[0] & 0x0Fu;
-    c->utf8_state = WSP_UTF8_ACCEPT;
-    c->flags |= F_FIRST_PENDING;
-    *rc = deliver(c, payload, n, 1, offset + hl, ev);
-    return hl + n;
-}
-
-static int frames(wsp_conn *c, uint8_t *data, size_t len, size_t *consumed,
-                  wsp_event *ev)
-{
-    if (!(c->flags & F_IN_FRAME) && !inflate_pending(c)) {
-        int rc = WSP_OK;
-        size_t n = small_frame(c, data, len, c->offset, ev, &rc);
-        if (n) {
-            *consumed = rc == WSP_OK ? n : len;
-            return rc;
-        }
-    }
     size_t off = 0;
     int rc = WSP_OK;
-    while (ev->type == WSP_EV_NONE) {
+    while (ev->type == WSP_EV_NONE && rc == WSP_OK) {
         uint8_t *p = data + off;
-        size_t avail = len - off;
-        if ((c->flags & F_IN_FRAME) || inflate_pending(c)) {
-            size_t n = c->frame_remaining < avail ? (size_t)c->frame_remaining : avail;
-            if (c->flags & F_COMPRESSED) {
-                size_t used = 0;
-                rc = compressed_piece(c, p, n, &used, ev);
-                off += used;
-                if (rc != WSP_OK) off = len;
-                /* Nothing taken and nothing out: wait for input, unless the
-                 * frame is over and zlib empty, when its successor is next. */
-                if (rc != WSP_OK ||
-                    (!used && ev->type == WSP_EV_NONE &&
-                     ((c->flags & F_IN_FRAME) || inflate_pending(c))))
-                    break;
-                continue;
-            }
-            if (!n) break;
-            rc = data_piece(c, p, n, c->offset + off, ev);
-            off += n;
+        size_t avail = len - off, used = 0;
+        uint8_t before = c->rs;
+        switch ((recv_state)c->rs) {
+        case RS_FRAME_HEADER:
+            rc = recv_frame_header(c, p, avail, c->offset + off, &used, ev);
+            if (!used && rc == WSP_OK && ev->type == WSP_EV_NONE) goto out;
+            break;
+        case RS_PAYLOAD: {
+            uint64_t remaining = c->u.open.frame_remaining;
+            used = remaining < avail ? (size_t)remaining : avail;
+            if (!used) goto out;
+            rc = recv_payload(c, p, used, c->offset + off, ev);
             break;
         }
-        if (!avail) break;
-        wsp_frame_header h;
-        rc = wsp_frame_parse_header(p, avail, &h);
-        if (rc == WSP_ERR_NEED_MORE) {
-            rc = WSP_OK;
+        case RS_INFLATE:
+        case RS_INFLATE_DRAIN:
+            if (!avail && c->rs == RS_INFLATE && !wsp_deflate_output_pending(c->deflate))
+                goto out;
+            rc = recv_compressed(c, p, avail, &used, ev);
+            /* Nothing taken, nothing out, no step: zlib waits for input. */
+            if (!used && ev->type == WSP_EV_NONE && c->rs == before) goto out;
             break;
+        default:
+            goto out;
         }
-        if (rc == WSP_OK) rc = check_header(c, &h);
-        if (rc != WSP_OK) {
-            rc = fail(c, rc, c->offset + off, ev);
-            off = len;
-            break;
-        }
-        if (opcode_is_control(h.opcode)) {
-            /* Control frames are small and acted on whole: keep them back
-             * until all of it is here. */
-            size_t n = (size_t)h.payload_len;
-            if (avail - h.header_len < n) break;
-            uint8_t *payload = p + h.header_len;
-            if (h.masked) wsp_mask(payload, n, h.mask_key, 0);
-            off += h.header_len + n;
-            rc = control_frame(c, h.opcode, payload, n, c->offset + off - n, ev);
-            if (rc != WSP_OK) off = len;
-            break;
-        }
-        off += h.header_len;
-        start_data_frame(c, &h, c->offset + off - h.header_len);
-        /* An empty frame still has to mark a message's start or end. */
-        if (h.payload_len == 0 && !(c->flags & F_COMPRESSED) &&
-            (h.fin || (c->flags & F_FIRST_PENDING))) {
-            rc = data_piece(c, p + h.header_len, 0, c->offset + off, ev);
-            if (rc != WSP_OK) off = len;
-            break;
-        }
+        off += used;
     }
-    *consumed = off;
+out:
+    *consumed = rc == WSP_OK ? off : len;
     return rc;
 }
 
@@ -605,99 +559,73 @@ int wsp_conn_recv(wsp_conn *c, uint8_t *data, size_t len, size_t *consumed,
         return c->error;
     }
     int rc;
-    switch (c->state) {
-    case WSP_STATE_HANDSHAKE:
-        rc = c->role == WSP_ROLE_SERVER ? handshake_server(c, data, len, consumed, ev)
-                                        : handshake_client(c, data, len, consumed, ev);
+    switch ((recv_state)c->rs) {
+    case RS_UNSENT:
+    case RS_AWAIT_ANSWER:
+        return WSP_ERR_STATE;
+    case RS_HEAD:
+        rc = recv_head(c, data, len, consumed, ev);
         break;
-    case WSP_STATE_CLOSED:
+    case RS_CLOSED:
         /* RFC 6455 5.5.1: nothing after a close frame is meaningful. */
         *consumed = len;
         return WSP_ERR_CLOSED;
     default:
-        rc = frames(c, data, len, consumed, ev);
+        rc = recv_frames(c, data, len, consumed, ev);
         break;
     }
     c->offset += *consumed;
     return rc;
 }
 
-typedef struct accept_ctx {
-    const wsp_accept_options *opts;
-    const wsp_deflate_params *deflate; /* NULL: not accepted */
-} accept_ctx;
-
-/* The extensions header: our permessage-deflate answer, then whatever the
- * application accepts itself. */
-static int write_extensions(wsp_writer *w, const void *ctx)
-{
-    const accept_ctx *a = ctx;
-    const char *app = a->opts ? a->opts->extensions : NULL;
-    if (a->deflate) wsp_deflate_write_params(w, a->deflate);
-    if (a->deflate && app && app[0]) wsp_write(w, ", ", 2);
-    if (app) wsp_write_str(w, app);
-    wsp_write(w, "", 1);
-    return WSP_OK;
-}
-
 int wsp_conn_accept(wsp_conn *c, const wsp_accept_options *opts, uint8_t *out,
                     size_t out_cap, size_t *out_len)
 {
-    if (!c || !out_len) return WSP_ERR_INVALID_ARG;
-    if (c->role != WSP_ROLE_SERVER || c->state != WSP_STATE_HANDSHAKE ||
-        (c->flags & (F_REQUEST_PENDING | F_REQUEST_VALID)) !=
-            (F_REQUEST_PENDING | F_REQUEST_VALID))
+    if (!out_len) return WSP_ERR_INVALID_ARG;
+    *out_len = 0;
+    if (!c || (!out && out_cap)) return WSP_ERR_INVALID_ARG;
+    if (c->role != WSP_ROLE_SERVER || c->rs != RS_AWAIT_ANSWER || !c->u.hs.request_valid)
         return WSP_ERR_STATE;
-    int use_deflate = (c->flags & F_DEFLATE_AGREED) && !(opts && opts->no_deflate);
-    accept_ctx ctx = {opts, use_deflate ? &c->u.hs.agreed : NULL};
-    wsp_accept_options merged;
-    char ext[512];
-    if (use_deflate) {
-        size_t n = 0;
-        int rc = wsp_build(write_extensions, &ctx, (uint8_t *)ext, sizeof ext, &n);
-        if (rc != WSP_OK) return rc == WSP_ERR_BUFFER_TOO_SMALL ? WSP_ERR_INVALID_ARG : rc;
-        if (opts) merged = *opts;
-        else memset(&merged, 0, sizeof merged);
-        merged.extensions = ext;
-        opts = &merged;
-    }
-    if (use_deflate) {
-        int rc = wsp_deflate_create(c->allocator, c->u.hs.deflate_cfg,
-                                    &c->u.hs.agreed, WSP_ROLE_SERVER, &c->deflate);
+    size_t need = 0;
+    int rc = wsp_handshake_write_response(&c->u.hs, opts, NULL, 0, &need);
+    if (rc != WSP_OK) return rc;
+    if (!out || out_cap < need) return WSP_ERR_BUFFER_TOO_SMALL;
+    if (wsp_handshake_uses_deflate(&c->u.hs, opts)) {
+        rc = wsp_deflate_create(c->allocator, c->u.hs.deflate_cfg, &c->u.hs.agreed,
+                                WSP_ROLE_SERVER, &c->deflate);
         if (rc != WSP_OK) return rc;
     }
-    int rc = wsp_upgrade_build_response(c->u.hs.accept, opts, out, out_cap, out_len);
+    rc = wsp_handshake_write_response(&c->u.hs, opts, out, out_cap, out_len);
     if (rc != WSP_OK) {
         wsp_deflate_destroy(c->deflate);
         c->deflate = NULL;
         return rc;
     }
-    c->flags &= ~(F_REQUEST_PENDING | F_REQUEST_VALID | F_DEFLATE_AGREED);
-    c->http_status = 0;
-    memset(&c->u, 0, sizeof c->u);
-    c->state = WSP_STATE_OPEN;
+    open_connection(c);
     return WSP_OK;
 }
 
-static int reject_with(wsp_conn *c, int http_status, uint8_t *out,
-                       size_t out_cap, size_t *out_len)
+static int reject_with(wsp_conn *c, int http_status, uint8_t *out, size_t out_cap,
+                       size_t *out_len)
 {
     int rc = wsp_http_build_error(http_status, out, out_cap, out_len);
-    if (rc != WSP_OK) return rc;
-    c->flags &= (uint32_t)~(F_REQUEST_PENDING | F_REQUEST_VALID);
-    c->http_status = 0;
-    c->state = WSP_STATE_CLOSED;
+    if (rc == WSP_OK && !out) rc = WSP_ERR_BUFFER_TOO_SMALL; /* not a measurement */
+    if (rc != WSP_OK) {
+        *out_len = 0;
+        return rc;
+    }
+    c->rs = RS_CLOSED;
     return WSP_OK;
 }
 
 int wsp_conn_reject(wsp_conn *c, int http_status, uint8_t *out, size_t out_cap,
                     size_t *out_len)
 {
-    if (!c || !out_len) return WSP_ERR_INVALID_ARG;
-    if (c->role != WSP_ROLE_SERVER || c->state != WSP_STATE_HANDSHAKE ||
-        !(c->flags & F_REQUEST_PENDING))
-        return WSP_ERR_STATE;
-    return reject_with(c, http_status ? http_status : c->http_status, out,
+    if (!out_len) return WSP_ERR_INVALID_ARG;
+    *out_len = 0;
+    if (!c || (!out && out_cap)) return WSP_ERR_INVALID_ARG;
+    if (c->role != WSP_ROLE_SERVER || c->rs != RS_AWAIT_ANSWER) return WSP_ERR_STATE;
+    return reject_with(c, http_status ? http_status : c->u.hs.reject_status, out,
                        out_cap, out_len);
 }
 
@@ -705,24 +633,20 @@ int wsp_conn_accept_request(wsp_conn *c, const wsp_request *req,
                             const wsp_accept_options *opts, uint8_t *out,
                             size_t out_cap, size_t *out_len)
 {
-    if (!c || !req || !out_len) return WSP_ERR_INVALID_ARG;
-    if (c->role != WSP_ROLE_SERVER || c->state != WSP_STATE_HANDSHAKE ||
-        (c->flags & F_REQUEST_PENDING))
-        return WSP_ERR_STATE;
+    if (!out_len) return WSP_ERR_INVALID_ARG;
+    *out_len = 0;
+    if (!c || !req || (!out && out_cap)) return WSP_ERR_INVALID_ARG;
+    if (c->role != WSP_ROLE_SERVER || c->rs != RS_HEAD) return WSP_ERR_STATE;
     wsp_upgrade_info info;
-    int valid = wsp_upgrade_validate(req, c->u.hs.origin_policy, &info);
+    int valid = wsp_handshake_take_request(&c->u.hs, req, &info);
     if (valid != WSP_OK) {
         int rc = reject_with(c, wsp_status_http_code(valid), out, out_cap, out_len);
         return rc == WSP_OK ? valid : rc;
     }
     /* From here on it is the same as a request that came through recv. */
-    memcpy(c->u.hs.accept, info.accept, sizeof c->u.hs.accept);
-    c->flags |= F_REQUEST_PENDING | F_REQUEST_VALID;
-    if (c->u.hs.deflate_cfg &&
-        wsp_deflate_choose(&req->headers, c->u.hs.deflate_cfg, &c->u.hs.agreed))
-        c->flags |= F_DEFLATE_AGREED;
+    c->rs = RS_AWAIT_ANSWER;
     int rc = wsp_conn_accept(c, opts, out, out_cap, out_len);
-    if (rc != WSP_OK) c->flags &= ~(F_REQUEST_PENDING | F_REQUEST_VALID | F_DEFLATE_AGREED);
+    if (rc != WSP_OK) c->rs = RS_HEAD;
     return rc;
 }
 
@@ -733,125 +657,72 @@ int wsp_conn_enable_deflate(wsp_conn *c, const wsp_deflate_config *cfg,
     if (!c || !agreed) return WSP_ERR_INVALID_ARG;
     if (!wsp_deflate_available()) return WSP_ERR_UNSUPPORTED;
     if (!c->allocator) return WSP_ERR_INVALID_ARG;
-    if (c->state != WSP_STATE_OPEN || c->deflate || c->msg_opcode || c->send_opcode)
+    if (!in_frames(c) || c->ss != SS_IDLE || c->deflate || c->u.open.msg_opcode)
         return WSP_ERR_STATE;
     return wsp_deflate_create(c->allocator, cfg ? cfg : &defaults, agreed, c->role,
                               &c->deflate);
 }
 
-typedef struct offer_ctx {
-    const wsp_deflate_config *cfg;
-    const char *app;
-} offer_ctx;
-
-static int write_offer(wsp_writer *w, const void *ctx)
-{
-    const offer_ctx *o = ctx;
-    wsp_deflate_write_offer(w, o->cfg);
-    if (o->app && o->app[0]) {
-        wsp_write(w, ", ", 2);
-        wsp_write_str(w, o->app);
-    }
-    wsp_write(w, "", 1);
-    return WSP_OK;
-}
-
 int wsp_conn_client_request(wsp_conn *c, const wsp_client_options *opts,
                             uint8_t *out, size_t out_cap, size_t *out_len)
 {
-    if (!c || !opts || !out_len) return WSP_ERR_INVALID_ARG;
-    if (c->role != WSP_ROLE_CLIENT || c->state != WSP_STATE_HANDSHAKE ||
-        (c->flags & F_REQUEST_SENT))
-        return WSP_ERR_STATE;
-    uint8_t nonce[16];
-    char key[WSP_BASE64_LEN(16) + 1];
+    if (!out_len) return WSP_ERR_INVALID_ARG;
+    *out_len = 0;
+    if (!c || !opts || !opts->host || (!out && out_cap)) return WSP_ERR_INVALID_ARG;
+    if (c->role != WSP_ROLE_CLIENT || c->rs != RS_UNSENT) return WSP_ERR_STATE;
+    if (!out) return WSP_ERR_BUFFER_TOO_SMALL;
     /* RFC 6455 4.1: a fresh random nonce per connection. */
-    if (c->entropy(nonce, sizeof nonce, c->entropy_user) != 0) return WSP_ERR_ENTROPY;
-    wsp_base64_encode(nonce, sizeof nonce, key);
-    key[sizeof key - 1] = '\0';
-    wsp_client_options merged = *opts;
-    char ext[512];
-    if (c->u.hs.deflate_cfg) {
-        offer_ctx ctx = {c->u.hs.deflate_cfg, opts->extensions};
-        size_t n = 0;
-        int rc = wsp_build(write_offer, &ctx, (uint8_t *)ext, sizeof ext, &n);
-        if (rc != WSP_OK) return rc == WSP_ERR_BUFFER_TOO_SMALL ? WSP_ERR_INVALID_ARG : rc;
-        merged.extensions = ext;
-    }
-    int rc = wsp_handshake_build_request(&merged, key, out, out_cap, out_len);
+    uint8_t nonce[16];
+    int bad = c->own_keys
+                  ? wsp_entropy_system(nonce, sizeof nonce, NULL)
+                  : c->masking.source.fn(nonce, sizeof nonce, c->masking.source.user);
+    if (bad) return WSP_ERR_ENTROPY;
+    int rc = wsp_handshake_write_request(&c->u.hs, opts, nonce, out, out_cap, out_len);
     if (rc != WSP_OK) return rc;
-    wsp_accept_key(key, sizeof key - 1, c->u.hs.accept);
-    c->u.hs.client_opts = opts;
-    c->flags |= F_REQUEST_SENT;
+    c->rs = RS_HEAD;
     return WSP_OK;
 }
 
-static size_t header_size(const wsp_conn *c, uint64_t payload_len)
+/* RFC 6455 5.3: a fresh unpredictable key for every client frame. */
+static int draw_key(wsp_conn *c, uint8_t key[4])
 {
-    size_t n = payload_len < 126 ? 2 : payload_len <= 0xFFFF ? 4 : 10;
-    return n + (c->role == WSP_ROLE_CLIENT ? 4u : 0u);
+    if (c->role != WSP_ROLE_CLIENT) return WSP_OK;
+    int bad = c->own_keys
+                  ? wsp_keystream_next(&c->masking.key, &c->u.open.key_counter, key)
+                  : c->masking.source.fn(key, 4, c->masking.source.user);
+    return bad ? WSP_ERR_ENTROPY : WSP_OK;
 }
 
-/* Writes one frame header (masked for clients) at out; returns its size or
- * 0 when the entropy source failed. */
-/* Writes a frame header whose masking key (clients only) is already in
- * key[]; returns its size. */
-static size_t encode_header(const wsp_conn *c, unsigned fin, unsigned rsv,
-                            unsigned opcode, uint64_t payload_len, uint8_t *out,
-                            const uint8_t key[4])
+/* Writes one frame at out, masked with key for a client; returns its size.
+ * out has room (checked by the caller). */
+static size_t put_frame(const wsp_conn *c, unsigned fin, unsigned opcode,
+                        const uint8_t *payload, size_t len, const uint8_t key[4],
+                        uint8_t *out)
 {
     wsp_frame_header h;
+    memset(&h, 0, sizeof h);
     h.fin = (uint8_t)fin;
-    h.rsv = (uint8_t)rsv;
     h.opcode = (uint8_t)opcode;
     h.masked = c->role == WSP_ROLE_CLIENT;
-    h.payload_len = payload_len;
+    h.payload_len = len;
     memcpy(h.mask_key, key, 4);
     size_t n = 0;
     wsp_frame_encode_header(&h, out, WSP_MAX_FRAME_HEADER, &n);
-    return n;
-}
-
-/* Like encode_header, drawing the key first; returns 0 when the entropy
- * source failed. */
-static size_t put_header(const wsp_conn *c, unsigned fin, unsigned rsv,
-                         unsigned opcode, uint64_t payload_len, uint8_t *out,
-                         uint8_t key[4])
-{
-    /* RFC 6455 5.3: a fresh unpredictable key for every frame. */
-    if (c->role == WSP_ROLE_CLIENT && c->entropy(key, 4, c->entropy_user) != 0)
-        return 0;
-    return encode_header(c, fin, rsv, opcode, payload_len, out, key);
-}
-
-static size_t put_frame(const wsp_conn *c, unsigned fin, unsigned opcode,
-                        const uint8_t *payload, size_t len, uint8_t *out)
-{
-    uint8_t key[4] = {0, 0, 0, 0};
-    size_t n = put_header(c, fin, 0, opcode, len, out, key);
-    if (!n) return 0;
-    if (len) {
-        if (c->role == WSP_ROLE_CLIENT)
-            wsp_mask_copy(out + n, payload, len, key, 0);
-        else
-            memcpy(out + n, payload, len);
-    }
+    if (len && h.masked) wsp_mask_copy(out + n, payload, len, h.mask_key, 0);
+    else if (len) memcpy(out + n, payload, len);
     return n + len;
 }
 
 static int can_send(const wsp_conn *c)
 {
-    return (c->state == WSP_STATE_OPEN || c->state == WSP_STATE_CLOSING) &&
-           !(c->flags & F_CLOSE_SENT) && !c->error;
+    return in_frames(c) && c->ss != SS_CLOSE_SENT && !c->error;
 }
 
 /* Checks opcode and flags; gives the opcode the first frame carries. */
-static int send_opcode(const wsp_conn *c, wsp_opcode opcode, size_t len,
-                       unsigned flags, unsigned *wire_opcode)
+static int check_send(const wsp_conn *c, wsp_opcode opcode, size_t len,
+                      unsigned flags, unsigned *wire_opcode)
 {
     if (flags & ~(WSP_SEND_MORE | WSP_SEND_NO_COMPRESS)) return WSP_ERR_INVALID_ARG;
-    /* Keeps header + payload + compression overhead from wrapping size_t. */
-    if (len > SIZE_MAX / 4) return WSP_ERR_INVALID_ARG;
     if (opcode == WSP_OP_PING || opcode == WSP_OP_PONG) {
         if (len > WSP_MAX_CONTROL_PAYLOAD || (flags & WSP_SEND_MORE))
             return WSP_ERR_INVALID_ARG;
@@ -864,54 +735,55 @@ static int send_opcode(const wsp_conn *c, wsp_opcode opcode, size_t len,
     return WSP_OK;
 }
 
-static size_t plain_bound(const wsp_conn *c, size_t len)
+/* Bytes of len payload bytes sent uncompressed in frames of at most frag
+ * bytes (0: one frame), every term checked for overflow. */
+static int plain_bound(const wsp_conn *c, size_t frag, size_t len, size_t *bound)
 {
-    size_t frag = c->send_fragment_size;
-    if (!frag || len <= frag) return header_size(c, len) + len;
-    size_t full = len / frag, rest = len % frag;
-    return full * header_size(c, frag) + (rest ? header_size(c, rest) : 0) + len;
-}
-
-size_t wsp_conn_send_bound(const wsp_conn *c, size_t len)
-{
-    if (!c) return 0;
-    size_t n = plain_bound(c, len);
-    if (c->deflate) {
-        size_t z = wsp_deflate_compress_bound(len);
-        z += header_size(c, z);
-        if (z > n) n = z;
+    int masked = c->role == WSP_ROLE_CLIENT;
+    *bound = 0;
+    if (!frag || len <= frag) {
+        size_t h = wsp_frame_header_size(len, masked);
+        if (len > SIZE_MAX - h) return WSP_ERR_LIMIT;
+        *bound = h + len;
+        return WSP_OK;
     }
-    return n;
+    size_t full = len / frag, rest = len % frag;
+    size_t per = wsp_frame_header_size(frag, masked);
+    size_t last = rest ? wsp_frame_header_size(rest, masked) : 0;
+    if (len > SIZE_MAX - last || full > (SIZE_MAX - last - len) / per) return WSP_ERR_LIMIT;
+    *bound = full * per + last + len;
+    return WSP_OK;
 }
 
-/* One compressed frame per call (RFC 7692 7.2.1): compressed after a header
- * sized for the worst case, which moves down if the output came out
- * shorter. */
-static int send_compressed(wsp_conn *c, unsigned wire, const uint8_t *payload,
-                           size_t len, unsigned flags, uint8_t *out,
-                           size_t out_cap, size_t *out_len)
+int wsp_conn_send_bound(const wsp_conn *c, size_t len, size_t *bound)
 {
-    size_t bound = wsp_deflate_compress_bound(len);
-    size_t reserved = header_size(c, bound);
-    *out_len = reserved + bound;
-    if (out_cap < *out_len) return WSP_ERR_BUFFER_TOO_SMALL;
-    int final = !(flags & WSP_SEND_MORE);
+    if (!bound) return WSP_ERR_INVALID_ARG;
+    *bound = 0;
+    if (!c) return WSP_ERR_INVALID_ARG;
+    size_t plain = 0, packed = 0;
+    int rc = plain_bound(c, c->send_fragment_size, len, &plain);
+    if (rc == WSP_OK && c->deflate)
+        rc = wsp_deflate_send_bound(len, c->role == WSP_ROLE_CLIENT, &packed);
+    if (rc != WSP_OK) return rc;
+    *bound = plain > packed ? plain : packed;
+    return WSP_OK;
+}
+
+static int send_compressed(wsp_conn *c, wsp_opcode opcode, const uint8_t *payload,
+                           size_t len, unsigned flags, uint8_t *out, size_t out_cap,
+                           size_t *out_len)
+{
     /* The key is drawn before compressing: once the compressor has taken
      * the data, failing would leave the peer's inflater out of step. */
     uint8_t key[4] = {0, 0, 0, 0};
-    if (c->role == WSP_ROLE_CLIENT && c->entropy(key, 4, c->entropy_user) != 0)
-        return WSP_ERR_ENTROPY;
-    size_t n = 0;
-    int rc = wsp_deflate_compress(c->deflate, payload, len, final, out + reserved,
-                                  out_cap - reserved, &n);
+    if (draw_key(c, key) != WSP_OK) return WSP_ERR_ENTROPY;
+    int more = (flags & WSP_SEND_MORE) != 0;
+    int rc = wsp_deflate_send(c->deflate, opcode, c->ss == SS_IDLE, !more, payload, len,
+                              c->role == WSP_ROLE_CLIENT ? key : NULL, out, out_cap,
+                              out_len);
     if (rc != WSP_OK) return rc;
-    size_t hlen = header_size(c, n);
-    if (hlen < reserved) memmove(out + hlen, out + reserved, n);
-    /* RSV1 goes on the first frame of the message only. */
-    unsigned rsv = wire == WSP_OP_CONTINUATION ? 0u : 4u;
-    encode_header(c, (unsigned)final, rsv, wire, n, out, key);
-    if (c->role == WSP_ROLE_CLIENT) wsp_mask(out + hlen, n, key, 0);
-    *out_len = hlen + n;
+    c->ss = more ? SS_COMPRESSED : SS_IDLE;
+    c->send_opcode = more ? (uint8_t)opcode : 0;
     return WSP_OK;
 }
 
@@ -919,45 +791,42 @@ int wsp_conn_send(wsp_conn *c, wsp_opcode opcode, const uint8_t *payload,
                   size_t len, unsigned flags, uint8_t *out, size_t out_cap,
                   size_t *out_len)
 {
-    if (!c || !out_len || (!payload && len) || (!out && out_cap))
-        return WSP_ERR_INVALID_ARG;
+    if (!out_len) return WSP_ERR_INVALID_ARG;
+    *out_len = 0;
+    if (!c || (!payload && len) || (!out && out_cap)) return WSP_ERR_INVALID_ARG;
     unsigned wire;
-    int rc = send_opcode(c, opcode, len, flags, &wire);
+    int rc = check_send(c, opcode, len, flags, &wire);
     if (rc != WSP_OK) return rc;
     if (!can_send(c)) return WSP_ERR_STATE;
     int control = opcode_is_control(wire);
-    if (!control && c->deflate &&
-        (c->send_opcode ? (c->flags & F_SEND_COMPRESSED) != 0
-                        : !(flags & WSP_SEND_NO_COMPRESS) &&
-                              wsp_deflate_can_compress(c->deflate, len))) {
-        rc = send_compressed(c, wire, payload, len, flags, out, out_cap, out_len);
-        if (rc != WSP_OK) return rc;
-        c->send_opcode = (flags & WSP_SEND_MORE) ? (uint8_t)opcode : 0;
-        c->flags = (flags & WSP_SEND_MORE) ? c->flags | F_SEND_COMPRESSED
-                                           : c->flags & ~F_SEND_COMPRESSED;
-        return WSP_OK;
-    }
-    size_t need = control ? header_size(c, len) + len : plain_bound(c, len);
-    *out_len = need;
+    if (!control && (c->ss == SS_COMPRESSED ||
+                     (c->ss == SS_IDLE && c->deflate && !(flags & WSP_SEND_NO_COMPRESS) &&
+                      wsp_deflate_can_compress(c->deflate, len))))
+        return send_compressed(c, opcode, payload, len, flags, out, out_cap, out_len);
+    size_t frag = control || !c->send_fragment_size ? 0 : c->send_fragment_size;
+    size_t need = 0;
+    rc = plain_bound(c, frag, len, &need);
+    if (rc != WSP_OK) return rc;
     if (out_cap < need) return WSP_ERR_BUFFER_TOO_SMALL;
-
-    size_t frag = control || !c->send_fragment_size ? len : c->send_fragment_size;
+    if (!frag) frag = len;
     size_t off = 0, w = 0;
     do {
         size_t n = len - off < frag ? len - off : frag;
         unsigned fin = off + n == len && !(flags & WSP_SEND_MORE);
+        uint8_t key[4] = {0, 0, 0, 0};
+        /* The frames before must not go alone: *out_len stays 0. */
+        if (draw_key(c, key) != WSP_OK) return WSP_ERR_ENTROPY;
         /* No arithmetic on a NULL payload (an empty message). */
-        const uint8_t *piece = n ? payload + off : payload;
-        size_t k = put_frame(c, fin, wire, piece, n, out + w);
-        if (!k) {
-            *out_len = 0; /* the frames before it must not be sent alone */
-            return WSP_ERR_ENTROPY;
-        }
-        w += k;
+        w += put_frame(c, fin, wire, n ? payload + off : payload, n, key, out + w);
         off += n;
         wire = WSP_OP_CONTINUATION;
     } while (off < len);
-    if (!control) c->send_opcode = (flags & WSP_SEND_MORE) ? (uint8_t)opcode : 0;
+    if (!control) {
+        int more = (flags & WSP_SEND_MORE) != 0;
+        c->ss = more ? SS_MESSAGE : SS_IDLE;
+        c->send_opcode = more ? (uint8_t)opcode : 0;
+    }
+    *out_len = w;
     return WSP_OK;
 }
 
@@ -965,19 +834,30 @@ int wsp_conn_send_zerocopy(wsp_conn *c, wsp_opcode opcode, uint8_t *payload,
                            size_t len, unsigned flags,
                            uint8_t hdr[WSP_MAX_FRAME_HEADER], size_t *hdr_len)
 {
-    if (!c || !hdr || !hdr_len || (!payload && len)) return WSP_ERR_INVALID_ARG;
+    if (!hdr_len) return WSP_ERR_INVALID_ARG;
+    *hdr_len = 0;
+    if (!c || !hdr || (!payload && len)) return WSP_ERR_INVALID_ARG;
     unsigned wire;
-    int rc = send_opcode(c, opcode, len, flags, &wire);
+    int rc = check_send(c, opcode, len, flags, &wire);
     if (rc != WSP_OK) return rc;
     if (!can_send(c)) return WSP_ERR_STATE;
-    if (c->send_opcode && (c->flags & F_SEND_COMPRESSED)) return WSP_ERR_INVALID_ARG;
-    uint8_t key[4] = {0, 0, 0, 0};
-    size_t n = put_header(c, !(flags & WSP_SEND_MORE), 0, wire, len, hdr, key);
-    if (!n) return WSP_ERR_ENTROPY;
-    if (c->role == WSP_ROLE_CLIENT) wsp_mask(payload, len, key, 0);
-    *hdr_len = n;
-    if (!opcode_is_control(wire))
+    int control = opcode_is_control(wire);
+    /* A compressed message cannot go on uncompressed; a ping or pong
+     * between its frames can (RFC 6455 5.4). */
+    if (!control && c->ss == SS_COMPRESSED) return WSP_ERR_INVALID_ARG;
+    wsp_frame_header h;
+    memset(&h, 0, sizeof h);
+    h.fin = !(flags & WSP_SEND_MORE);
+    h.opcode = (uint8_t)wire;
+    h.masked = c->role == WSP_ROLE_CLIENT;
+    h.payload_len = len;
+    if (draw_key(c, h.mask_key) != WSP_OK) return WSP_ERR_ENTROPY;
+    wsp_frame_encode_header(&h, hdr, WSP_MAX_FRAME_HEADER, hdr_len);
+    if (h.masked && len) wsp_mask(payload, len, h.mask_key, 0);
+    if (!control) {
+        c->ss = (flags & WSP_SEND_MORE) ? SS_MESSAGE : SS_IDLE;
         c->send_opcode = (flags & WSP_SEND_MORE) ? (uint8_t)opcode : 0;
+    }
     return WSP_OK;
 }
 
@@ -992,12 +872,23 @@ static size_t close_payload(uint16_t code, const char *reason, size_t reason_len
     return 2 + reason_len;
 }
 
+static size_t frame_size(const wsp_conn *c, size_t len)
+{
+    return wsp_frame_header_size(len, c->role == WSP_ROLE_CLIENT) + len;
+}
+
+static size_t owed_pong_size(const wsp_conn *c)
+{
+    return c->pong_owed ? frame_size(c, c->u.open.pong_len) : 0;
+}
+
 int wsp_conn_close(wsp_conn *c, uint16_t code, const char *reason,
                    size_t reason_len, uint8_t *out, size_t out_cap,
                    size_t *out_len)
 {
-    if (!c || !out_len || (!reason && reason_len) || (!out && out_cap))
-        return WSP_ERR_INVALID_ARG;
+    if (!out_len) return WSP_ERR_INVALID_ARG;
+    *out_len = 0;
+    if (!c || (!reason && reason_len) || (!out && out_cap)) return WSP_ERR_INVALID_ARG;
     if (code ? !wsp_close_code_valid(code) || reason_len > WSP_MAX_CONTROL_PAYLOAD - 2
              : reason_len != 0)
         return WSP_ERR_INVALID_ARG;
@@ -1009,86 +900,85 @@ int wsp_conn_close(wsp_conn *c, uint16_t code, const char *reason,
     if (!can_send(c)) return WSP_ERR_STATE;
     uint8_t payload[WSP_MAX_CONTROL_PAYLOAD];
     size_t n = close_payload(code, reason, reason_len, payload);
-    size_t need = header_size(c, n) + n;
-    *out_len = need;
-    if (out_cap < need) return WSP_ERR_BUFFER_TOO_SMALL;
-    if (!put_frame(c, 1, WSP_OP_CLOSE, payload, n, out)) return WSP_ERR_ENTROPY;
-    /* A pong queued earlier would otherwise follow our close. */
-    c->flags = (uint32_t)((c->flags & ~F_PONG_PENDING) | F_CLOSE_SENT);
-    set_closed_if_done(c);
+    /* RFC 6455 5.5.2: a ping received before our close is still answered,
+     * and first, since nothing may follow the close (5.5.1). */
+    size_t pong = owed_pong_size(c);
+    if (out_cap < pong + frame_size(c, n)) return WSP_ERR_BUFFER_TOO_SMALL;
+    /* Keys first, so a failing source leaves out untouched. */
+    uint8_t pong_key[4] = {0, 0, 0, 0}, close_key[4] = {0, 0, 0, 0};
+    if ((c->pong_owed && draw_key(c, pong_key) != WSP_OK) ||
+        draw_key(c, close_key) != WSP_OK)
+        return WSP_ERR_ENTROPY;
+    size_t w = 0;
+    if (c->pong_owed)
+        w = put_frame(c, 1, WSP_OP_PONG, c->u.open.pong, c->u.open.pong_len, pong_key, out);
+    w += put_frame(c, 1, WSP_OP_CLOSE, payload, n, close_key, out + w);
+    c->pong_owed = 0;
+    c->ss = SS_CLOSE_SENT;
+    *out_len = w;
     return WSP_OK;
 }
 
-static size_t pending_close_len(const wsp_conn *c)
+/* The owed close's payload length: code, and a failure's reason. */
+static size_t owed_close_len(const wsp_conn *c)
 {
-    size_t n = 0;
-    if (c->flags & F_CLOSE_PENDING_CODE) {
-        n = 2;
-        if (c->error) n += strlen(wsp_status_reason(c->error));
-        if (n > WSP_MAX_CONTROL_PAYLOAD) n = WSP_MAX_CONTROL_PAYLOAD;
-    }
-    return n;
+    if (c->close_owed != CLOSE_WITH_CODE) return 0;
+    size_t n = 2;
+    if (c->error) n += strlen(wsp_status_reason(c->error));
+    return n > WSP_MAX_CONTROL_PAYLOAD ? WSP_MAX_CONTROL_PAYLOAD : n;
+}
+
+static size_t owed_http_size(const wsp_conn *c)
+{
+    size_t h = 0;
+    if (c->http_owed) wsp_http_build_error(wsp_status_http_code(c->error), NULL, 0, &h);
+    return h;
 }
 
 size_t wsp_conn_pending_size(const wsp_conn *c)
 {
     if (!c) return 0;
-    size_t n = 0;
-    if (c->flags & F_PONG_PENDING) n += header_size(c, c->pong_len) + c->pong_len;
-    if (c->flags & F_CLOSE_PENDING) {
-        size_t p = pending_close_len(c);
-        n += header_size(c, p) + p;
-    }
-    if (c->http_status && c->state == WSP_STATE_CLOSED) {
-        size_t h = 0;
-        wsp_http_build_error(c->http_status, NULL, 0, &h);
-        n += h;
-    }
+    size_t n = owed_http_size(c) + owed_pong_size(c);
+    if (c->close_owed != CLOSE_NONE) n += frame_size(c, owed_close_len(c));
     return n;
 }
 
 int wsp_conn_flush(wsp_conn *c, uint8_t *out, size_t out_cap, size_t *out_len)
 {
-    if (!c || !out_len || (!out && out_cap)) return WSP_ERR_INVALID_ARG;
-    size_t need = wsp_conn_pending_size(c);
-    *out_len = need;
-    if (out_cap < need) return WSP_ERR_BUFFER_TOO_SMALL;
+    if (!out_len) return WSP_ERR_INVALID_ARG;
+    *out_len = 0;
+    if (!c || (!out && out_cap)) return WSP_ERR_INVALID_ARG;
+    if (out_cap < wsp_conn_pending_size(c)) return WSP_ERR_BUFFER_TOO_SMALL;
+    /* Keys first, so a failing source leaves out untouched. */
+    uint8_t pong_key[4] = {0, 0, 0, 0}, close_key[4] = {0, 0, 0, 0};
+    if ((c->pong_owed && draw_key(c, pong_key) != WSP_OK) ||
+        (c->close_owed != CLOSE_NONE && draw_key(c, close_key) != WSP_OK))
+        return WSP_ERR_ENTROPY;
     size_t w = 0;
-    if (c->http_status && c->state == WSP_STATE_CLOSED) {
-        size_t h = 0;
-        wsp_http_build_error(c->http_status, out, out_cap, &h);
-        w += h;
-        c->http_status = 0;
-    }
-    if (c->flags & F_PONG_PENDING) {
-        size_t k = put_frame(c, 1, WSP_OP_PONG, c->u.pong, c->pong_len, out + w);
-        if (!k) {
-            *out_len = w;
-            return WSP_ERR_ENTROPY;
-        }
-        w += k;
-        c->flags &= (uint32_t)~F_PONG_PENDING;
-    }
-    if (c->flags & F_CLOSE_PENDING) {
+    if (c->http_owed)
+        wsp_http_build_error(wsp_status_http_code(c->error), out, out_cap, &w);
+    if (c->pong_owed)
+        w += put_frame(c, 1, WSP_OP_PONG, c->u.open.pong, c->u.open.pong_len, pong_key,
+                       out + w);
+    if (c->close_owed != CLOSE_NONE) {
         uint8_t payload[WSP_MAX_CONTROL_PAYLOAD];
-        size_t n = pending_close_len(c);
+        size_t n = owed_close_len(c);
         const char *reason = c->error ? wsp_status_reason(c->error) : NULL;
-        n = close_payload((c->flags & F_CLOSE_PENDING_CODE) ? c->pending_close_code : 0,
-                          reason, n >= 2 ? n - 2 : 0, payload);
-        size_t k = put_frame(c, 1, WSP_OP_CLOSE, payload, n, out + w);
-        if (!k) {
-            *out_len = w;
-            return WSP_ERR_ENTROPY;
-        }
-        w += k;
-        c->flags &= (uint32_t)~(F_CLOSE_PENDING | F_CLOSE_PENDING_CODE);
+        uint16_t code = c->close_owed == CLOSE_WITH_CODE ? c->u.open.close_code : 0;
+        n = close_payload(code, reason, n >= 2 ? n - 2 : 0, payload);
+        w += put_frame(c, 1, WSP_OP_CLOSE, payload, n, close_key, out + w);
     }
+    /* Forgotten only once all of it is written: a failed flush can be
+     * repeated. */
+    c->http_owed = 0;
+    c->pong_owed = 0;
+    c->close_owed = CLOSE_NONE;
     *out_len = w;
     return WSP_OK;
 }
 
 int wsp_conn_should_close_transport(const wsp_conn *c)
 {
-    if (!c || c->state != WSP_STATE_CLOSED || wsp_conn_pending_size(c)) return 0;
+    if (!c || c->rs != RS_CLOSED || wsp_conn_pending_size(c)) return 0;
     return c->role == WSP_ROLE_SERVER || c->error != WSP_OK;
 }

@@ -21,23 +21,29 @@ int wsp_deflate_create(const wsp_allocator *a, const wsp_deflate_config *cfg,
 
 void wsp_deflate_destroy(wsp_deflate *d) { (void)d; }
 
-int wsp_deflate_inflate(wsp_deflate *d, const uint8_t *in, size_t in_len,
-                        int end, size_t *used, uint8_t **out, size_t *out_len,
-                        int *done)
+void wsp_deflate_begin_message(wsp_deflate *d, uint64_t offset, int text,
+                               uint64_t max_message)
 {
-    (void)d, (void)in, (void)in_len, (void)end, (void)used, (void)out,
-        (void)out_len, (void)done;
-    return WSP_ERR_UNSUPPORTED;
+    (void)d, (void)offset, (void)text, (void)max_message;
 }
 
-int wsp_deflate_compress(wsp_deflate *d, const uint8_t *in, size_t len,
-                         int final, uint8_t *out, size_t cap, size_t *out_len)
+uint64_t wsp_deflate_message_offset(const wsp_deflate *d)
 {
-    (void)d, (void)in, (void)len, (void)final, (void)out, (void)cap, (void)out_len;
-    return WSP_ERR_UNSUPPORTED;
+    (void)d;
+    return 0;
 }
 
-size_t wsp_deflate_compress_bound(size_t len) { return len; }
+int wsp_deflate_recv(wsp_deflate *d, uint8_t *p, size_t n, int end, const uint8_t *key,
+                     uint8_t *mask_pos, size_t *used, uint8_t **out, size_t *out_len,
+                     int *done)
+{
+    (void)d, (void)p, (void)n, (void)end, (void)key, (void)mask_pos;
+    *used = 0;
+    *out = NULL;
+    *out_len = 0;
+    *done = 0;
+    return WSP_ERR_UNSUPPORTED;
+}
 
 int wsp_deflate_output_pending(const wsp_deflate *d)
 {
@@ -49,6 +55,23 @@ int wsp_deflate_can_compress(const wsp_deflate *d, size_t len)
 {
     (void)d, (void)len;
     return 0;
+}
+
+int wsp_deflate_send_bound(size_t len, int masked, size_t *bound)
+{
+    (void)len, (void)masked;
+    *bound = 0;
+    return WSP_ERR_UNSUPPORTED;
+}
+
+int wsp_deflate_send(wsp_deflate *d, wsp_opcode opcode, int first, int final,
+                     const uint8_t *payload, size_t len, const uint8_t *key,
+                     uint8_t *out, size_t out_cap, size_t *out_len)
+{
+    (void)d, (void)opcode, (void)first, (void)final, (void)payload, (void)len,
+        (void)key, (void)out, (void)out_cap;
+    *out_len = 0;
+    return WSP_ERR_UNSUPPORTED;
 }
 
 #else
@@ -69,6 +92,12 @@ struct wsp_deflate {
     uint8_t tail_left;     /* bytes of the RFC 7692 tail still to feed */
     uint8_t tail_started;
     uint8_t stream_ended;  /* the peer used BFINAL: ignore the rest */
+    /* The compressed message being received. */
+    uint8_t msg_text;
+    uint32_t msg_utf8;     /* validator state over the inflated text */
+    uint64_t msg_offset;   /* stream offset of its first frame */
+    uint64_t msg_len;      /* bytes inflated so far */
+    uint64_t msg_max;      /* the connection's max_message */
 };
 
 /* RFC 7692 7.2.2: the receiver appends these four octets to each message. */
@@ -161,9 +190,9 @@ static int inflate_status(z_stream *z, uint8_t *stream_ended)
     return WSP_OK;
 }
 
-int wsp_deflate_inflate(wsp_deflate *d, const uint8_t *in, size_t in_len,
-                        int end, size_t *used, uint8_t **out, size_t *out_len,
-                        int *done)
+static int inflate_piece(wsp_deflate *d, const uint8_t *in, size_t in_len,
+                         int end, size_t *used, uint8_t **out, size_t *out_len,
+                         int *done)
 {
     z_stream *z = &d->inflater;
     *out = d->buf;
@@ -237,17 +266,27 @@ int wsp_deflate_output_pending(const wsp_deflate *d)
     return d->inflater_ready && d->inflater.avail_out == 0;
 }
 
-size_t wsp_deflate_compress_bound(size_t len)
+/* zlib falls back to stored blocks for data that does not compress: 5
+ * bytes per block, and memLevel 1 makes blocks as short as 127 bytes (4%
+ * overhead), so 1/16 covers every memLevel; the rest is the flush marker
+ * and block headers. 0 when it overflows. */
+static size_t compress_bound(size_t len)
 {
-    /* zlib falls back to stored blocks for data that does not compress:
-     * 5 bytes per block, and memLevel 1 makes blocks as short as 127 bytes
-     * (4% overhead), so 1/16 covers every memLevel; the rest is the flush
-     * marker and block headers. */
-    return len + (len >> 4) + 24;
+    size_t extra = (len >> 4) + 24;
+    return len > SIZE_MAX - extra ? 0 : len + extra;
 }
 
-int wsp_deflate_compress(wsp_deflate *d, const uint8_t *in, size_t len,
-                         int final, uint8_t *out, size_t cap, size_t *out_len)
+int wsp_deflate_send_bound(size_t len, int masked, size_t *bound)
+{
+    *bound = 0;
+    size_t z = compress_bound(len);
+    if (!z || z > SIZE_MAX - WSP_MAX_FRAME_HEADER) return WSP_ERR_LIMIT;
+    *bound = z + wsp_frame_header_size(z, masked);
+    return WSP_OK;
+}
+
+static int compress_piece(wsp_deflate *d, const uint8_t *in, size_t len,
+                          int final, uint8_t *out, size_t cap, size_t *out_len)
 {
     z_stream *z = &d->deflater;
     if (d->deflater_broken) return WSP_ERR_STATE;
@@ -261,7 +300,9 @@ int wsp_deflate_compress(wsp_deflate *d, const uint8_t *in, size_t len,
             return WSP_ERR_NOMEM;
         d->deflater_ready = 1;
     }
-    if (len > UINT_MAX || cap > UINT_MAX) return WSP_ERR_INVALID_ARG;
+    /* zlib counts in 32 bits: the input and its worst case must fit. */
+    if (len > (size_t)UINT_MAX - ((size_t)UINT_MAX >> 4) - 64) return WSP_ERR_LIMIT;
+    if (cap > UINT_MAX) cap = UINT_MAX;
     z->next_in = (Bytef *)(uintptr_t)in;
     z->avail_in = (uInt)len;
     z->next_out = out;
@@ -287,6 +328,77 @@ int wsp_deflate_compress(wsp_deflate *d, const uint8_t *in, size_t len,
         if (d->own_no_context) deflateReset(z);
     }
     *out_len = n;
+    return WSP_OK;
+}
+
+void wsp_deflate_begin_message(wsp_deflate *d, uint64_t offset, int text,
+                               uint64_t max_message)
+{
+    d->msg_text = (uint8_t)(text != 0);
+    d->msg_utf8 = WSP_UTF8_ACCEPT;
+    d->msg_offset = offset;
+    d->msg_len = 0;
+    d->msg_max = max_message;
+}
+
+uint64_t wsp_deflate_message_offset(const wsp_deflate *d) { return d->msg_offset; }
+
+int wsp_deflate_recv(wsp_deflate *d, uint8_t *p, size_t n, int end, const uint8_t *key,
+                     uint8_t *mask_pos, size_t *used, uint8_t **out, size_t *out_len,
+                     int *done)
+{
+    if (key) wsp_mask(p, n, key, *mask_pos);
+    int rc = inflate_piece(d, p, n, end, used, out, out_len, done);
+    /* What zlib did not take is presented again later, as it arrived. */
+    if (key && *used < n) wsp_mask(p + *used, n - *used, key, *mask_pos + (uint64_t)*used);
+    if (key) *mask_pos = (uint8_t)((*mask_pos + *used) & 3u);
+    /* Where zlib notices a problem depends on how the input was split, so
+     * the output is checked in a fixed order (text, then the size limit,
+     * then the compressed data) and the verdict is the same however it
+     * arrived. The limit holds for what the peer makes us produce (RFC 7692
+     * 8: compression bombs), before any of the output goes anywhere. */
+    uint64_t room = d->msg_max - d->msg_len;
+    size_t fits = *out_len < room ? *out_len : (size_t)room;
+    if (d->msg_text && wsp_utf8_validate(&d->msg_utf8, *out, fits, NULL) != WSP_OK)
+        return WSP_ERR_PROTO_UTF8;
+    if (*out_len > room) return WSP_ERR_PROTO_TOO_BIG;
+    if (rc != WSP_OK) return rc;
+    if (*done && d->msg_text && d->msg_utf8 != WSP_UTF8_ACCEPT) return WSP_ERR_PROTO_UTF8;
+    d->msg_len += *out_len;
+    return WSP_OK;
+}
+
+int wsp_deflate_send(wsp_deflate *d, wsp_opcode opcode, int first, int final,
+                     const uint8_t *payload, size_t len, const uint8_t *key,
+                     uint8_t *out, size_t out_cap, size_t *out_len)
+{
+    *out_len = 0;
+    size_t bound = 0;
+    int masked = key != NULL;
+    int rc = wsp_deflate_send_bound(len, masked, &bound);
+    if (rc != WSP_OK) return rc;
+    if (out_cap < bound) return WSP_ERR_BUFFER_TOO_SMALL;
+    /* Compressed after a header sized for the worst case, which moves down
+     * when the output came out shorter. */
+    size_t z = compress_bound(len);
+    size_t reserved = wsp_frame_header_size(z, masked);
+    size_t n = 0;
+    rc = compress_piece(d, payload, len, final, out + reserved, out_cap - reserved, &n);
+    if (rc != WSP_OK) return rc;
+    wsp_frame_header h;
+    memset(&h, 0, sizeof h);
+    h.fin = (uint8_t)(final != 0);
+    h.rsv = first ? 4u : 0u; /* RSV1 on the first frame only (RFC 7692 6) */
+    h.opcode = (uint8_t)(first ? opcode : WSP_OP_CONTINUATION);
+    h.masked = (uint8_t)masked;
+    h.payload_len = n;
+    if (key) memcpy(h.mask_key, key, 4);
+    size_t hlen = wsp_frame_header_size(n, masked);
+    if (hlen < reserved) memmove(out + hlen, out + reserved, n);
+    size_t written = 0;
+    wsp_frame_encode_header(&h, out, hlen, &written);
+    if (key) wsp_mask(out + hlen, n, key, 0);
+    *out_len = hlen + n;
     return WSP_OK;
 }
 

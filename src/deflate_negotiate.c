@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-static const char ext_name[] = "permessage-deflate";
+const char wsp_deflate_name[] = "permessage-deflate";
 
 /* RFC 7692 7.1.2: window bits are 1*DIGIT, 8..15, no leading zero. A value
  * may arrive as a quoted-string that must unescape to the same token. */
@@ -36,7 +36,7 @@ int wsp_deflate_parse(const char *item, size_t len, int is_response,
         pos++;
         wsp_trim_ows(&p, &n);
         if (first) {
-            if (!wsp_ascii_ieq(p, n, ext_name)) return WSP_ERR_NEED_MORE;
+            if (!wsp_ascii_ieq(p, n, wsp_deflate_name)) return WSP_ERR_NOT_FOUND;
             first = 0;
             continue;
         }
@@ -69,7 +69,7 @@ int wsp_deflate_parse(const char *item, size_t len, int is_response,
             return WSP_ERR_HTTP_EXTENSION;
         }
     }
-    return first ? WSP_ERR_NEED_MORE : WSP_OK;
+    return first ? WSP_ERR_NOT_FOUND : WSP_OK;
 }
 
 int wsp_deflate_bits_or(int bits, int dflt) { return bits >= 8 && bits <= 15 ? bits : dflt; }
@@ -86,7 +86,7 @@ static void write_param(wsp_writer *w, const char *name, int bits)
 
 void wsp_deflate_write_params(wsp_writer *w, const wsp_deflate_params *p)
 {
-    wsp_write_str(w, ext_name);
+    wsp_write_str(w, wsp_deflate_name);
     if (p->server_no_context_takeover) write_param(w, "server_no_context_takeover", 0);
     if (p->client_no_context_takeover) write_param(w, "client_no_context_takeover", 0);
     if (p->server_max_window_bits) write_param(w, "server_max_window_bits", p->server_max_window_bits);
@@ -153,13 +153,15 @@ int wsp_deflate_negotiate(const wsp_headers *request_headers,
                           wsp_deflate_params *agreed, char *out,
                           size_t out_cap, size_t *out_len)
 {
-    if (!request_headers || !cfg || !agreed || !out_len || (!out && out_cap))
+    if (!out_len) return WSP_ERR_INVALID_ARG;
+    *out_len = 0;
+    if (!request_headers || !cfg || !agreed || (!out && out_cap))
         return WSP_ERR_INVALID_ARG;
     if (!wsp_deflate_available()) return WSP_ERR_UNSUPPORTED;
-    if (!wsp_deflate_choose(request_headers, cfg, agreed)) return WSP_ERR_NEED_MORE;
+    if (!wsp_deflate_choose(request_headers, cfg, agreed)) return WSP_ERR_NOT_FOUND;
     negotiate_ctx ctx = {agreed};
     int rc = wsp_build(write_agreed, &ctx, (uint8_t *)out, out_cap, out_len);
-    if (rc == WSP_OK) (*out_len)--; /* the NUL is not part of the length */
+    if (rc == WSP_OK && out) (*out_len)--; /* the NUL is not part of the length */
     return rc;
 }
 
@@ -188,7 +190,7 @@ int wsp_deflate_check_response(const wsp_headers *response_headers,
                                       &n) == WSP_OK) {
         wsp_deflate_params p;
         int rc = wsp_deflate_parse(item, n, 1, &p);
-        if (rc == WSP_ERR_NEED_MORE) continue;
+        if (rc == WSP_ERR_NOT_FOUND) continue;
         /* RFC 7692 7: one response element, all of whose parameters the
          * offer allowed. */
         if (rc != WSP_OK || *found) return WSP_ERR_HTTP_EXTENSION;

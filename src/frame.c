@@ -3,6 +3,12 @@
 
 #include <string.h>
 
+size_t wsp_frame_header_size(uint64_t payload_len, int masked)
+{
+    size_t n = payload_len < 126 ? 2 : payload_len <= 0xFFFF ? 4 : 10;
+    return n + (masked ? 4u : 0u);
+}
+
 int wsp_frame_parse_header(const uint8_t *buf, size_t len,
                            wsp_frame_header *out)
 {
@@ -48,15 +54,21 @@ int wsp_frame_parse_header(const uint8_t *buf, size_t len,
 int wsp_frame_encode_header(const wsp_frame_header *hdr, uint8_t *out,
                             size_t out_cap, size_t *out_len)
 {
-    if (!hdr || !out_len || (!out && out_cap)) return WSP_ERR_INVALID_ARG;
+    if (!out_len) return WSP_ERR_INVALID_ARG;
+    *out_len = 0;
+    if (!hdr || (!out && out_cap)) return WSP_ERR_INVALID_ARG;
     if (hdr->opcode > 0xF || hdr->rsv > 7 || (hdr->payload_len >> 63))
         return WSP_ERR_INVALID_ARG;
 
     uint64_t plen = hdr->payload_len;
-    size_t ext = plen < 126 ? 0 : plen <= 0xFFFF ? 2 : 8;
-    size_t need = 2 + ext + (hdr->masked ? 4u : 0u);
-    *out_len = need;
+    size_t need = wsp_frame_header_size(plen, hdr->masked);
+    size_t ext = need - 2 - (hdr->masked ? 4u : 0u);
+    if (!out) {
+        *out_len = need; /* measuring */
+        return WSP_OK;
+    }
     if (out_cap < need) return WSP_ERR_BUFFER_TOO_SMALL;
+    *out_len = need;
 
     out[0] = (uint8_t)((hdr->fin ? 0x80 : 0) | hdr->rsv << 4 | hdr->opcode);
     uint8_t mask_bit = hdr->masked ? 0x80 : 0;

@@ -110,18 +110,6 @@ static int origin_split(const char *s, size_t n, origin_parts *o)
     return 1;
 }
 
-static int ieq_n(const char *a, size_t an, const char *b, size_t bn)
-{
-    if (an != bn) return 0;
-    for (size_t i = 0; i < an; i++) {
-        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
-        if (x >= 'A' && x <= 'Z') x = (unsigned char)(x + 32);
-        if (y >= 'A' && y <= 'Z') y = (unsigned char)(y + 32);
-        if (x != y) return 0;
-    }
-    return 1;
-}
-
 static int origin_allowed(const wsp_origin_policy *p, const char *origin,
                           size_t len)
 {
@@ -133,8 +121,8 @@ static int origin_allowed(const wsp_origin_policy *p, const char *origin,
     for (size_t i = 0; i < p->count; i++) {
         const char *o = p->origins[i];
         if (!o || !origin_split(o, strlen(o), &want)) continue;
-        if (ieq_n(got.scheme, got.scheme_len, want.scheme, want.scheme_len) &&
-            ieq_n(got.host, got.host_len, want.host, want.host_len) &&
+        if (wsp_ascii_ieq_n(got.scheme, got.scheme_len, want.scheme, want.scheme_len) &&
+            wsp_ascii_ieq_n(got.host, got.host_len, want.host, want.host_len) &&
             got.port == want.port)
             return 1;
     }
@@ -148,7 +136,7 @@ int wsp_upgrade_validate(const wsp_request *req,
     if (!req || !info) return WSP_ERR_INVALID_ARG;
     memset(info, 0, sizeof *info);
     const wsp_headers *h = &req->headers;
-    info->headers = h;
+    info->headers = *h;
 
     /* One pass over the headers, then RFC 6455 4.2.1's checks in the order
      * the RFC lists them. */
@@ -200,7 +188,7 @@ int wsp_upgrade_validate(const wsp_request *req,
     }
     if (!req->method || req->method_len != 3 || memcmp(req->method, "GET", 3) != 0)
         return WSP_ERR_HTTP_METHOD;
-    if (req->version_major < 1 || (req->version_major == 1 && req->version_minor < 1))
+    if (!wsp_http_version_ok(req->version_major, req->version_minor))
         return WSP_ERR_HTTP_VERSION;
     if (hosts != 1 || info->host_len == 0) return WSP_ERR_HTTP_HOST;
     if (!upgrade) return WSP_ERR_HTTP_UPGRADE;
@@ -228,7 +216,7 @@ static int next_list_item(const wsp_headers *h, const char *lower_name,
     for (;;) {
         size_t p = *pos;
         wsp_header hd;
-        if (wsp_headers_next(h, &p, &hd) != WSP_OK) return WSP_ERR_NEED_MORE;
+        if (wsp_headers_next(h, &p, &hd) != WSP_OK) return WSP_ERR_NOT_FOUND;
         if (name_is(&hd, lower_name) &&
             wsp_list_next(hd.value, hd.value_len, list_pos, item, item_len) == WSP_OK)
             return WSP_OK;
@@ -298,7 +286,25 @@ static int write_extra_headers(wsp_writer *w, const wsp_header *headers,
 typedef struct response_ctx {
     const char *accept;
     const wsp_accept_options *opts;
+    const wsp_deflate_params *deflate; /* NULL: not answered */
 } response_ctx;
+
+/* One Sec-WebSocket-Extensions line: the library's own answer, then what
+ * the application accepts itself. Written straight into the output, so its
+ * length has no limit of its own. */
+static int write_extensions(wsp_writer *w, const wsp_deflate_params *deflate,
+                            const char *app)
+{
+    size_t app_len = app ? strlen(app) : 0;
+    if (!is_safe_value(app, app_len)) return WSP_ERR_INVALID_ARG;
+    if (!deflate && !app_len) return WSP_OK;
+    wsp_write_str(w, "Sec-WebSocket-Extensions: ");
+    if (deflate) wsp_deflate_write_params(w, deflate);
+    if (deflate && app_len) wsp_write(w, ", ", 2);
+    wsp_write(w, app, app_len);
+    wsp_write(w, "\r\n", 2);
+    return WSP_OK;
+}
 
 static int write_response(wsp_writer *w, const void *ctx)
 {
@@ -313,9 +319,7 @@ static int write_response(wsp_writer *w, const void *ctx)
                  ? write_header(w, "Sec-WebSocket-Protocol", 22, opts->subprotocol, n)
                  : WSP_ERR_INVALID_ARG;
     }
-    if (rc == WSP_OK && opts && opts->extensions && opts->extensions[0])
-        rc = write_header(w, "Sec-WebSocket-Extensions", 24, opts->extensions,
-                          strlen(opts->extensions));
+    if (rc == WSP_OK) rc = write_extensions(w, r->deflate, opts ? opts->extensions : NULL);
     if (rc == WSP_OK && opts)
         rc = write_extra_headers(w, opts->headers, opts->header_count);
     wsp_write(w, "\r\n", 2);
@@ -326,19 +330,73 @@ int wsp_upgrade_build_response(const char *accept,
                                const wsp_accept_options *opts, uint8_t *out,
                                size_t out_cap, size_t *out_len)
 {
+    if (out_len) *out_len = 0;
     if (!accept) return WSP_ERR_INVALID_ARG;
-    response_ctx ctx = {accept, opts};
+    response_ctx ctx = {accept, opts, NULL};
+    return wsp_build(write_response, &ctx, out, out_cap, out_len);
+}
+
+void wsp_handshake_init(wsp_handshake *hs, const wsp_config *cfg)
+{
+    memset(hs, 0, sizeof *hs);
+    hs->origin_policy = cfg->origin_policy;
+    hs->deflate_cfg = cfg->deflate;
+    hs->max_header_bytes = cfg->max_header_bytes ? cfg->max_header_bytes
+                                                 : WSP_DEFAULT_MAX_HEADER_BYTES;
+    hs->max_headers = cfg->max_headers ? cfg->max_headers : WSP_DEFAULT_MAX_HEADERS;
+}
+
+int wsp_handshake_take_request(wsp_handshake *hs, const wsp_request *req,
+                               wsp_upgrade_info *info)
+{
+    int valid = wsp_upgrade_validate(req, hs->origin_policy, info);
+    hs->request_valid = valid == WSP_OK;
+    hs->deflate_agreed = 0;
+    /* 400 when a valid request is turned down: nothing was wrong with it
+     * that a more specific status would name. */
+    hs->reject_status = (uint16_t)(valid == WSP_OK ? 400 : wsp_status_http_code(valid));
+    if (valid != WSP_OK) return valid;
+    memcpy(hs->accept, info->accept, sizeof hs->accept);
+    if (hs->deflate_cfg &&
+        wsp_deflate_choose(&req->headers, hs->deflate_cfg, &hs->agreed))
+        hs->deflate_agreed = 1;
+    return WSP_OK;
+}
+
+int wsp_handshake_read_request(wsp_handshake *hs, const uint8_t *data, size_t len,
+                               size_t *consumed, wsp_request_event *ev)
+{
+    int rc = wsp_http_parse_request((const char *)data, len, hs->max_header_bytes,
+                                    hs->max_headers, &ev->request, consumed);
+    if (rc != WSP_OK) return rc;
+    ev->status = wsp_handshake_take_request(hs, &ev->request, &ev->upgrade);
+    ev->http_status = ev->status == WSP_OK ? 101 : wsp_status_http_code(ev->status);
+    return WSP_OK;
+}
+
+int wsp_handshake_uses_deflate(const wsp_handshake *hs, const wsp_accept_options *opts)
+{
+    return hs->deflate_agreed && !(opts && opts->no_deflate);
+}
+
+int wsp_handshake_write_response(const wsp_handshake *hs, const wsp_accept_options *opts,
+                                 uint8_t *out, size_t out_cap, size_t *out_len)
+{
+    response_ctx ctx = {hs->accept, opts,
+                        wsp_handshake_uses_deflate(hs, opts) ? &hs->agreed : NULL};
     return wsp_build(write_response, &ctx, out, out_cap, out_len);
 }
 
 typedef struct request_ctx {
     const wsp_client_options *opts;
+    const wsp_deflate_config *deflate; /* NULL: no offer of our own */
     const char *key;
 } request_ctx;
 
 static int write_request(wsp_writer *w, const void *ctx)
 {
-    const wsp_client_options *opts = ((const request_ctx *)ctx)->opts;
+    const request_ctx *r = ctx;
+    const wsp_client_options *opts = r->opts;
     const char *target = opts->target && opts->target[0] ? opts->target : "/";
     size_t target_len = strlen(target);
     for (size_t i = 0; i < target_len; i++) {
@@ -351,7 +409,7 @@ static int write_request(wsp_writer *w, const void *ctx)
     wsp_write_str(w, " HTTP/1.1\r\n");
     int rc = write_header(w, "Host", 4, opts->host, strlen(opts->host));
     wsp_write_str(w, "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ");
-    wsp_write_str(w, ((const request_ctx *)ctx)->key);
+    wsp_write_str(w, r->key);
     wsp_write_str(w, "\r\nSec-WebSocket-Version: 13\r\n");
     if (rc == WSP_OK && opts->origin)
         rc = write_header(w, "Origin", 6, opts->origin, strlen(opts->origin));
@@ -366,60 +424,124 @@ static int write_request(wsp_writer *w, const void *ctx)
         }
         wsp_write(w, "\r\n", 2);
     }
-    if (rc == WSP_OK && opts->extensions && opts->extensions[0])
-        rc = write_header(w, "Sec-WebSocket-Extensions", 24, opts->extensions,
-                          strlen(opts->extensions));
+    if (rc == WSP_OK) {
+        const char *app = opts->extensions;
+        size_t app_len = app ? strlen(app) : 0;
+        if (!is_safe_value(app, app_len)) return WSP_ERR_INVALID_ARG;
+        if (r->deflate || app_len) {
+            wsp_write_str(w, "Sec-WebSocket-Extensions: ");
+            if (r->deflate) wsp_deflate_write_offer(w, r->deflate);
+            if (r->deflate && app_len) wsp_write(w, ", ", 2);
+            wsp_write(w, app, app_len);
+            wsp_write(w, "\r\n", 2);
+        }
+    }
     if (rc == WSP_OK) rc = write_extra_headers(w, opts->headers, opts->header_count);
     wsp_write(w, "\r\n", 2);
     return rc;
 }
 
-int wsp_handshake_build_request(const wsp_client_options *opts,
-                                const char *key, uint8_t *out, size_t out_cap,
-                                size_t *out_len)
+/* Length of an extension element's name: up to ';' or whitespace. */
+static size_t extension_name_len(const char *item, size_t len)
 {
-    if (!opts || !opts->host || !key) return WSP_ERR_INVALID_ARG;
-    request_ctx ctx = {opts, key};
-    return wsp_build(write_request, &ctx, out, out_cap, out_len);
+    size_t n = 0;
+    while (n < len && item[n] != ';' && item[n] != ' ' && item[n] != '\t') n++;
+    return n;
 }
 
-/* Is the extension named by `item` (up to its first ';') among the names the
- * client offered? */
-static int extension_offered(const char *offer, const char *item, size_t len)
+/* Appends item to the comma list list[0..*len) of cap bytes; 0 when it
+ * does not fit. */
+static int list_append(char *list, size_t cap, size_t *len, const char *item, size_t n)
 {
-    size_t name_len = 0;
-    while (name_len < len && item[name_len] != ';' && item[name_len] != ' ' &&
-           item[name_len] != '\t')
-        name_len++;
+    size_t sep = *len ? 1 : 0;
+    if (n > cap - *len || sep > cap - *len - n) return 0;
+    if (sep) list[(*len)++] = ',';
+    memcpy(list + *len, item, n);
+    *len += n;
+    return 1;
+}
+
+/* Copies what the response is checked against: the subprotocols, then, as
+ * a second list, the names of the offered extensions (the library's own
+ * included). */
+static int keep_offer(wsp_handshake *hs, const wsp_client_options *opts)
+{
+    size_t sub_len = 0;
+    for (size_t i = 0; i < opts->subprotocol_count; i++) {
+        const char *p = opts->subprotocols[i];
+        if (!list_append(hs->offer, sizeof hs->offer, &sub_len, p, strlen(p)))
+            return WSP_ERR_LIMIT;
+    }
+    char *ext = hs->offer + sub_len;
+    size_t cap = sizeof hs->offer - sub_len, ext_len = 0;
+    if (hs->deflate_cfg &&
+        !list_append(ext, cap, &ext_len, wsp_deflate_name, strlen(wsp_deflate_name)))
+        return WSP_ERR_LIMIT;
     size_t pos = 0, n;
-    const char *o;
-    while (offer && wsp_list_next(offer, strlen(offer), &pos, &o, &n) == WSP_OK) {
-        size_t on = 0;
-        while (on < n && o[on] != ';' && o[on] != ' ' && o[on] != '\t') on++;
-        if (ieq_n(o, on, item, name_len)) return 1;
+    const char *item;
+    const char *app = opts->extensions;
+    while (app && wsp_list_next(app, strlen(app), &pos, &item, &n) == WSP_OK) {
+        if (!list_append(ext, cap, &ext_len, item, extension_name_len(item, n)))
+            return WSP_ERR_LIMIT;
+    }
+    hs->offer_sub_len = (uint8_t)sub_len;
+    hs->offer_ext_len = (uint8_t)ext_len;
+    return WSP_OK;
+}
+
+int wsp_handshake_write_request(wsp_handshake *hs, const wsp_client_options *opts,
+                                const uint8_t nonce[16], uint8_t *out, size_t out_cap,
+                                size_t *out_len)
+{
+    char key[WSP_BASE64_LEN(16) + 1];
+    wsp_base64_encode(nonce, 16, key);
+    key[sizeof key - 1] = '\0';
+    request_ctx ctx = {opts, hs->deflate_cfg, key};
+    /* Measured first: a request that cannot be written changes nothing. */
+    size_t need = 0;
+    int rc = wsp_build(write_request, &ctx, NULL, 0, &need);
+    if (rc != WSP_OK) return rc;
+    wsp_handshake saved = *hs;
+    rc = keep_offer(hs, opts);
+    if (rc == WSP_OK) rc = wsp_build(write_request, &ctx, out, out_cap, out_len);
+    if (rc != WSP_OK) {
+        *hs = saved;
+        return rc;
+    }
+    wsp_accept_key(key, sizeof key - 1, hs->accept);
+    return WSP_OK;
+}
+
+/* Is `name` an element of the comma list offer[0..len)? Subprotocols
+ * compare exactly (RFC 6455 4.1: "one of the values"), extension names
+ * case-insensitively (they are tokens, RFC 9110 5.6.2). */
+static int offered(const char *offer, size_t len, const char *name, size_t name_len,
+                   int exact)
+{
+    size_t pos = 0, n;
+    const char *item;
+    while (wsp_list_next(offer, len, &pos, &item, &n) == WSP_OK) {
+        if (exact ? n == name_len && memcmp(item, name, n) == 0
+                  : wsp_ascii_ieq_n(item, n, name, name_len))
+            return 1;
     }
     return 0;
 }
 
-int wsp_handshake_check_response(const wsp_response *resp, const char *accept,
-                                 const wsp_client_options *opts, int deflate_offered,
-                                 const char **subprotocol, size_t *subprotocol_len,
-                                 const char **extensions, size_t *extensions_len)
+static int check_response(const wsp_handshake *hs, const wsp_response *resp,
+                          wsp_response_event *ev)
 {
     const wsp_headers *h = &resp->headers;
-    *subprotocol = NULL, *subprotocol_len = 0;
-    *extensions = NULL, *extensions_len = 0;
     if (resp->status != 101) return WSP_ERR_HTTP_STATUS;
-    /* 101 and Upgrade exist from HTTP/1.1 on (RFC 9110 7.8, 15.2.2): an
-     * older server cannot have switched. */
-    if (resp->version_major < 1 || (resp->version_major == 1 && resp->version_minor < 1))
+    /* An HTTP/1.0 server cannot have switched protocols. */
+    if (!wsp_http_version_ok(resp->version_major, resp->version_minor))
         return WSP_ERR_HTTP_VERSION;
     if (!any_header_has_token(h, "upgrade", "websocket")) return WSP_ERR_HTTP_UPGRADE;
     if (!any_header_has_token(h, "connection", "upgrade")) return WSP_ERR_HTTP_CONNECTION;
     const char *value = NULL;
     size_t len = 0;
     if (header_count(h, "sec-websocket-accept", &value, &len) != 1 ||
-        len != WSP_ACCEPT_LEN || memcmp(value, accept, WSP_ACCEPT_LEN) != 0)
+        len != WSP_ACCEPT_LEN || memcmp(value, hs->accept, WSP_ACCEPT_LEN) != 0)
         return WSP_ERR_HTTP_ACCEPT;
 
     /* RFC 6455 4.1, step 6 of the client's checks: one subprotocol, one the
@@ -427,13 +549,9 @@ int wsp_handshake_check_response(const wsp_response *resp, const char *accept,
     size_t n = header_count(h, "sec-websocket-protocol", &value, &len);
     if (n > 1) return WSP_ERR_HTTP_SUBPROTOCOL;
     if (n == 1) {
-        int offered = 0;
-        for (size_t i = 0; opts && i < opts->subprotocol_count; i++) {
-            const char *p = opts->subprotocols[i];
-            if (p && strlen(p) == len && memcmp(p, value, len) == 0) offered = 1;
-        }
-        if (!offered) return WSP_ERR_HTTP_SUBPROTOCOL;
-        *subprotocol = value, *subprotocol_len = len;
+        if (!offered(hs->offer, hs->offer_sub_len, value, len, 1))
+            return WSP_ERR_HTTP_SUBPROTOCOL;
+        ev->subprotocol = value, ev->subprotocol_len = len;
     }
 
     /* Step 5: every extension in use must have been offered. */
@@ -441,13 +559,29 @@ int wsp_handshake_check_response(const wsp_response *resp, const char *accept,
     const char *item;
     size_t item_len;
     while (wsp_upgrade_next_extension(h, &pos, &list_pos, &item, &item_len) == WSP_OK) {
-        /* permessage-deflate answers are checked by deflate_negotiate.c. */
-        if (deflate_offered && extension_offered("permessage-deflate", item, item_len))
-            continue;
-        if (!extension_offered(opts ? opts->extensions : NULL, item, item_len))
+        if (!offered(hs->offer + hs->offer_sub_len, hs->offer_ext_len, item,
+                     extension_name_len(item, item_len), 0))
             return WSP_ERR_HTTP_EXTENSION;
     }
     if (header_count(h, "sec-websocket-extensions", &value, &len) >= 1)
-        *extensions = value, *extensions_len = len;
+        ev->extensions = value, ev->extensions_len = len;
+    return WSP_OK;
+}
+
+int wsp_handshake_read_response(wsp_handshake *hs, const uint8_t *data, size_t len,
+                                size_t *consumed, wsp_response_event *ev,
+                                wsp_deflate_params *agreed, int *deflate_found)
+{
+    *deflate_found = 0;
+    int rc = wsp_http_parse_response((const char *)data, len, hs->max_header_bytes,
+                                     hs->max_headers, &ev->response, consumed);
+    if (rc != WSP_OK) return rc;
+    ev->subprotocol = NULL, ev->subprotocol_len = 0;
+    ev->extensions = NULL, ev->extensions_len = 0;
+    ev->http_status = ev->response.status;
+    ev->status = check_response(hs, &ev->response, ev);
+    if (ev->status == WSP_OK && hs->deflate_cfg)
+        ev->status = wsp_deflate_check_response(&ev->response.headers, hs->deflate_cfg,
+                                                agreed, deflate_found);
     return WSP_OK;
 }

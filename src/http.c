@@ -21,15 +21,26 @@ static unsigned char ascii_lower(unsigned char c)
     return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
 }
 
-int wsp_ascii_ieq(const char *a, size_t a_len, const char *lower)
+int wsp_ascii_ieq_n(const char *a, size_t a_len, const char *b, size_t b_len)
 {
-    size_t n = strlen(lower);
-    if (a_len != n) return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (ascii_lower((unsigned char)a[i]) != (unsigned char)lower[i])
+    if (a_len != b_len) return 0;
+    for (size_t i = 0; i < a_len; i++) {
+        if (ascii_lower((unsigned char)a[i]) != ascii_lower((unsigned char)b[i]))
             return 0;
     }
     return 1;
+}
+
+int wsp_ascii_ieq(const char *a, size_t a_len, const char *lit)
+{
+    return wsp_ascii_ieq_n(a, a_len, lit, strlen(lit));
+}
+
+/* RFC 6455 4.1 / 4.2.1 and RFC 9110 7.8: Upgrade (and so 101) exists from
+ * HTTP/1.1 on, in requests and responses alike. */
+int wsp_http_version_ok(int major, int minor)
+{
+    return major > 1 || (major == 1 && minor >= 1);
 }
 
 static int is_ows(char c) { return c == ' ' || c == '\t'; }
@@ -69,7 +80,7 @@ int wsp_list_next(const char *list, size_t list_len, size_t *pos,
             return WSP_OK;
         }
     }
-    return WSP_ERR_NEED_MORE;
+    return WSP_ERR_NOT_FOUND;
 }
 
 int wsp_list_has_token(const char *list, size_t len, const char *lower_token)
@@ -267,12 +278,12 @@ int wsp_headers_next(const wsp_headers *h, size_t *pos, wsp_header *out)
 {
     if (!h || !pos || !out) return WSP_ERR_INVALID_ARG;
     if (h->array) {
-        if (*pos >= h->count) return WSP_ERR_NEED_MORE;
+        if (*pos >= h->count) return WSP_ERR_NOT_FOUND;
         *out = h->array[(*pos)++];
         wsp_trim_ows(&out->value, &out->value_len);
         return WSP_OK;
     }
-    if (!h->raw || *pos >= h->raw_len) return WSP_ERR_NEED_MORE;
+    if (!h->raw || *pos >= h->raw_len) return WSP_ERR_NOT_FOUND;
     const char *s = h->raw + *pos;
     size_t rest = h->raw_len - *pos;
     const char *nl = memchr(s, '\n', rest);
@@ -280,7 +291,7 @@ int wsp_headers_next(const wsp_headers *h, size_t *pos, wsp_header *out)
     *pos += nl ? n + 1 : n;
     if (n && s[n - 1] == '\r') n--;
     const char *colon = memchr(s, ':', n);
-    if (!colon) return WSP_ERR_NEED_MORE; /* not from our parser */
+    if (!colon) return WSP_ERR_NOT_FOUND; /* not from our parser */
     out->name = s;
     out->name_len = (size_t)(colon - s);
     out->value = colon + 1;
@@ -296,18 +307,13 @@ int wsp_headers_get(const wsp_headers *h, const char *name, const char **value,
     size_t pos = 0, name_len = strlen(name);
     wsp_header hd;
     while (wsp_headers_next(h, &pos, &hd) == WSP_OK) {
-        if (hd.name_len != name_len) continue;
-        size_t i = 0;
-        while (i < name_len && ascii_lower((unsigned char)hd.name[i]) ==
-                                   ascii_lower((unsigned char)name[i]))
-            i++;
-        if (i == name_len) {
+        if (wsp_ascii_ieq_n(hd.name, hd.name_len, name, name_len)) {
             *value = hd.value;
             *value_len = hd.value_len;
             return WSP_OK;
         }
     }
-    return WSP_ERR_NEED_MORE;
+    return WSP_ERR_NOT_FOUND;
 }
 
 static const char *reason_phrase(int status)
@@ -334,14 +340,22 @@ static const char *reason_phrase(int status)
 int wsp_build(wsp_build_fn build, const void *ctx, uint8_t *out,
               size_t out_cap, size_t *out_len)
 {
-    if (!out_len || (!out && out_cap)) return WSP_ERR_INVALID_ARG;
+    if (!out_len) return WSP_ERR_INVALID_ARG;
+    *out_len = 0;
+    if (!out && out_cap) return WSP_ERR_INVALID_ARG;
     wsp_writer count = {NULL, 0, 0};
     int rc = build(&count, ctx);
     if (rc != WSP_OK) return rc;
-    *out_len = count.len;
+    if (count.len == SIZE_MAX) return WSP_ERR_LIMIT; /* the count saturated */
+    if (!out) {
+        *out_len = count.len; /* measuring */
+        return WSP_OK;
+    }
     if (count.len > out_cap) return WSP_ERR_BUFFER_TOO_SMALL;
     wsp_writer w = {out, out_cap, 0};
-    return build(&w, ctx);
+    rc = build(&w, ctx);
+    if (rc == WSP_OK) *out_len = w.len;
+    return rc;
 }
 
 static int write_error(wsp_writer *w, const void *ctx)
@@ -365,6 +379,7 @@ static int write_error(wsp_writer *w, const void *ctx)
 int wsp_http_build_error(int http_status, uint8_t *out, size_t out_cap,
                          size_t *out_len)
 {
+    if (out_len) *out_len = 0;
     if (http_status < 400 || http_status > 599) return WSP_ERR_INVALID_ARG;
     return wsp_build(write_error, &http_status, out, out_cap, out_len);
 }

@@ -34,9 +34,15 @@ WSP_INTERNAL void wsp_base64_encode(const uint8_t *in, size_t len, char *out);
 WSP_INTERNAL long wsp_base64_decode(const char *in, size_t len, uint8_t *out,
                                     size_t cap);
 
-/* http.c: ASCII case-insensitive compare of n bytes with a NUL-terminated
- * lower-case literal of the same length. */
-WSP_INTERNAL int wsp_ascii_ieq(const char *a, size_t a_len, const char *lower);
+/* http.c: the one ASCII case-insensitive comparison (HTTP names, tokens,
+ * origins). */
+WSP_INTERNAL int wsp_ascii_ieq_n(const char *a, size_t a_len, const char *b,
+                                 size_t b_len);
+/* The same against a NUL-terminated literal. */
+WSP_INTERNAL int wsp_ascii_ieq(const char *a, size_t a_len, const char *lit);
+/* RFC 7230/9110 version check shared by requests and responses: 1 when the
+ * HTTP version is 1.1 or later. */
+WSP_INTERNAL int wsp_http_version_ok(int major, int minor);
 /* Drops spaces and tabs (HTTP's OWS) from both ends of s[0..*len). */
 WSP_INTERNAL void wsp_trim_ows(const char **s, size_t *len);
 /* 1 if the comma list holds `token` (case-insensitive), 0 otherwise. */
@@ -45,18 +51,73 @@ WSP_INTERNAL int wsp_list_has_token(const char *list, size_t len,
 /* RFC 9110 tchar. */
 WSP_INTERNAL int wsp_is_tchar(unsigned char c);
 
-/* handshake.c: the client side, used by conn.c. key is the base64 key
- * (NUL-terminated). */
-WSP_INTERNAL int wsp_handshake_build_request(const wsp_client_options *opts,
-                                             const char *key, uint8_t *out,
+/* frame.c: bytes of a frame header for this payload length (RFC 6455 5.2). */
+WSP_INTERNAL size_t wsp_frame_header_size(uint64_t payload_len, int masked);
+
+/* handshake.c: what a connection keeps from init until its handshake ends.
+ * The config pointers are the caller's (documented to live as long as the
+ * connection); everything taken from call arguments is copied in here. */
+typedef struct wsp_handshake {
+    const wsp_origin_policy *origin_policy; /* server */
+    const wsp_deflate_config *deflate_cfg;  /* NULL: never negotiated */
+    uint32_t max_header_bytes;
+    uint32_t max_headers;
+    uint16_t reject_status;  /* server: what wsp_conn_reject(0) answers */
+    uint8_t request_valid;   /* server: the pending request may be accepted */
+    uint8_t deflate_agreed;  /* server: `agreed` holds an acceptable offer */
+    uint8_t offer_sub_len;   /* client: bytes of offer[] naming subprotocols */
+    uint8_t offer_ext_len;   /* client: bytes after them naming extensions */
+    wsp_deflate_params agreed;
+    char accept[WSP_ACCEPT_LEN + 1];
+    /* client: "sub1,sub2" then "ext1,ext2": what the response may pick */
+    char offer[WSP_MAX_CLIENT_OFFER];
+} wsp_handshake;
+
+WSP_INTERNAL void wsp_handshake_init(wsp_handshake *hs, const wsp_config *cfg);
+/* Server: a request parsed by anyone. Validates it, remembers what accept
+ * needs and picks the deflate offer. Returns the validation status. */
+WSP_INTERNAL int wsp_handshake_take_request(wsp_handshake *hs, const wsp_request *req,
+                                            wsp_upgrade_info *info);
+/* Server: parses a request head from data. WSP_ERR_NEED_MORE: incomplete
+ * (nothing consumed); WSP_OK: *ev filled, *consumed is the head; any other
+ * status: the head can never parse (answer it with wsp_status_http_code). */
+WSP_INTERNAL int wsp_handshake_read_request(wsp_handshake *hs, const uint8_t *data,
+                                            size_t len, size_t *consumed,
+                                            wsp_request_event *ev);
+/* Server: 1 if the 101 will carry the agreed deflate parameters. */
+WSP_INTERNAL int wsp_handshake_uses_deflate(const wsp_handshake *hs,
+                                            const wsp_accept_options *opts);
+/* Server: writes the 101 (measures when out is NULL), as wsp_build. */
+WSP_INTERNAL int wsp_handshake_write_response(const wsp_handshake *hs,
+                                              const wsp_accept_options *opts,
+                                              uint8_t *out, size_t out_cap,
+                                              size_t *out_len);
+/* Client: writes the request for this nonce and keeps what the response is
+ * checked against. Nothing in opts is kept. */
+WSP_INTERNAL int wsp_handshake_write_request(wsp_handshake *hs,
+                                             const wsp_client_options *opts,
+                                             const uint8_t nonce[16], uint8_t *out,
                                              size_t out_cap, size_t *out_len);
-/* Checks a response head against the request; on success the chosen
- * subprotocol and the extensions value (NULL if none) point into resp. */
-WSP_INTERNAL int wsp_handshake_check_response(
-    const wsp_response *resp, const char *accept, const wsp_client_options *opts,
-    int deflate_offered,
-    const char **subprotocol, size_t *subprotocol_len, const char **extensions,
-    size_t *extensions_len);
+/* Client: parses and checks the response head. Statuses as for
+ * read_request; with WSP_OK, ev->status says whether the upgrade holds, and
+ * *deflate_found whether *agreed carries permessage-deflate. */
+WSP_INTERNAL int wsp_handshake_read_response(wsp_handshake *hs, const uint8_t *data,
+                                             size_t len, size_t *consumed,
+                                             wsp_response_event *ev,
+                                             wsp_deflate_params *agreed,
+                                             int *deflate_found);
+
+/* entropy.c: the default source of client masking keys: SipHash-2-4 as a
+ * PRF over a 32-bit counter, keyed with 128 bits from the OS. The counter
+ * lives apart from the key (the connection keeps it where it has room);
+ * counter 0 means "not seeded", and a wrapped counter reseeds. */
+typedef struct wsp_keystream {
+    uint64_t k0, k1;
+} wsp_keystream;
+/* SipHash-2-4 of the 8-byte little-endian encoding of m. */
+WSP_INTERNAL uint64_t wsp_siphash_word(uint64_t k0, uint64_t k1, uint64_t m);
+/* Fills key[4]; returns 0, or non-zero when the OS source failed. */
+WSP_INTERNAL int wsp_keystream_next(wsp_keystream *ks, uint32_t *counter, uint8_t key[4]);
 
 /* status.c: valid close code received on the wire (RFC 6455 7.4). */
 WSP_INTERNAL int wsp_close_code_valid(uint16_t code);
@@ -81,6 +142,8 @@ WSP_INTERNAL int wsp_build(wsp_build_fn build, const void *ctx, uint8_t *out,
                            size_t out_cap, size_t *out_len);
 
 /* deflate_negotiate.c */
+/* The extension's name, as offered and answered. */
+WSP_INTERNAL extern const char wsp_deflate_name[];
 /* bits if it is a window size zlib and RFC 7692 allow (8..15), else dflt. */
 WSP_INTERNAL int wsp_deflate_bits_or(int bits, int dflt);
 /* Picks the first acceptable offer; returns 1 and fills *agreed, or 0. */
@@ -95,28 +158,45 @@ WSP_INTERNAL int wsp_deflate_check_response(const wsp_headers *response_headers,
                                             const wsp_deflate_config *cfg,
                                             wsp_deflate_params *agreed, int *found);
 
-/* deflate.c: per-connection compression state, allocated with `a`. */
+/* deflate.c: per-connection compression state, allocated with `a`. It owns
+ * the state of the compressed message being received (its UTF-8 state,
+ * inflated size and first frame's offset) and the order of the checks on
+ * what comes out, so the connection's frame loop makes two calls: receive a
+ * compressed piece, send a message piece. */
 typedef struct wsp_deflate wsp_deflate;
 WSP_INTERNAL int wsp_deflate_create(const wsp_allocator *a, const wsp_deflate_config *cfg,
                                     const wsp_deflate_params *agreed, int role,
                                     wsp_deflate **out);
 WSP_INTERNAL void wsp_deflate_destroy(wsp_deflate *d);
-/* Inflates in[0..in_len) (end: these are the last bytes of the message)
- * into the state's buffer. *used may be less than in_len when the buffer
- * filled; *done is set once the whole message is out. Returns WSP_OK,
- * WSP_ERR_PROTO_EXTENSION for corrupt data, WSP_ERR_NOMEM. */
-WSP_INTERNAL int wsp_deflate_inflate(wsp_deflate *d, const uint8_t *in, size_t in_len,
-                                     int end, size_t *used, uint8_t **out,
-                                     size_t *out_len, int *done);
-/* Whether the last inflate filled the buffer, so zlib may hold more output
+/* A compressed message starts at stream offset `offset`. */
+WSP_INTERNAL void wsp_deflate_begin_message(wsp_deflate *d, uint64_t offset, int text,
+                                            uint64_t max_message);
+/* The stream offset failures of the current message are reported at. */
+WSP_INTERNAL uint64_t wsp_deflate_message_offset(const wsp_deflate *d);
+/* Receives p[0..n) of a compressed frame's payload (masked with key from
+ * *mask_pos when key is not NULL; end: they finish the message's last
+ * frame). Inflates what fits in the bounded buffer, checks it (UTF-8 for
+ * text, then the size limit, then the compressed data itself), and leaves
+ * the bytes zlib did not take as they arrived (masked again) for the caller
+ * to present again. Returns WSP_OK with *used, the output (*out, *out_len,
+ * maybe empty) and *done (the message is complete and all out), or the
+ * protocol error. */
+WSP_INTERNAL int wsp_deflate_recv(wsp_deflate *d, uint8_t *p, size_t n, int end,
+                                  const uint8_t *key, uint8_t *mask_pos, size_t *used,
+                                  uint8_t **out, size_t *out_len, int *done);
+/* Whether the last receive filled the buffer, so zlib may hold more output
  * for the input it already took. */
 WSP_INTERNAL int wsp_deflate_output_pending(const wsp_deflate *d);
-/* Compresses one piece of a message (final: the last piece) into out,
- * which holds at least wsp_deflate_compress_bound(len) bytes. */
-WSP_INTERNAL int wsp_deflate_compress(wsp_deflate *d, const uint8_t *in, size_t len,
-                                      int final, uint8_t *out, size_t cap,
-                                      size_t *out_len);
-WSP_INTERNAL size_t wsp_deflate_compress_bound(size_t len);
+/* Whether a message of len bytes is sent compressed. */
 WSP_INTERNAL int wsp_deflate_can_compress(const wsp_deflate *d, size_t len);
+/* Bytes one compressed frame of len payload bytes may take, header
+ * included; WSP_ERR_LIMIT when that overflows size_t. */
+WSP_INTERNAL int wsp_deflate_send_bound(size_t len, int masked, size_t *bound);
+/* Writes one compressed frame for a message piece (RFC 7692 7.2.1): first:
+ * RSV1 and the message's opcode, else a continuation; final: FIN. key: the
+ * client's masking key, NULL for a server. */
+WSP_INTERNAL int wsp_deflate_send(wsp_deflate *d, wsp_opcode opcode, int first, int final,
+                                  const uint8_t *payload, size_t len, const uint8_t *key,
+                                  uint8_t *out, size_t out_cap, size_t *out_len);
 
 #endif

@@ -24,37 +24,41 @@ static void *grow(const wsp_allocator *a, void *old, size_t old_size,
 
 int wsp_message_add(wsp_message *m, const wsp_event *ev)
 {
-    if (!m || !ev || ev->type != WSP_EV_DATA || (!ev->data && ev->len))
-        return WSP_ERR_INVALID_ARG;
-    int fresh = m->complete || (ev->flags & WSP_DATA_FIRST);
+    if (!m || !ev || ev->type != WSP_EV_DATA) return WSP_ERR_INVALID_ARG;
+    const wsp_data_event *d = &ev->u.data;
+    if (!d->payload && d->len) return WSP_ERR_INVALID_ARG;
+    int fresh = m->complete || (d->flags & WSP_DATA_FIRST);
     size_t have = fresh ? 0 : m->len;
     uint64_t max = m->max ? m->max : WSP_DEFAULT_MAX_MESSAGE;
     /* Checked before anything changes: a refused piece leaves the previous
-     * (complete) message readable. */
-    if (ev->len > max - (have < max ? have : max)) return WSP_ERR_LIMIT;
-    if (fresh) {
-        m->len = 0;
-        m->complete = 0;
-        m->opcode = ev->opcode;
-    }
-    size_t need = m->len + ev->len;
-    if (need > m->cap) {
-        /* Doubling keeps appends amortised O(1); the cap keeps it bounded. */
+     * (complete) message readable. The NUL after the message needs one
+     * byte of capacity beyond it. */
+    if (d->len > max - (have < max ? have : max) || d->len >= SIZE_MAX - have)
+        return WSP_ERR_LIMIT;
+    size_t need = have + d->len;
+    if (need + 1 > m->cap) {
+        /* Doubling keeps appends amortised O(1); max + 1 bounds it. */
         size_t cap = m->cap ? m->cap : 256;
-        while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-        if (cap > max) cap = (size_t)max;
+        while (cap < need + 1) cap = cap > SIZE_MAX / 2 ? need + 1 : cap * 2;
+        if (cap - 1 > max) cap = (size_t)max + 1;
         uint8_t *p = grow(m->allocator, m->data, m->cap, cap);
         if (!p) return WSP_ERR_NOMEM;
         m->data = p;
         m->cap = cap;
     }
-    if (ev->len) memcpy(m->data + m->len, ev->data, ev->len);
+    if (fresh) {
+        m->len = 0;
+        m->complete = 0;
+        m->opcode = d->opcode;
+    }
+    if (d->len) memcpy(m->data + m->len, d->payload, d->len);
     m->len = need;
-    if (ev->flags & WSP_DATA_LAST) m->complete = 1;
+    m->data[need] = 0;
+    if (d->flags & WSP_DATA_LAST) m->complete = 1;
     return WSP_OK;
 }
 
-void wsp_message_reset(wsp_message *m)
+void wsp_message_free(wsp_message *m)
 {
     if (!m) return;
     if (m->data) {
