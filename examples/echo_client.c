@@ -278,12 +278,11 @@ static int send_message(client *c, wsp_opcode op, uint8_t *payload,
     /* Zero-copy frames go out uncompressed, so a compressing connection
      * takes the copying path whatever the size. */
     if (wsp_conn_deflate_active(c->ws)) {
-        size_t cap = wsp_conn_send_bound(c->ws, len);
-        uint8_t *big = malloc(cap);
-        size_t n = 0;
-        static const uint8_t none[1] = {0};
-        rc = big ? wsp_conn_send(c->ws, op, len ? payload : none, len, 0, big, cap, &n)
-                 : WSP_ERR_NOMEM;
+        size_t cap = 0, n = 0;
+        rc = wsp_conn_send_bound(c->ws, len, &cap);
+        uint8_t *big = rc == WSP_OK ? malloc(cap) : NULL;
+        if (rc == WSP_OK)
+            rc = big ? wsp_conn_send(c->ws, op, payload, len, 0, big, cap, &n) : WSP_ERR_NOMEM;
         if (rc == WSP_OK) rc = send_buf(c->fd, big, n) == 0 ? WSP_OK : WSP_ERR_CLOSED;
         free(big);
         return rc;
@@ -322,15 +321,15 @@ static void handle_event(client *c, wsp_event *ev)
 {
     switch (ev->type) {
     case WSP_EV_RESPONSE:
-        c->http_status = ev->response.status;
-        if (ev->status == WSP_OK) {
+        c->http_status = ev->u.response.http_status;
+        if (ev->u.response.status == WSP_OK) {
             c->opened = 1;
-            if (ev->subprotocol)
-                note("subprotocol: %.*s", (int)ev->subprotocol_len,
-                     ev->subprotocol);
+            if (ev->u.response.subprotocol)
+                note("subprotocol: %.*s", (int)ev->u.response.subprotocol_len,
+                     ev->u.response.subprotocol);
         } else {
             c->handshake_failed = 1;
-            c->fail_status = ev->status;
+            c->fail_status = ev->u.response.status;
         }
         break;
     case WSP_EV_DATA: {
@@ -364,18 +363,18 @@ static void handle_event(client *c, wsp_event *ev)
     }
     case WSP_EV_CLOSE: {
         c->peer_closed = 1;
-        c->peer_code = ev->close_code;
-        size_t n = ev->len < sizeof c->peer_reason - 1
-                       ? ev->len : sizeof c->peer_reason - 1;
-        if (ev->data && n) memcpy(c->peer_reason, ev->data, n);
+        c->peer_code = ev->u.close.code;
+        size_t n = ev->u.close.reason_len < sizeof c->peer_reason - 1
+                       ? ev->u.close.reason_len : sizeof c->peer_reason - 1;
+        if (n) memcpy(c->peer_reason, ev->u.close.reason, n);
         c->peer_reason[n] = '\0';
         break;
     }
     case WSP_EV_FAILURE:
         c->failed = 1;
-        c->fail_status = ev->status;
-        c->fail_code = ev->close_code;
-        c->fail_reason = ev->reason;
+        c->fail_status = ev->u.failure.status;
+        c->fail_code = ev->u.failure.close_code;
+        c->fail_reason = ev->u.failure.reason;
         break;
     case WSP_EV_PING:
         /* Pong now, before anything that came after the ping. */
@@ -442,7 +441,7 @@ static void client_free(client *c)
 {
     if (c->fd >= 0) close(c->fd);
     wsp_conn_free(c->ws);
-    wsp_message_reset(&c->msg);
+    wsp_message_free(&c->msg);
     free(c->in);
     memset(c, 0, sizeof *c);
     c->fd = -1;

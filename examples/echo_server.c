@@ -452,7 +452,7 @@ static int append_pending(conn_ctx *c)
     return out_commit(&c->out, n);
 }
 
-static int echo_piece(conn_ctx *c, const wsp_event *ev)
+static int echo_piece(conn_ctx *c, const wsp_data_event *ev)
 {
     unsigned flags = (ev->flags & WSP_DATA_LAST) ? 0u : WSP_SEND_MORE;
     /* An empty middle piece carries nothing worth a frame of its own. */
@@ -460,28 +460,25 @@ static int echo_piece(conn_ctx *c, const wsp_event *ev)
     int rc;
     /* Only payload that lies in our receive buffer outlives the next
      * wsp_conn_recv call (inflated data would live in the connection). */
-    int in_buffer = ev->data >= c->in && ev->data + ev->len <= c->in + c->in_len;
+    int in_buffer = ev->payload >= c->in && ev->payload + ev->len <= c->in + c->in_len;
     /* A compressing connection copies anyway, and a message it started
      * compressed cannot go on uncompressed. */
     if (ev->len >= ZEROCOPY_MIN && in_buffer && !wsp_conn_deflate_active(c->ws)) {
         if (out_reserve(&c->out, WSP_MAX_FRAME_HEADER) != 0) return -1;
         size_t hl = 0;
-        rc = wsp_conn_send_zerocopy(c->ws, ev->opcode, ev->data, ev->len,
+        rc = wsp_conn_send_zerocopy(c->ws, ev->opcode, ev->payload, ev->len,
                                     flags, c->out.buf + c->out.len, &hl);
         if (rc != WSP_OK) return rc;
         if (out_commit(&c->out, hl) != 0) return -1;
         /* Server frames are not masked, so the payload is sent untouched
          * from the receive buffer, which stays put until out_send. */
-        if (out_add_seg(&c->out, ev->data, 0, ev->len) != 0) return -1;
+        if (out_add_seg(&c->out, ev->payload, 0, ev->len) != 0) return -1;
     } else {
-        size_t need = wsp_conn_send_bound(c->ws, ev->len);
+        size_t need = 0, n = 0;
+        rc = wsp_conn_send_bound(c->ws, ev->len, &need);
+        if (rc != WSP_OK) return rc;
         if (out_reserve(&c->out, need) != 0) return -1;
-        size_t n = 0;
-        /* An empty piece may come with a NULL pointer; never hand the
-         * library NULL + 0 to do arithmetic on. */
-        static const uint8_t empty[1] = {0};
-        const uint8_t *payload = ev->len ? ev->data : empty;
-        rc = wsp_conn_send(c->ws, ev->opcode, payload, ev->len, flags,
+        rc = wsp_conn_send(c->ws, ev->opcode, ev->payload, ev->len, flags,
                            c->out.buf + c->out.len, c->out.cap - c->out.len,
                            &n);
         if (rc != WSP_OK) return rc;
@@ -500,8 +497,8 @@ static int handle_event(conn_ctx *c, wsp_event *ev)
 {
     switch (ev->type) {
     case WSP_EV_REQUEST: {
-        copy_path(c, ev->request.target, ev->request.target_len);
-        if (ev->status == WSP_OK) {
+        copy_path(c, ev->u.request.request.target, ev->u.request.request.target_len);
+        if (ev->u.request.status == WSP_OK) {
             uint8_t buf[512];
             size_t n = 0;
             int rc = wsp_conn_accept(c->ws, NULL, buf, sizeof buf, &n);
@@ -513,8 +510,8 @@ static int handle_event(conn_ctx *c, wsp_event *ev)
             out_append(&c->out, buf, n);
             return STEP_CONTINUE;
         }
-        if (!has_header(&ev->request.headers, "Upgrade")) {
-            serve_plain(c, &ev->request);
+        if (!has_header(&ev->u.request.request.headers, "Upgrade")) {
+            serve_plain(c, &ev->u.request.request);
             return STEP_DONE;
         }
         uint8_t buf[512];
@@ -522,13 +519,13 @@ static int handle_event(conn_ctx *c, wsp_event *ev)
         if (wsp_conn_reject(c->ws, 0, buf, sizeof buf, &n) == WSP_OK)
             out_append(&c->out, buf, n);
         c->result = OUT_REJECTED;
-        c->http_status = ev->http_status ? ev->http_status
-                                         : wsp_status_http_code(ev->status);
-        c->detail = wsp_strerror(ev->status);
-        if (ev->status == WSP_ERR_HTTP_ORIGIN) {
+        c->http_status = ev->u.request.http_status ? ev->u.request.http_status
+                                         : wsp_status_http_code(ev->u.request.status);
+        c->detail = wsp_strerror(ev->u.request.status);
+        if (ev->u.request.status == WSP_ERR_HTTP_ORIGIN) {
             const char *o = NULL;
             size_t ol = 0;
-            if (wsp_headers_get(&ev->request.headers, "Origin", &o, &ol) ==
+            if (wsp_headers_get(&ev->u.request.request.headers, "Origin", &o, &ol) ==
                 WSP_OK)
                 copy_printable(c->origin, sizeof c->origin, o, ol);
             else
@@ -540,7 +537,7 @@ static int handle_event(conn_ctx *c, wsp_event *ev)
         /* Data that arrives after our own close frame (shutdown, idle
          * timeout) can no longer be echoed; the peer's close follows. */
         if (wsp_conn_state(c->ws) != WSP_STATE_OPEN) return STEP_CONTINUE;
-        if (echo_piece(c, ev) != 0) {
+        if (echo_piece(c, &ev->u.data) != 0) {
             c->result = OUT_DROPPED;
             c->detail = "could not echo";
             return STEP_DONE;
@@ -558,19 +555,19 @@ static int handle_event(conn_ctx *c, wsp_event *ev)
     case WSP_EV_PONG:
         return STEP_CONTINUE;
     case WSP_EV_CLOSE:
-        c->code_in = ev->close_code;
+        c->code_in = ev->u.close.code;
         if (c->code_out == 0)
-            c->code_out = ev->close_code == 1005 ? 0 : ev->close_code;
+            c->code_out = ev->u.close.code == 1005 ? 0 : ev->u.close.code;
         if (c->result != OUT_SHUTDOWN) c->result = OUT_CLOSED;
         return STEP_CONTINUE;
     case WSP_EV_FAILURE:
         c->result = OUT_FAILED;
-        c->code_out = ev->close_code;
-        c->detail = ev->reason ? ev->reason : wsp_strerror(ev->status);
-        if (ev->close_code == 0 && ev->status <= WSP_ERR_HTTP_MALFORMED &&
-            ev->status > WSP_ERR_PROTO_RSV) {
+        c->code_out = ev->u.failure.close_code;
+        c->detail = ev->u.failure.reason ? ev->u.failure.reason : wsp_strerror(ev->u.failure.status);
+        if (ev->u.failure.close_code == 0 && ev->u.failure.status <= WSP_ERR_HTTP_MALFORMED &&
+            ev->u.failure.status > WSP_ERR_PROTO_RSV) {
             c->result = OUT_REJECTED;
-            c->http_status = wsp_status_http_code(ev->status);
+            c->http_status = wsp_status_http_code(ev->u.failure.status);
         }
         return STEP_DONE;
     case WSP_EV_RESPONSE:

@@ -262,26 +262,26 @@ static int ensure(int fd, outq *q, size_t need, int iovs)
     return write_out(fd, q);
 }
 
-static int echo_piece(int fd, wsp_conn *c, const wsp_event *ev, outq *q)
+static int echo_piece(int fd, wsp_conn *c, const wsp_data_event *ev, outq *q)
 {
     unsigned flags = (ev->flags & WSP_DATA_LAST) ? 0u : WSP_SEND_MORE;
     size_t n = 0;
     int rc;
     if (ev->len >= ZEROCOPY_MIN) {
         if (ensure(fd, q, WSP_MAX_FRAME_HEADER, 2) != 0) return -1;
-        rc = wsp_conn_send_zerocopy(c, ev->opcode, ev->data, ev->len, flags,
+        rc = wsp_conn_send_zerocopy(c, ev->opcode, ev->payload, ev->len, flags,
                                     g_out + q->used, &n);
         if (rc != WSP_OK) return -1;
         q->used += n;
         outq_close_run(q);
-        q->iov[q->n].iov_base = ev->data;
+        q->iov[q->n].iov_base = ev->payload;
         q->iov[q->n].iov_len = ev->len;
         q->n++;
         q->total += ev->len;
         return 0;
     }
     if (ensure(fd, q, ev->len + WSP_MAX_FRAME_HEADER, 1) != 0) return -1;
-    rc = wsp_conn_send(c, ev->opcode, ev->data, ev->len, flags, g_out + q->used,
+    rc = wsp_conn_send(c, ev->opcode, ev->payload, ev->len, flags, g_out + q->used,
                        g_out_cap - q->used, &n);
     if (rc != WSP_OK) return -1;
     q->used += n;
@@ -324,7 +324,7 @@ static void process(int fd, uint8_t *data, size_t len)
                 stop = 1;
                 break;
             }
-            if (ev.status == WSP_OK)
+            if (ev.u.request.status == WSP_OK)
                 rc = wsp_conn_accept(c, NULL, g_out + q.used, g_out_cap - q.used, &n);
             else
                 rc = wsp_conn_reject(c, 0, g_out + q.used, g_out_cap - q.used, &n);
@@ -336,11 +336,11 @@ static void process(int fd, uint8_t *data, size_t len)
             q.used += n;
             break;
         case WSP_EV_DATA:
-            if (echo_piece(fd, c, &ev, &q) != 0) {
+            if (echo_piece(fd, c, &ev.u.data, &q) != 0) {
                 drop = 1;
                 stop = 1;
             }
-            if (ev.flags & WSP_DATA_LAST) g_stat_msgs++;
+            if (ev.u.data.flags & WSP_DATA_LAST) g_stat_msgs++;
             break;
         case WSP_EV_PING: {
             /* The pong goes out now, ahead of anything that came after the

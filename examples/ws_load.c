@@ -327,17 +327,18 @@ static void process(client *cl, uint8_t *data, size_t len)
         if (ev.type == WSP_EV_NONE) break;
         switch (ev.type) {
         case WSP_EV_RESPONSE:
-            if (ev.status != WSP_OK) {
-                fail_client(cl, wsp_strerror(ev.status));
+            if (ev.u.response.status != WSP_OK) {
+                fail_client(cl, wsp_strerror(ev.u.response.status));
                 return;
             }
             cl->state = C_OPEN;
             g_open++;
             break;
         case WSP_EV_DATA:
-            if (ev.opcode != (opts.text ? WSP_OP_TEXT : WSP_OP_BINARY) ||
-                ((ev.flags & WSP_DATA_FIRST) != 0) != (cl->rx_off == 0) ||
-                check_bytes(cl, ev.data, ev.len, (ev.flags & WSP_DATA_LAST) != 0) != 0) {
+            if (ev.u.data.opcode != (opts.text ? WSP_OP_TEXT : WSP_OP_BINARY) ||
+                ((ev.u.data.flags & WSP_DATA_FIRST) != 0) != (cl->rx_off == 0) ||
+                check_bytes(cl, ev.u.data.payload, ev.u.data.len,
+                            (ev.u.data.flags & WSP_DATA_LAST) != 0) != 0) {
                 fail_client(cl, "bad echo");
                 return;
             }

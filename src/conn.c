@@ -214,7 +214,7 @@ int wsp_conn_error(const wsp_conn *c, wsp_error_info *info)
 
 /* RFC 6455 7.1.7 "Fail the WebSocket Connection": owe a close with the
  * status's code (when frames can still be sent) and stop reading. */
-static int fail(wsp_conn *c, int status, uint64_t offset, wsp_event *ev)
+WSP_COLD static int fail(wsp_conn *c, int status, uint64_t offset, wsp_event *ev)
 {
     /* RFC 6455 7.4.1: 1011 when we, not the peer, could not go on. */
     uint16_t code = status == WSP_ERR_NOMEM ? 1011 : wsp_status_close_code(status);
@@ -245,7 +245,7 @@ static void open_connection(wsp_conn *c)
 }
 
 /* RS_HEAD: the request (server) or the 101 (client), kept back whole. */
-static int recv_head(wsp_conn *c, uint8_t *data, size_t len, size_t *consumed,
+WSP_COLD static int recv_head(wsp_conn *c, uint8_t *data, size_t len, size_t *consumed,
                      wsp_event *ev)
 {
     wsp_deflate_params agreed;
@@ -288,7 +288,7 @@ static int recv_head(wsp_conn *c, uint8_t *data, size_t len, size_t *consumed,
 static int opcode_is_control(unsigned op) { return (op & 0x8) != 0; }
 
 /* A close frame (RFC 6455 5.5.1, 7.4) whose payload p[0..n) is unmasked. */
-static int close_frame(wsp_conn *c, uint8_t *p, size_t n, uint64_t offset,
+WSP_COLD static int close_frame(wsp_conn *c, uint8_t *p, size_t n, uint64_t offset,
                        wsp_event *ev)
 {
     uint16_t code = 1005;
@@ -319,7 +319,7 @@ static int close_frame(wsp_conn *c, uint8_t *p, size_t n, uint64_t offset,
 }
 
 /* A whole control frame whose payload p[0..n) is unmasked. */
-static int control_frame(wsp_conn *c, unsigned opcode, uint8_t *p, size_t n,
+WSP_COLD static int control_frame(wsp_conn *c, unsigned opcode, uint8_t *p, size_t n,
                          uint64_t offset, wsp_event *ev)
 {
     if (opcode == WSP_OP_CLOSE) return close_frame(c, p, n, offset, ev);
@@ -398,7 +398,7 @@ static int deliver(wsp_conn *c, uint8_t *p, size_t n, int last, uint64_t offset,
 }
 
 /* After a data frame's header: what its payload is and where it goes. */
-static int start_data_frame(wsp_conn *c, const wsp_frame_header *h, uint8_t *p,
+WSP_COLD static int start_data_frame(wsp_conn *c, const wsp_frame_header *h, uint8_t *p,
                             uint64_t offset, wsp_event *ev)
 {
     if (h->opcode != WSP_OP_CONTINUATION) {
@@ -434,6 +434,22 @@ static int start_data_frame(wsp_conn *c, const wsp_frame_header *h, uint8_t *p,
     return WSP_OK;
 }
 
+/* Most frames have a 7-bit length: decoded here without a call. Anything
+ * longer, or short input, goes to the codec, which knows every case. */
+static int parse_header(const uint8_t *p, size_t avail, wsp_frame_header *h)
+{
+    size_t hl = (p[1] & 0x80u) ? 6u : 2u;
+    if (avail < hl || (p[1] & 0x7Fu) > 125) return wsp_frame_parse_header(p, avail, h);
+    h->fin = p[0] >> 7;
+    h->rsv = (p[0] >> 4) & 7u;
+    h->opcode = p[0] & 0x0Fu;
+    h->masked = p[1] >> 7;
+    h->payload_len = p[1] & 0x7Fu;
+    h->header_len = hl;
+    if (h->masked) memcpy(h->mask_key, p + 2, 4);
+    return WSP_OK;
+}
+
 /* RS_FRAME_HEADER: one frame header, checked; a control frame is kept back
  * until it is whole and handled at once. *used stays 0 when more input is
  * needed. */
@@ -442,7 +458,8 @@ static int recv_frame_header(wsp_conn *c, uint8_t *p, size_t avail, uint64_t off
 {
     wsp_frame_header h;
     *used = 0;
-    int rc = wsp_frame_parse_header(p, avail, &h);
+    if (avail < 2) return WSP_OK;
+    int rc = parse_header(p, avail, &h);
     if (rc == WSP_ERR_NEED_MORE) return WSP_OK;
     if (rc == WSP_OK) rc = check_header(c, &h);
     if (rc != WSP_OK) return fail(c, rc, offset, ev);
@@ -453,6 +470,19 @@ static int recv_frame_header(wsp_conn *c, uint8_t *p, size_t avail, uint64_t off
         if (h.masked) wsp_mask(payload, n, h.mask_key, 0);
         *used = h.header_len + n;
         return control_frame(c, h.opcode, payload, n, offset + h.header_len, ev);
+    }
+    /* A whole unfragmented, uncompressed message in the buffer (the common
+     * small message) goes out at once, without entering RS_PAYLOAD. */
+    if (h.fin && h.opcode != WSP_OP_CONTINUATION && !h.rsv &&
+        avail - h.header_len >= h.payload_len) {
+        size_t n = (size_t)h.payload_len;
+        if (h.masked) wsp_mask(payload, n, h.mask_key, 0);
+        c->u.open.msg_opcode = h.opcode;
+        c->u.open.msg_compressed = 0;
+        c->u.open.msg_first = 1;
+        c->u.open.utf8_state = WSP_UTF8_ACCEPT;
+        *used = h.header_len + n;
+        return deliver(c, payload, n, 1, offset + h.header_len, ev);
     }
     *used = h.header_len;
     return start_data_frame(c, &h, payload, offset + h.header_len, ev);
@@ -480,7 +510,7 @@ static int recv_payload(wsp_conn *c, uint8_t *p, size_t n, uint64_t offset,
  * input; the rest stays unconsumed for the caller to present again. Output
  * still inside zlib comes out before the next header is read, so events
  * and failures keep stream order however the input was split. */
-static int recv_compressed(wsp_conn *c, uint8_t *p, size_t avail, size_t *used,
+WSP_COLD static int recv_compressed(wsp_conn *c, uint8_t *p, size_t avail, size_t *used,
                            wsp_event *ev)
 {
     uint64_t remaining = c->u.open.frame_remaining;
@@ -512,6 +542,11 @@ static int recv_frames(wsp_conn *c, uint8_t *data, size_t len, size_t *consumed,
 {
     size_t off = 0;
     int rc = WSP_OK;
+    if (c->rs == RS_FRAME_HEADER) {
+        /* One whole frame is the common call: no loop for it. */
+        rc = recv_frame_header(c, data, len, c->offset, &off, ev);
+        if (rc != WSP_OK || ev->type != WSP_EV_NONE || !off) goto out;
+    }
     while (ev->type == WSP_EV_NONE && rc == WSP_OK) {
         uint8_t *p = data + off;
         size_t avail = len - off, used = 0;
@@ -559,20 +594,17 @@ int wsp_conn_recv(wsp_conn *c, uint8_t *data, size_t len, size_t *consumed,
         return c->error;
     }
     int rc;
-    switch ((recv_state)c->rs) {
-    case RS_UNSENT:
-    case RS_AWAIT_ANSWER:
-        return WSP_ERR_STATE;
-    case RS_HEAD:
+    /* Frames first: the state nearly every call is in. */
+    if (in_frames(c)) {
+        rc = recv_frames(c, data, len, consumed, ev);
+    } else if (c->rs == RS_HEAD) {
         rc = recv_head(c, data, len, consumed, ev);
-        break;
-    case RS_CLOSED:
+    } else if (c->rs == RS_CLOSED) {
         /* RFC 6455 5.5.1: nothing after a close frame is meaningful. */
         *consumed = len;
         return WSP_ERR_CLOSED;
-    default:
-        rc = recv_frames(c, data, len, consumed, ev);
-        break;
+    } else {
+        return WSP_ERR_STATE; /* RS_UNSENT, RS_AWAIT_ANSWER */
     }
     c->offset += *consumed;
     return rc;

@@ -232,8 +232,8 @@ static void wsp_recv_iter(void *vctx, size_t iters)
             off += used;
             if (r != WSP_OK) die(wsp_strerror(r));
             if (ev.type == WSP_EV_DATA) {
-                bytes += ev.len;
-                msgs += (ev.flags & WSP_DATA_LAST) != 0;
+                bytes += ev.u.data.len;
+                msgs += (ev.u.data.flags & WSP_DATA_LAST) != 0;
             } else {
                 die("unexpected event");
             }
@@ -649,7 +649,7 @@ static void bench_send(void)
         sc.len = rows[i].len;
         sc.payload = xmalloc(sc.len);
         fill(sc.payload, sc.len, P_BINARY);
-        sc.cap = wsp_conn_send_bound(sc.conn, sc.len);
+        if (wsp_conn_send_bound(sc.conn, sc.len, &sc.cap) != WSP_OK) die("send bound");
         if (sc.cap < WSP_MAX_FRAME_HEADER) sc.cap = WSP_MAX_FRAME_HEADER;
         sc.out = xmalloc(sc.cap);
         sc.zerocopy = rows[i].zerocopy;
@@ -702,7 +702,7 @@ static void hs_full_iter(void *vctx, size_t iters)
         wsp_event ev;
         if (wsp_conn_init(hc->conn, NULL) != WSP_OK) die("init");
         if (wsp_conn_recv(hc->conn, hc->req, hc->req_len, &used, &ev) != WSP_OK ||
-            ev.type != WSP_EV_REQUEST || ev.status != WSP_OK || used != hc->req_len)
+            ev.type != WSP_EV_REQUEST || ev.u.request.status != WSP_OK || used != hc->req_len)
             die("request not accepted");
         if (wsp_conn_accept(hc->conn, NULL, hc->out, sizeof hc->out, &n) != WSP_OK)
             die("accept");

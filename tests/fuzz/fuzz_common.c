@@ -476,7 +476,7 @@ static void peer_flush(fuzz_peer *p)
     FUZZ_CHECKF(pend <= WSP_MAX_PENDING, "%zu bytes pending", pend);
     if (pend > 0) {
         rc = wsp_conn_flush(p->conn, out, pend - 1, &out_len);
-        FUZZ_CHECK(rc == WSP_ERR_BUFFER_TOO_SMALL && out_len == pend);
+        FUZZ_CHECK(rc == WSP_ERR_BUFFER_TOO_SMALL && out_len == 0);
         FUZZ_CHECK(wsp_conn_pending_size(p->conn) == pend);
     }
     rc = wsp_conn_flush(p->conn, out, sizeof out, &out_len);
@@ -531,6 +531,18 @@ static void touch_headers(const wsp_headers *h)
     }
 }
 
+/* The bytes an event hands out, whatever its type. */
+static void event_bytes(const wsp_event *ev, const uint8_t **p, size_t *n)
+{
+    *p = NULL;
+    *n = 0;
+    if (ev->type == WSP_EV_DATA) *p = ev->u.data.payload, *n = ev->u.data.len;
+    if (ev->type == WSP_EV_PING || ev->type == WSP_EV_PONG)
+        *p = ev->u.control.payload, *n = ev->u.control.len;
+    if (ev->type == WSP_EV_CLOSE)
+        *p = (const uint8_t *)ev->u.close.reason, *n = ev->u.close.reason_len;
+}
+
 static void answer_request(fuzz_peer *p, const wsp_event *ev)
 {
     uint8_t small[1];
@@ -542,40 +554,40 @@ static void answer_request(fuzz_peer *p, const wsp_event *ev)
     const wsp_accept_options *use = NULL;
 
     FUZZ_CHECK(p->cfg.role == WSP_ROLE_SERVER);
-    (void)touch(ev->request.method, ev->request.method_len);
-    (void)touch(ev->request.target, ev->request.target_len);
-    touch_headers(&ev->request.headers);
-    FUZZ_CHECKF(ev->status == WSP_OK ||
-                    (ev->status <= -100 && ev->status >= -199),
-                "request status %d", ev->status);
-    if (ev->status != WSP_OK)
-        FUZZ_CHECKF(ev->http_status == wsp_status_http_code(ev->status),
-                    "http_status %d for status %d", ev->http_status,
-                    ev->status);
+    (void)touch(ev->u.request.request.method, ev->u.request.request.method_len);
+    (void)touch(ev->u.request.request.target, ev->u.request.request.target_len);
+    touch_headers(&ev->u.request.request.headers);
+    FUZZ_CHECKF(ev->u.request.status == WSP_OK ||
+                    (ev->u.request.status <= -100 && ev->u.request.status >= -199),
+                "request status %d", ev->u.request.status);
+    if (ev->u.request.status != WSP_OK)
+        FUZZ_CHECKF(ev->u.request.http_status == wsp_status_http_code(ev->u.request.status),
+                    "http_status %d for status %d", ev->u.request.http_status,
+                    ev->u.request.status);
     if (p->request_status == 1)
-        p->request_status = ev->status;
-    fuzz_log(&p->events, FUZZ_REC_REQUEST, (uint32_t)ev->status,
-             (uint32_t)ev->http_status, ev->request.target,
-             ev->request.target_len);
+        p->request_status = ev->u.request.status;
+    fuzz_log(&p->events, FUZZ_REC_REQUEST, (uint32_t)ev->u.request.status,
+             (uint32_t)ev->u.request.http_status, ev->u.request.request.target,
+             ev->u.request.request.target_len);
 
-    if (ev->status == WSP_OK && !p->reject_valid) {
+    if (ev->u.request.status == WSP_OK && !p->reject_valid) {
         char acc[WSP_ACCEPT_LEN + 1];
         wsp_response resp;
         wsp_headers *rh;
         const char *v = NULL;
         size_t vlen = 0, consumed = 0;
-        FUZZ_CHECK(ev->upgrade.key != NULL && ev->upgrade.key_len == 24);
-        FUZZ_CHECK(wsp_accept_key(ev->upgrade.key, ev->upgrade.key_len, acc) ==
+        FUZZ_CHECK(ev->u.request.upgrade.key != NULL && ev->u.request.upgrade.key_len == 24);
+        FUZZ_CHECK(wsp_accept_key(ev->u.request.upgrade.key, ev->u.request.upgrade.key_len, acc) ==
                    WSP_OK);
-        FUZZ_CHECK(memcmp(acc, ev->upgrade.accept, WSP_ACCEPT_LEN + 1) == 0);
-        (void)touch(ev->upgrade.host, ev->upgrade.host_len);
-        if (ev->upgrade.origin != NULL)
-            (void)touch(ev->upgrade.origin, ev->upgrade.origin_len);
+        FUZZ_CHECK(memcmp(acc, ev->u.request.upgrade.accept, WSP_ACCEPT_LEN + 1) == 0);
+        (void)touch(ev->u.request.upgrade.host, ev->u.request.upgrade.host_len);
+        if (ev->u.request.upgrade.origin != NULL)
+            (void)touch(ev->u.request.upgrade.origin, ev->u.request.upgrade.origin_len);
         memset(&opts, 0, sizeof opts);
-        if (p->echo_subprotocol && ev->upgrade.headers != NULL) {
+        if (p->echo_subprotocol && 1) {
             size_t pos = 0, lpos = 0, ilen = 0;
             const char *item = NULL;
-            if (wsp_upgrade_next_subprotocol(ev->upgrade.headers, &pos, &lpos,
+            if (wsp_upgrade_next_subprotocol(&ev->u.request.upgrade.headers, &pos, &lpos,
                                              &item, &ilen) == WSP_OK &&
                 ilen < sizeof proto) {
                 /* copied: the event's strings may live in the connection,
@@ -586,17 +598,23 @@ static void answer_request(fuzz_peer *p, const wsp_event *ev)
                 use = &opts;
             }
         }
+        need = 12345;
         rc = wsp_conn_accept(p->conn, use, small, 0, &need);
         if (rc == WSP_ERR_INVALID_ARG && use != NULL) {
+            FUZZ_CHECK(need == 0);
             use = NULL;
             rc = wsp_conn_accept(p->conn, NULL, small, 0, &need);
         }
-        FUZZ_CHECKF(rc == WSP_ERR_BUFFER_TOO_SMALL, "accept sizing: %d", rc);
+        FUZZ_CHECKF(rc == WSP_ERR_BUFFER_TOO_SMALL && need == 0, "accept sizing: %d",
+                    rc);
         FUZZ_CHECK(wsp_conn_state(p->conn) == WSP_STATE_HANDSHAKE);
+        /* The 101 is the fixed lines, the accept key, at most one echoed
+         * subprotocol and the deflate answer. */
+        need = 1024;
         out = malloc(need);
         FUZZ_CHECK(out != NULL);
         rc = wsp_conn_accept(p->conn, use, out, need, &out_len);
-        FUZZ_CHECKF(rc == WSP_OK && out_len == need, "accept: %d", rc);
+        FUZZ_CHECKF(rc == WSP_OK && out_len > 0 && out_len < need, "accept: %d", rc);
         FUZZ_CHECK(wsp_conn_state(p->conn) == WSP_STATE_OPEN);
         check_http_answer(out, out_len, 101);
         (void)wsp_http_parse_response((const char *)out, out_len, 0, 0, &resp,
@@ -609,9 +627,11 @@ static void answer_request(fuzz_peer *p, const wsp_event *ev)
         free(out);
         fuzz_log(&p->events, FUZZ_REC_ACCEPTED, 1, 101, NULL, 0);
     } else {
-        int want = ev->status == WSP_OK ? 400 : ev->http_status;
+        int want = ev->u.request.status == WSP_OK ? 400 : ev->u.request.http_status;
+        need = 12345;
         rc = wsp_conn_reject(p->conn, 0, small, 0, &need);
-        FUZZ_CHECKF(rc == WSP_ERR_BUFFER_TOO_SMALL, "reject sizing: %d", rc);
+        FUZZ_CHECKF(rc == WSP_ERR_BUFFER_TOO_SMALL && need == 0, "reject sizing: %d", rc);
+        FUZZ_CHECK(wsp_http_build_error(want, NULL, 0, &need) == WSP_OK);
         out = malloc(need);
         FUZZ_CHECK(out != NULL);
         rc = wsp_conn_reject(p->conn, 0, out, need, &out_len);
@@ -627,68 +647,68 @@ static void answer_request(fuzz_peer *p, const wsp_event *ev)
 static void got_response(fuzz_peer *p, const wsp_event *ev)
 {
     FUZZ_CHECK(p->cfg.role == WSP_ROLE_CLIENT);
-    FUZZ_CHECKF(ev->status == WSP_OK ||
-                    (ev->status <= -100 && ev->status >= -199),
-                "response status %d", ev->status);
+    FUZZ_CHECKF(ev->u.response.status == WSP_OK ||
+                    (ev->u.response.status <= -100 && ev->u.response.status >= -199),
+                "response status %d", ev->u.response.status);
     if (p->request_status == 1)
-        p->request_status = ev->status;
-    (void)touch(ev->response.reason, ev->response.reason_len);
-    touch_headers(&ev->response.headers);
-    if (ev->status == WSP_OK) {
+        p->request_status = ev->u.response.status;
+    (void)touch(ev->u.response.response.reason, ev->u.response.response.reason_len);
+    touch_headers(&ev->u.response.response.headers);
+    if (ev->u.response.status == WSP_OK) {
         FUZZ_CHECK(wsp_conn_state(p->conn) == WSP_STATE_OPEN);
-        FUZZ_CHECK(ev->response.status == 101);
-        FUZZ_CHECKF(ev->response.version_major > 1 ||
-                        (ev->response.version_major == 1 &&
-                         ev->response.version_minor >= 1),
+        FUZZ_CHECK(ev->u.response.response.status == 101);
+        FUZZ_CHECKF(ev->u.response.response.version_major > 1 ||
+                        (ev->u.response.response.version_major == 1 &&
+                         ev->u.response.response.version_minor >= 1),
                     "HTTP/%d.%d 101 opened the connection",
-                    ev->response.version_major, ev->response.version_minor);
-        if (ev->subprotocol != NULL) {
+                    ev->u.response.response.version_major, ev->u.response.response.version_minor);
+        if (ev->u.response.subprotocol != NULL) {
             /* the server may only pick something the client offered */
             const wsp_client_options *o = p->client_opts;
             size_t i;
             int found = 0;
             for (i = 0; o != NULL && i < o->subprotocol_count; i++)
-                if (strlen(o->subprotocols[i]) == ev->subprotocol_len &&
-                    memcmp(o->subprotocols[i], ev->subprotocol,
-                           ev->subprotocol_len) == 0)
+                if (strlen(o->subprotocols[i]) == ev->u.response.subprotocol_len &&
+                    memcmp(o->subprotocols[i], ev->u.response.subprotocol,
+                           ev->u.response.subprotocol_len) == 0)
                     found = 1;
             FUZZ_CHECKF(found, "accepted a subprotocol that was not offered");
         }
-        if (ev->extensions != NULL)
-            (void)touch(ev->extensions, ev->extensions_len);
+        if (ev->u.response.extensions != NULL)
+            (void)touch(ev->u.response.extensions, ev->u.response.extensions_len);
     } else {
         FUZZ_CHECK(wsp_conn_state(p->conn) == WSP_STATE_CLOSED);
     }
-    fuzz_log(&p->events, FUZZ_REC_RESPONSE, (uint32_t)ev->status,
-             (uint32_t)ev->response.status, ev->subprotocol,
-             ev->subprotocol ? ev->subprotocol_len : 0);
+    fuzz_log(&p->events, FUZZ_REC_RESPONSE, (uint32_t)ev->u.response.status,
+             (uint32_t)ev->u.response.response.status, ev->u.response.subprotocol,
+             ev->u.response.subprotocol ? ev->u.response.subprotocol_len : 0);
 }
 
 static void got_data(fuzz_peer *p, const wsp_event *ev)
 {
     uint64_t max = p->cfg.max_message ? p->cfg.max_message
                                       : WSP_DEFAULT_MAX_MESSAGE;
-    FUZZ_CHECKF(ev->opcode == WSP_OP_TEXT || ev->opcode == WSP_OP_BINARY,
-                "data event with opcode %d", (int)ev->opcode);
-    FUZZ_CHECK((ev->flags & ~(WSP_DATA_FIRST | WSP_DATA_LAST)) == 0);
-    if (ev->flags & WSP_DATA_FIRST) {
+    FUZZ_CHECKF(ev->u.data.opcode == WSP_OP_TEXT || ev->u.data.opcode == WSP_OP_BINARY,
+                "data event with opcode %d", (int)ev->u.data.opcode);
+    FUZZ_CHECK((ev->u.data.flags & ~(WSP_DATA_FIRST | WSP_DATA_LAST)) == 0);
+    if (ev->u.data.flags & WSP_DATA_FIRST) {
         FUZZ_CHECKF(!p->msg_open, "FIRST piece while a message is open");
         p->msg_open = 1;
-        p->msg_op = (unsigned)ev->opcode;
+        p->msg_op = (unsigned)ev->u.data.opcode;
         p->msg.len = 0;
     } else {
         FUZZ_CHECKF(p->msg_open, "data piece without a FIRST piece");
-        FUZZ_CHECKF((unsigned)ev->opcode == p->msg_op,
+        FUZZ_CHECKF((unsigned)ev->u.data.opcode == p->msg_op,
                     "opcode changed inside a message");
     }
-    fuzz_buf_put(&p->msg, ev->data, ev->len);
+    fuzz_buf_put(&p->msg, ev->u.data.payload, ev->u.data.len);
     FUZZ_CHECKF(p->msg.len <= max, "message of %zu bytes passed limit %llu",
                 p->msg.len, (unsigned long long)max);
-    if (ev->flags & WSP_DATA_LAST) {
-        if (ev->opcode == WSP_OP_TEXT)
+    if (ev->u.data.flags & WSP_DATA_LAST) {
+        if (ev->u.data.opcode == WSP_OP_TEXT)
             FUZZ_CHECKF(fuzz_utf8_complete(p->msg.p, p->msg.len),
                         "delivered a text message that is not UTF-8");
-        fuzz_log(&p->events, FUZZ_REC_MESSAGE, (uint32_t)ev->opcode, 0,
+        fuzz_log(&p->events, FUZZ_REC_MESSAGE, (uint32_t)ev->u.data.opcode, 0,
                  p->msg.p, p->msg.len);
         p->msg_open = 0;
     }
@@ -722,46 +742,46 @@ static void got_failure(fuzz_peer *p, const wsp_event *ev, int rc,
 {
     uint8_t off[8];
     int i;
-    FUZZ_CHECKF(rc < 0 && ev->status == rc, "failure event %d, returned %d",
-                ev->status, rc);
-    FUZZ_CHECK(ev->reason != NULL);
-    (void)touch(ev->reason, strlen(ev->reason));
+    FUZZ_CHECKF(rc < 0 && ev->u.failure.status == rc, "failure event %d, returned %d",
+                ev->u.failure.status, rc);
+    FUZZ_CHECK(ev->u.failure.reason != NULL);
+    (void)touch(ev->u.failure.reason, strlen(ev->u.failure.reason));
     /* <=: text cut inside a code point fails at the message's end, one
      * past its last byte */
-    FUZZ_CHECKF(ev->offset <= window_end ||
-                    fuzz_logged_offset(p, rc, ev->offset) == 0,
+    FUZZ_CHECKF(ev->u.failure.offset <= window_end ||
+                    fuzz_logged_offset(p, rc, ev->u.failure.offset) == 0,
                 "failure offset %llu beyond the %llu bytes fed",
-                (unsigned long long)ev->offset,
+                (unsigned long long)ev->u.failure.offset,
                 (unsigned long long)window_end);
-    if (ev->close_code != 0 && rc == WSP_ERR_NOMEM) {
+    if (ev->u.failure.close_code != 0 && rc == WSP_ERR_NOMEM) {
         /* RFC 6455 7.4.1: 1011, this side could not go on */
-        FUZZ_CHECKF(ev->close_code == 1011, "out of memory sends close code %u",
-                    ev->close_code);
-        p->expect_out_close = ev->close_code;
-    } else if (ev->close_code != 0) {
-        FUZZ_CHECKF(ev->close_code == wsp_status_close_code(rc),
+        FUZZ_CHECKF(ev->u.failure.close_code == 1011, "out of memory sends close code %u",
+                    ev->u.failure.close_code);
+        p->expect_out_close = ev->u.failure.close_code;
+    } else if (ev->u.failure.close_code != 0) {
+        FUZZ_CHECKF(ev->u.failure.close_code == wsp_status_close_code(rc),
                     "status %d failed with close code %u", rc,
-                    ev->close_code);
-        p->expect_out_close = ev->close_code;
+                    ev->u.failure.close_code);
+        p->expect_out_close = ev->u.failure.close_code;
     }
     if (rc == WSP_ERR_NOMEM)
         ;
     else if (rc <= -200)
-        FUZZ_CHECK(ev->close_code == 0 || ev->close_code == 1002 ||
-                   ev->close_code == 1007 || ev->close_code == 1009);
+        FUZZ_CHECK(ev->u.failure.close_code == 0 || ev->u.failure.close_code == 1002 ||
+                   ev->u.failure.close_code == 1007 || ev->u.failure.close_code == 1009);
     else
-        FUZZ_CHECKF(ev->close_code == 0,
+        FUZZ_CHECKF(ev->u.failure.close_code == 0,
                     "non-protocol failure %d sends close code %u", rc,
-                    ev->close_code);
+                    ev->u.failure.close_code);
     FUZZ_CHECK(wsp_conn_state(p->conn) == WSP_STATE_CLOSED);
     p->failed = 1;
     p->fail_status = rc;
-    p->fail_code = ev->close_code;
+    p->fail_code = ev->u.failure.close_code;
     for (i = 0; i < 8; i++)
-        off[i] = (uint8_t)(fuzz_logged_offset(p, rc, ev->offset) >>
+        off[i] = (uint8_t)(fuzz_logged_offset(p, rc, ev->u.failure.offset) >>
                            (56 - 8 * i));
     fuzz_log(&p->events, FUZZ_REC_FAILURE, fuzz_logged_status(p, rc),
-             fuzz_logged_code(p, rc, ev->close_code), off, 8);
+             fuzz_logged_code(p, rc, ev->u.failure.close_code), off, 8);
 }
 
 static void app_close(fuzz_peer *p)
@@ -834,16 +854,19 @@ static size_t peer_step(fuzz_peer *p, const uint8_t *data, size_t len,
                         "frame event before the handshake completed");
             FUZZ_CHECKF(!p->saw_close, "event %d after the peer's close",
                         (int)ev.type);
+            const uint8_t *bytes;
+            size_t nbytes;
+            event_bytes(&ev, &bytes, &nbytes);
             if (ev.type == WSP_EV_DATA && p->inflate_buffer &&
-                !in_range(ev.data, ev.len, win, consumed)) {
+                !in_range(bytes, nbytes, win, consumed)) {
                 /* inflated output, in the connection's own buffer */
-                FUZZ_CHECKF(ev.len <= p->inflate_buffer,
+                FUZZ_CHECKF(nbytes <= p->inflate_buffer,
                             "inflated event of %zu bytes, buffer_size %zu",
-                            ev.len, p->inflate_buffer);
-                FUZZ_CHECK(ev.data != NULL || ev.len == 0);
-                (void)touch(ev.data, ev.len);
+                            nbytes, p->inflate_buffer);
+                FUZZ_CHECK(bytes != NULL || nbytes == 0);
+                (void)touch(bytes, nbytes);
             } else {
-                FUZZ_CHECKF(in_range(ev.data, ev.len, win, consumed),
+                FUZZ_CHECKF(in_range(bytes, nbytes, win, consumed),
                             "event %d payload is not inside the consumed input",
                             (int)ev.type);
             }
@@ -875,28 +898,29 @@ static size_t peer_step(fuzz_peer *p, const uint8_t *data, size_t len,
             break;
         case WSP_EV_PING:
         case WSP_EV_PONG:
-            FUZZ_CHECK(ev.len <= WSP_MAX_CONTROL_PAYLOAD);
+            FUZZ_CHECK(ev.u.control.len <= WSP_MAX_CONTROL_PAYLOAD);
             if (ev.type == WSP_EV_PING) {
-                if (ev.len)
-                    memcpy(p->ping, ev.data, ev.len);
-                p->ping_len = ev.len;
+                if (ev.u.control.len)
+                    memcpy(p->ping, ev.u.control.payload, ev.u.control.len);
+                p->ping_len = ev.u.control.len;
                 p->ping_seen = 1;
             }
             fuzz_log(&p->events,
                      ev.type == WSP_EV_PING ? FUZZ_REC_PING : FUZZ_REC_PONG, 0,
-                     0, ev.data, ev.len);
+                     0, ev.u.control.payload, ev.u.control.len);
             break;
         case WSP_EV_CLOSE:
-            FUZZ_CHECK(ev.len <= WSP_MAX_CONTROL_PAYLOAD - 2);
-            FUZZ_CHECKF(ev.close_code == 1005
-                            ? ev.len == 0
-                            : fuzz_close_code_sendable(ev.close_code),
-                        "close event with code %u", ev.close_code);
-            FUZZ_CHECKF(fuzz_utf8_complete(ev.data, ev.len),
+            FUZZ_CHECK(ev.u.close.reason_len <= WSP_MAX_CONTROL_PAYLOAD - 2);
+            FUZZ_CHECKF(ev.u.close.code == 1005
+                            ? ev.u.close.reason_len == 0
+                            : fuzz_close_code_sendable(ev.u.close.code),
+                        "close event with code %u", ev.u.close.code);
+            FUZZ_CHECKF(fuzz_utf8_complete((const uint8_t *)ev.u.close.reason,
+                                           ev.u.close.reason_len),
                         "close reason is not UTF-8");
             p->saw_close = 1;
-            fuzz_log(&p->events, FUZZ_REC_CLOSE, ev.close_code, 0, ev.data,
-                     ev.len);
+            fuzz_log(&p->events, FUZZ_REC_CLOSE, ev.u.close.code, 0,
+                     ev.u.close.reason, ev.u.close.reason_len);
             break;
         default:
             fuzz_fail(__FILE__, __LINE__, "unexpected event %d", (int)ev.type);
@@ -922,7 +946,7 @@ static size_t peer_step(fuzz_peer *p, const uint8_t *data, size_t len,
 static void progress(fuzz_peer *p, const wsp_event *ev, size_t used,
                      unsigned *idle)
 {
-    int out = ev->type == WSP_EV_DATA && ev->len > 0;
+    int out = ev->type == WSP_EV_DATA && ev->u.data.len > 0;
     *idle = used || out ? 0 : *idle + 1;
     FUZZ_CHECKF(*idle < 8, "recv makes no progress at offset %llu",
                 (unsigned long long)p->fed);
@@ -1026,13 +1050,16 @@ void fuzz_client_request(fuzz_peer *p, const wsp_client_options *opts,
     int rc;
 
     p->client_opts = opts;
+    need = 12345;
     rc = wsp_conn_client_request(p->conn, opts, small, 0, &need);
-    FUZZ_CHECKF(rc == WSP_ERR_BUFFER_TOO_SMALL, "request sizing: %d", rc);
-    req->p = realloc(req->p, need ? need : 1);
+    FUZZ_CHECKF(rc == WSP_ERR_BUFFER_TOO_SMALL && need == 0, "request sizing: %d", rc);
+    /* Refused whole: the same call works once the buffer is large enough. */
+    need = 16384;
+    req->p = realloc(req->p, need);
     FUZZ_CHECK(req->p != NULL);
     req->cap = need;
     rc = wsp_conn_client_request(p->conn, opts, req->p, need, &out_len);
-    FUZZ_CHECKF(rc == WSP_OK && out_len == need, "client request: %d", rc);
+    FUZZ_CHECKF(rc == WSP_OK && out_len > 0 && out_len < need, "client request: %d", rc);
     req->len = out_len;
     FUZZ_CHECK(wsp_conn_state(p->conn) == WSP_STATE_HANDSHAKE);
     /* a second request is refused */
@@ -1051,7 +1078,7 @@ void fuzz_client_request(fuzz_peer *p, const wsp_client_options *opts,
     if (opts->subprotocol_count > 0) {
         size_t pos = 0, lpos = 0, n = 0, ilen;
         const char *item;
-        while (wsp_upgrade_next_subprotocol(info.headers, &pos, &lpos, &item,
+        while (wsp_upgrade_next_subprotocol(&info.headers, &pos, &lpos, &item,
                                             &ilen) == WSP_OK) {
             FUZZ_CHECK(n < opts->subprotocol_count);
             FUZZ_CHECK(ilen == strlen(opts->subprotocols[n]) &&

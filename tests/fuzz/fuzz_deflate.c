@@ -236,7 +236,7 @@ static void rt_send(rt_sender *s, unsigned kind, uint8_t *payload, size_t len)
     if (op == WSP_OP_TEXT && !fuzz_utf8_complete(payload, len))
         for (i = 0; i < len; i++)
             payload[i] &= 0x7F;
-    bound = wsp_conn_send_bound(c, len);
+    FUZZ_CHECK(wsp_conn_send_bound(c, len, &bound) == WSP_OK);
     out = malloc(bound ? bound : 1);
     FUZZ_CHECK(out != NULL);
     rc = wsp_conn_send(c, (wsp_opcode)op, payload, len, flags, out, bound,

@@ -125,7 +125,7 @@ static void check_parsed(const char *buf, size_t len, size_t consumed,
         lpos = 0;
         pos = 0;
         k = 0;
-        while (wsp_upgrade_next_subprotocol(i1.headers, &pos, &lpos, &item,
+        while (wsp_upgrade_next_subprotocol(&i1.headers, &pos, &lpos, &item,
                                             &ilen) == WSP_OK) {
             FUZZ_CHECK(within(item, ilen, buf, consumed) && ilen > 0);
             FUZZ_CHECK(++k <= consumed);
@@ -133,7 +133,7 @@ static void check_parsed(const char *buf, size_t len, size_t consumed,
         lpos = 0;
         pos = 0;
         k = 0;
-        while (wsp_upgrade_next_extension(i1.headers, &pos, &lpos, &item,
+        while (wsp_upgrade_next_extension(&i1.headers, &pos, &lpos, &item,
                                           &ilen) == WSP_OK) {
             FUZZ_CHECK(within(item, ilen, buf, consumed) && ilen > 0);
             FUZZ_CHECK(++k <= consumed);
