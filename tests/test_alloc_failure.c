@@ -180,8 +180,8 @@ static int recv_all(wsp_conn *c, uint8_t *data, size_t len, got *g)
                 fail_msg("recv at %zu of %zu: %d (%s), event %d, state %d", pos, len,
                          rc, wsp_strerror(rc), (int)ev.type, (int)wsp_conn_state(c));
             assert_int_equal(ev.type, WSP_EV_FAILURE);
-            assert_int_equal(ev.status, WSP_ERR_NOMEM);
-            assert_int_equal(ev.close_code, 1011);
+            assert_int_equal(ev.u.failure.status, WSP_ERR_NOMEM);
+            assert_int_equal(ev.u.failure.close_code, 1011);
             assert_int_equal(wsp_conn_state(c), WSP_STATE_CLOSED);
             wsp_error_info info;
             assert_int_equal(wsp_conn_error(c, &info), WSP_OK);
@@ -197,13 +197,13 @@ static int recv_all(wsp_conn *c, uint8_t *data, size_t len, got *g)
             fail_msg("recv kept %zu bytes back", len - pos);
         }
         if (ev.type == WSP_EV_DATA) {
-            assert_true(g->len + ev.len <= sizeof g->data);
-            memcpy(g->data + g->len, ev.data, ev.len);
-            g->len += ev.len;
-            if (ev.flags & WSP_DATA_LAST) g->messages++;
+            assert_true(g->len + ev.u.data.len <= sizeof g->data);
+            memcpy(g->data + g->len, ev.u.data.payload, ev.u.data.len);
+            g->len += ev.u.data.len;
+            if (ev.u.data.flags & WSP_DATA_LAST) g->messages++;
         } else if (ev.type == WSP_EV_CLOSE) {
             g->closes++;
-            g->close_code = ev.close_code;
+            g->close_code = ev.u.close.code;
         }
     }
 }
@@ -212,7 +212,7 @@ static int recv_all(wsp_conn *c, uint8_t *data, size_t len, got *g)
 static int send_msg(wsp_conn *c, wsp_opcode op, const uint8_t *p, size_t len,
                     uint8_t *out, size_t cap, size_t *out_len)
 {
-    assert_true(wsp_conn_send_bound(c, len) <= cap);
+    assert_true(wsp_test_send_bound(c, len) <= cap);
     int rc = wsp_conn_send(c, op, p, len, 0, out, cap, out_len);
     if (rc == WSP_ERR_NOMEM) {
         assert_int_equal(wsp_conn_state(c), WSP_STATE_OPEN);
@@ -273,7 +273,7 @@ static int sc_handshake(failing *f)
     assert_int_equal(wsp_conn_client_request(c, &co, buf, sizeof buf, &n), WSP_OK);
     assert_int_equal(wsp_conn_recv(s, buf, n, &used, &ev), WSP_OK);
     assert_int_equal(ev.type, WSP_EV_REQUEST);
-    assert_int_equal(ev.status, WSP_OK);
+    assert_int_equal(ev.u.request.status, WSP_OK);
     rc = wsp_conn_accept(s, NULL, buf, sizeof buf, &n);
     if (rc != WSP_OK) {
         /* the server may still answer: it refuses with 500 */
@@ -287,9 +287,9 @@ static int sc_handshake(failing *f)
     assert_true(wsp_conn_deflate_active(s));
     assert_int_equal(wsp_conn_recv(c, buf, n, &used, &ev), WSP_OK);
     assert_int_equal(ev.type, WSP_EV_RESPONSE);
-    if (ev.status != WSP_OK) {
+    if (ev.u.response.status != WSP_OK) {
         /* a client that cannot set up compression refuses the 101 */
-        assert_int_equal(ev.status, WSP_ERR_NOMEM);
+        assert_int_equal(ev.u.response.status, WSP_ERR_NOMEM);
         assert_int_equal(wsp_conn_state(c), WSP_STATE_CLOSED);
         assert_int_equal(wsp_conn_recv(c, buf, 0, &used, &ev), WSP_ERR_NOMEM);
         goto out;
@@ -400,10 +400,10 @@ static int add_piece(wsp_message *m, const uint8_t *p, size_t len,
     wsp_event ev;
     memset(&ev, 0, sizeof ev);
     ev.type = WSP_EV_DATA;
-    ev.opcode = WSP_OP_BINARY;
-    ev.data = (uint8_t *)(uintptr_t)p;
-    ev.len = len;
-    ev.flags = flags;
+    ev.u.data.opcode = WSP_OP_BINARY;
+    ev.u.data.payload = (uint8_t *)(uintptr_t)p;
+    ev.u.data.len = len;
+    ev.u.data.flags = flags;
     size_t before = m->len;
     int rc = wsp_message_add(m, &ev);
     if (rc != WSP_OK) {
@@ -444,7 +444,7 @@ static int sc_message(failing *f)
     assert_int_equal(m.len, 13000);
     done = 1;
 out:
-    wsp_message_reset(&m);
+    wsp_message_free(&m);
     assert_null(m.data);
     return done;
 }

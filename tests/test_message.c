@@ -16,10 +16,10 @@ static wsp_event data_ev(wsp_opcode op, const char *s, size_t len,
     wsp_event ev;
     memset(&ev, 0, sizeof ev);
     ev.type = WSP_EV_DATA;
-    ev.opcode = op;
-    ev.data = (uint8_t *)(uintptr_t)s;
-    ev.len = len;
-    ev.flags = flags;
+    ev.u.data.opcode = op;
+    ev.u.data.payload = (uint8_t *)(uintptr_t)s;
+    ev.u.data.len = len;
+    ev.u.data.flags = flags;
     return ev;
 }
 
@@ -72,10 +72,10 @@ static void test_assembly(void **state)
     assert_memory_equal(m.data, "abc", 3);
     assert_int_equal(m.len, 3);
 
-    wsp_message_reset(&m);
+    wsp_message_free(&m);
     assert_null(m.data);
     assert_int_equal(m.len, 0);
-    wsp_message_reset(&m); /* twice is harmless */
+    wsp_message_free(&m); /* twice is harmless */
 }
 
 static void test_invalid(void **state)
@@ -94,7 +94,7 @@ static void test_invalid(void **state)
     assert_int_equal(wsp_message_add(NULL, &e), WSP_ERR_INVALID_ARG);
     assert_int_equal(wsp_message_add(&m, NULL), WSP_ERR_INVALID_ARG);
     assert_int_equal(m.len, 0);
-    wsp_message_reset(&m);
+    wsp_message_free(&m);
 }
 
 static void test_limit(void **state)
@@ -120,7 +120,7 @@ static void test_limit(void **state)
     e = data_ev(WSP_OP_BINARY, "12345678901", 11,
                 WSP_DATA_FIRST | WSP_DATA_LAST);
     assert_int_equal(wsp_message_add(&m, &e), WSP_ERR_LIMIT);
-    wsp_message_reset(&m);
+    wsp_message_free(&m);
 }
 
 static void test_allocator(void **state)
@@ -149,7 +149,7 @@ static void test_allocator(void **state)
         assert_memory_equal(m.data, big, sizeof big);
         assert_true(a.total_allocs >= 1);
         assert_true(a.live_blocks <= 1);
-        wsp_message_reset(&m);
+        wsp_message_free(&m);
         assert_int_equal(a.live_blocks, 0);
         assert_int_equal(a.live_bytes, 0);
         assert_int_equal(a.size_mismatches, 0);
@@ -189,7 +189,7 @@ static void test_allocation_failure(void **state)
             }
         }
         assert_true(saw_nomem);
-        wsp_message_reset(&m);
+        wsp_message_free(&m);
         assert_int_equal(a.live_blocks, 0);
         assert_int_equal(a.live_bytes, 0);
         assert_int_equal(a.size_mismatches, 0);
@@ -205,11 +205,11 @@ static void test_arguments_and_copy_growth_failure(void **state)
     assert_int_equal(wsp_message_add(NULL, &e), WSP_ERR_INVALID_ARG);
     assert_int_equal(wsp_message_add(&m, NULL), WSP_ERR_INVALID_ARG);
     wsp_event nodata = data_ev(WSP_OP_BINARY, NULL, 0, WSP_DATA_FIRST);
-    nodata.len = 3;
+    nodata.u.data.len = 3;
     assert_int_equal(wsp_message_add(&m, &nodata), WSP_ERR_INVALID_ARG);
     assert_int_equal(m.len, 0);
     assert_null(m.data);
-    wsp_message_reset(NULL);
+    wsp_message_free(NULL);
 
     /* Without realloc_fn, growing is malloc + copy + free; when that malloc
      * fails the message so far is kept as it was. */
@@ -235,7 +235,7 @@ static void test_arguments_and_copy_growth_failure(void **state)
     assert_int_equal(m.len, 300);
     assert_memory_equal(m.data, big, 300);
     assert_int_equal(a.live_blocks, 1);
-    wsp_message_reset(&m);
+    wsp_message_free(&m);
     assert_int_equal(a.live_blocks, 0);
     assert_int_equal(a.size_mismatches, 0);
 }

@@ -29,6 +29,7 @@ static const status_row rows[] = {
     ROW(WSP_ERR_LIMIT, 0, 0),
     ROW(WSP_ERR_CLOSED, 0, 0),
     ROW(WSP_ERR_UNSUPPORTED, 0, 0),
+    ROW(WSP_ERR_NOT_FOUND, 0, 0),
     ROW(WSP_ERR_HTTP_MALFORMED, 0, 400),
     ROW(WSP_ERR_HTTP_METHOD, 0, 405),
     ROW(WSP_ERR_HTTP_VERSION, 0, 400),
@@ -84,7 +85,7 @@ static void test_strerror_names(void **state)
 static void test_strerror_unknown(void **state)
 {
     (void)state;
-    static const int unknown[] = {1, 42, -10, -99, -114, -150, -199, -214,
+    static const int unknown[] = {1, 42, -11, -99, -114, -150, -199, -214,
                                   -299, -300, -1000, 0x7FFFFFFF,
                                   -0x7FFFFFFF - 1};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {

@@ -188,3 +188,14 @@ void *wsp_test_realloc(void *ptr, size_t old_size, size_t new_size,
     free(h);
     return nh + 1;
 }
+
+size_t wsp_test_send_bound(const wsp_conn *conn, size_t len)
+{
+    size_t bound = 0;
+    int rc = wsp_conn_send_bound(conn, len, &bound);
+    if (rc != WSP_OK) {
+        fprintf(stderr, "wsp_test_send_bound(%zu): %s\n", len, wsp_strerror(rc));
+        abort();
+    }
+    return bound;
+}

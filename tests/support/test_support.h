@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wsproto.h"
+
 /* Decodes a hex string ("81 05 48 65", spaces ignored) into out; returns the
  * byte count. Aborts on malformed input. */
 size_t wsp_test_hex(const char *hex, uint8_t *out, size_t cap);
@@ -48,5 +50,9 @@ void *wsp_test_malloc(size_t size, void *user);
 void *wsp_test_realloc(void *ptr, size_t old_size, size_t new_size,
                        void *user);
 void wsp_test_free(void *ptr, size_t size, void *user);
+
+/* wsp_conn_send_bound() for a size that must fit: aborts on any status but
+ * WSP_OK, so callers can size buffers with it directly. */
+size_t wsp_test_send_bound(const wsp_conn *conn, size_t len);
 
 #endif
