@@ -2972,6 +2972,596 @@ static void test_conn_flush_too_small(void **state)
     wsp_conn_free(c);
 }
 
+/* ------------------------------------------------------------------------
+ * Regressions of the 0.1 defects fixed by the 0.2 API (issue 12); each
+ * test is named after the defect it guards against.
+ * ---------------------------------------------------------------------- */
+
+#if defined(__GNUC__)
+#define X_NOINLINE __attribute__((noinline))
+#else
+#define X_NOINLINE
+#endif
+
+/* The 101 a server would send for the request in req[0..req_len), with
+ * `extra` header lines (each ending in CRLF) added. */
+static size_t x_answer(const uint8_t *req, size_t req_len, const char *extra,
+                       char *out, size_t cap)
+{
+    wsp_request r;
+    size_t consumed = 0;
+    assert_int_equal(wsp_http_parse_request((const char *)req, req_len, 0, 0, &r,
+                                            &consumed), WSP_OK);
+    const char *key = NULL;
+    size_t key_len = 0;
+    assert_int_equal(wsp_headers_get(&r.headers, "Sec-WebSocket-Key", &key, &key_len),
+                     WSP_OK);
+    char accept[WSP_ACCEPT_LEN + 1];
+    assert_int_equal(wsp_accept_key(key, key_len, accept), WSP_OK);
+    int n = snprintf(out, cap,
+                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
+                     accept, extra);
+    assert_true(n > 0 && (size_t)n < cap);
+    return (size_t)n;
+}
+
+/* Sends the client request with options that live only in this frame:
+ * the strings and the pointer array are on the stack, and die on return. */
+static X_NOINLINE int request_from_dying_frame(wsp_conn *c, uint8_t *out, size_t cap,
+                                               size_t *out_len)
+{
+    char sub1[16], sub2[16], ext[32];
+    memcpy(sub1, "chat.v1", 8);
+    memcpy(sub2, "chat.v2", 8);
+    memcpy(ext, "x-ext; level=1", 15);
+    const char *subs[2] = {sub1, sub2};
+    wsp_client_options o;
+    memset(&o, 0, sizeof o);
+    o.host = "h.example";
+    o.subprotocols = subs;
+    o.subprotocol_count = 2;
+    o.extensions = ext;
+    return wsp_conn_client_request(c, &o, out, cap, out_len);
+}
+
+/* Overwrites the stack below the caller, where the dead frame was. */
+static X_NOINLINE void scribble_stack(void)
+{
+    volatile unsigned char junk[8192];
+    for (size_t i = 0; i < sizeof junk; i++) junk[i] = (unsigned char)('Z' + (i & 1));
+}
+
+/* The response status a client reports for a 101 carrying `extra` lines,
+ * when its request options died before the response arrived. */
+static int answer_after_dead_options(const char *extra, char *chosen, size_t chosen_cap)
+{
+    wsp_conn *c = x_new(WSP_ROLE_CLIENT, 0, NULL);
+    uint8_t req[1024];
+    size_t n = 0;
+    assert_int_equal(request_from_dying_frame(c, req, sizeof req, &n), WSP_OK);
+    scribble_stack();
+    char resp[1024];
+    size_t rn = x_answer(req, n, extra, resp, sizeof resp);
+    wsp_event ev;
+    size_t used = 0;
+    assert_int_equal(x_recv(c, resp, rn, &ev, &used), WSP_OK);
+    assert_int_equal(ev.type, WSP_EV_RESPONSE);
+    assert_int_equal(used, rn);
+    int status = ev.u.response.status;
+    chosen[0] = '\0';
+    if (ev.u.response.subprotocol) {
+        assert_true(ev.u.response.subprotocol_len < chosen_cap);
+        memcpy(chosen, ev.u.response.subprotocol, ev.u.response.subprotocol_len);
+        chosen[ev.u.response.subprotocol_len] = '\0';
+    }
+    assert_int_equal(wsp_conn_state(c),
+                     status == WSP_OK ? WSP_STATE_OPEN : WSP_STATE_CLOSED);
+    wsp_conn_free(c);
+    return status;
+}
+
+/* 0.1 kept pointers into wsp_client_options and read them when the 101
+ * arrived: options on a dead stack frame made it check the answer against
+ * whatever overwrote them. */
+static void test_regression_client_options_on_dead_stack_frame(void **state)
+{
+    (void)state;
+    char chosen[32];
+    assert_int_equal(answer_after_dead_options("Sec-WebSocket-Protocol: chat.v2\r\n",
+                                               chosen, sizeof chosen),
+                     WSP_OK);
+    assert_string_equal(chosen, "chat.v2");
+    assert_int_equal(answer_after_dead_options("Sec-WebSocket-Protocol: chat.v1\r\n"
+                                               "Sec-WebSocket-Extensions: x-ext; level=1\r\n",
+                                               chosen, sizeof chosen),
+                     WSP_OK);
+    assert_string_equal(chosen, "chat.v1");
+    assert_int_equal(answer_after_dead_options("Sec-WebSocket-Protocol: chat.v3\r\n",
+                                               chosen, sizeof chosen),
+                     WSP_ERR_HTTP_SUBPROTOCOL);
+    assert_int_equal(answer_after_dead_options("Sec-WebSocket-Extensions: x-other\r\n",
+                                               chosen, sizeof chosen),
+                     WSP_ERR_HTTP_EXTENSION);
+    /* The stack's new contents are not an offer either. */
+    assert_int_equal(answer_after_dead_options("Sec-WebSocket-Protocol: ZZZZ\r\n",
+                                               chosen, sizeof chosen),
+                     WSP_ERR_HTTP_SUBPROTOCOL);
+}
+
+/* The client keeps at most WSP_MAX_CLIENT_OFFER bytes of offers; more is
+ * WSP_ERR_LIMIT with nothing changed, so the call can be made again. */
+static void test_regression_client_offer_over_limit_changes_nothing(void **state)
+{
+    (void)state;
+    /* Three 40-byte subprotocols: 120 bytes and more with separators. */
+    char big[3][41];
+    const char *big_subs[3];
+    for (int i = 0; i < 3; i++) {
+        memset(big[i], 'a' + i, 40);
+        big[i][40] = '\0';
+        big_subs[i] = big[i];
+    }
+    wsp_client_options o;
+    memset(&o, 0, sizeof o);
+    o.host = "h";
+    o.subprotocols = big_subs;
+    o.subprotocol_count = 3;
+    wsp_conn *c = x_new(WSP_ROLE_CLIENT, 0, NULL);
+    uint8_t req[1024];
+    size_t n = 12345;
+    assert_int_equal(wsp_conn_client_request(c, &o, req, sizeof req, &n), WSP_ERR_LIMIT);
+    assert_int_equal(n, 0);
+    assert_int_equal(wsp_conn_state(c), WSP_STATE_HANDSHAKE);
+    /* Nothing was sent: receiving is not allowed yet. */
+    wsp_event ev;
+    assert_int_equal(x_recv(c, "HTTP/1.1", 8, &ev, NULL), WSP_ERR_STATE);
+    /* The same through the extension names alone (their parameters do not
+     * count: only names are kept). */
+    o.subprotocols = NULL;
+    o.subprotocol_count = 0;
+    char exts[200];
+    snprintf(exts, sizeof exts, "%s; p=1, %s; q=2, %s", big[0], big[1], big[2]);
+    o.extensions = exts;
+    n = 12345;
+    assert_int_equal(wsp_conn_client_request(c, &o, req, sizeof req, &n), WSP_ERR_LIMIT);
+    assert_int_equal(n, 0);
+
+    /* Smaller options: the request goes out, and the answer is checked
+     * against them alone. 88 bytes, separators included, fit. */
+    static const char *const fit[] = {
+        "0123456789012345678901234567890123456789012", /* 43 + ',' */
+        "0123456789012345678901234567890123456789012", /* 43 */
+    };
+    assert_int_equal(strlen(fit[0]) + 1 + strlen(fit[1]), WSP_MAX_CLIENT_OFFER - 1);
+    o.subprotocols = fit;
+    o.subprotocol_count = 2;
+    o.extensions = NULL;
+    assert_int_equal(wsp_conn_client_request(c, &o, req, sizeof req, &n), WSP_OK);
+    assert_true(n > 0);
+    char line[128];
+    snprintf(line, sizeof line, "Sec-WebSocket-Protocol: %s\r\n", big[0]);
+    char resp[1024];
+    size_t rn = x_answer(req, n, line, resp, sizeof resp);
+    assert_int_equal(x_recv(c, resp, rn, &ev, NULL), WSP_OK);
+    assert_int_equal(ev.type, WSP_EV_RESPONSE);
+    assert_int_equal(ev.u.response.status, WSP_ERR_HTTP_SUBPROTOCOL);
+    wsp_conn_free(c);
+
+    c = x_new(WSP_ROLE_CLIENT, 0, NULL);
+    assert_int_equal(wsp_conn_client_request(c, &o, req, sizeof req, &n), WSP_OK);
+    snprintf(line, sizeof line, "Sec-WebSocket-Protocol: %s\r\n", fit[1]);
+    rn = x_answer(req, n, line, resp, sizeof resp);
+    assert_int_equal(x_recv(c, resp, rn, &ev, NULL), WSP_OK);
+    assert_int_equal(ev.type, WSP_EV_RESPONSE);
+    assert_int_equal(ev.u.response.status, WSP_OK);
+    assert_int_equal(wsp_conn_state(c), WSP_STATE_OPEN);
+    wsp_conn_free(c);
+}
+
+/* 0.1 computed the size of a send without overflow checks: a client with
+ * one-byte fragments pays 2 + 4 + 1 = 7 bytes per payload byte, which
+ * wrapped size_t for large lengths. */
+static void test_regression_send_bound_overflow(void **state)
+{
+    (void)state;
+    wsp_config cfg = cfg_for(WSP_ROLE_CLIENT, 1);
+    cfg.send_fragment_size = 1;
+    cfg.entropy = wsp_test_entropy;
+    cfg.entropy_user = &x_seed;
+    wsp_conn *c = NULL;
+    assert_int_equal(wsp_conn_new(&cfg, &c), WSP_OK);
+
+    size_t b = 12345;
+    assert_int_equal(wsp_conn_send_bound(c, SIZE_MAX / 4, &b), WSP_ERR_LIMIT);
+    assert_int_equal(b, 0);
+    /* The payload pointer is a small buffer: the call must refuse the
+     * length before it reads anything. */
+    uint8_t small[4] = {1, 2, 3, 4};
+    uint8_t out[64];
+    memset(out, 0xEE, sizeof out);
+    size_t n = 12345;
+    assert_int_equal(wsp_conn_send(c, WSP_OP_BINARY, small, SIZE_MAX / 4, 0, out,
+                                   sizeof out, &n),
+                     WSP_ERR_LIMIT);
+    assert_int_equal(n, 0);
+    for (size_t i = 0; i < sizeof out; i++) assert_int_equal(out[i], 0xEE);
+
+    /* The edge: 7 * len must fit in size_t. */
+    size_t edge = SIZE_MAX / 7;
+    assert_int_equal(wsp_conn_send_bound(c, edge, &b), WSP_OK);
+    assert_true(b == edge * 7);
+    assert_int_equal(wsp_conn_send_bound(c, edge + 1, &b), WSP_ERR_LIMIT);
+    assert_int_equal(b, 0);
+    n = 12345;
+    assert_int_equal(wsp_conn_send(c, WSP_OP_BINARY, small, edge + 1, 0, out, sizeof out,
+                                   &n),
+                     WSP_ERR_LIMIT);
+    assert_int_equal(n, 0);
+    /* At the edge the size is representable, just not available. */
+    assert_int_equal(wsp_conn_send(c, WSP_OP_BINARY, small, edge, 0, out, sizeof out, &n),
+                     WSP_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(n, 0);
+    /* Nothing was started: a small message goes out whole, 7 bytes a byte. */
+    assert_int_equal(wsp_test_send_bound(c, 3), 21);
+    assert_int_equal(wsp_conn_send(c, WSP_OP_BINARY, small, 3, 0, out, sizeof out, &n),
+                     WSP_OK);
+    assert_int_equal(n, 21);
+    assert_int_equal(out[0], 0x02);
+    assert_int_equal(out[7], 0x00);
+    assert_int_equal(out[14], 0x80);
+    wsp_conn_free(c);
+}
+
+#define X_SENTINEL 12345u
+/* Makes a call that must fail with `want` and checks it left *out_len 0. */
+#define EXPECT_FAIL_ZERO(len_var, call, want)                                  \
+    do {                                                                       \
+        (len_var) = X_SENTINEL;                                                \
+        assert_int_equal((call), (want));                                      \
+        assert_int_equal((len_var), 0);                                        \
+    } while (0)
+
+/* 0.1 stored the needed size in *out_len on WSP_ERR_BUFFER_TOO_SMALL and
+ * left it untouched on other failures: `total += n` after a failed call
+ * added garbage. Every connection output function now leaves 0. */
+static void test_regression_conn_out_len_zero_on_every_failure(void **state)
+{
+    (void)state;
+    uint8_t out[1024];
+    size_t n = 0;
+    wsp_accept_options ao = accept_opts(NULL, NULL, NULL, 0);
+
+    /* wsp_conn_accept: too small, bad option, wrong state. */
+    wsp_conn *s = x_server_with_request(rfc_request, NULL);
+    EXPECT_FAIL_ZERO(n, wsp_conn_accept(s, &ao, out, 10, &n), WSP_ERR_BUFFER_TOO_SMALL);
+    wsp_accept_options bad = accept_opts("not a token", NULL, NULL, 0);
+    EXPECT_FAIL_ZERO(n, wsp_conn_accept(s, &bad, out, sizeof out, &n), WSP_ERR_INVALID_ARG);
+    EXPECT_FAIL_ZERO(n, wsp_conn_accept(s, &ao, NULL, 10, &n), WSP_ERR_INVALID_ARG);
+    /* wsp_conn_reject: too small, not an error status. */
+    EXPECT_FAIL_ZERO(n, wsp_conn_reject(s, 403, out, 10, &n), WSP_ERR_BUFFER_TOO_SMALL);
+    EXPECT_FAIL_ZERO(n, wsp_conn_reject(s, 200, out, sizeof out, &n), WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_accept(s, &ao, out, sizeof out, &n), WSP_OK);
+    assert_true(n > 0);
+    /* Open now: accept and reject are out of place. */
+    EXPECT_FAIL_ZERO(n, wsp_conn_accept(s, &ao, out, sizeof out, &n), WSP_ERR_STATE);
+    EXPECT_FAIL_ZERO(n, wsp_conn_reject(s, 403, out, sizeof out, &n), WSP_ERR_STATE);
+    /* wsp_conn_client_request on a server. */
+    wsp_client_options co;
+    memset(&co, 0, sizeof co);
+    co.host = "h";
+    EXPECT_FAIL_ZERO(n, wsp_conn_client_request(s, &co, out, sizeof out, &n), WSP_ERR_STATE);
+    /* wsp_conn_send: too small, bad opcode, oversized control frame. */
+    static const uint8_t text[] = "Hello";
+    EXPECT_FAIL_ZERO(n, wsp_conn_send(s, WSP_OP_TEXT, text, 5, 0, out, 6, &n),
+                     WSP_ERR_BUFFER_TOO_SMALL);
+    EXPECT_FAIL_ZERO(n, wsp_conn_send(s, (wsp_opcode)3, text, 5, 0, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    uint8_t big[126];
+    memset(big, 'p', sizeof big);
+    EXPECT_FAIL_ZERO(n, wsp_conn_send(s, WSP_OP_PING, big, sizeof big, 0, out, sizeof out,
+                                      &n),
+                     WSP_ERR_INVALID_ARG);
+    /* wsp_conn_send_zerocopy: hdr_len. */
+    uint8_t hdr[WSP_MAX_FRAME_HEADER];
+    uint8_t zc[5] = {'a', 'b', 'c', 'd', 'e'};
+    EXPECT_FAIL_ZERO(n, wsp_conn_send_zerocopy(s, (wsp_opcode)3, zc, 5, 0, hdr, &n),
+                     WSP_ERR_INVALID_ARG);
+    EXPECT_FAIL_ZERO(n, wsp_conn_send_zerocopy(s, WSP_OP_PING, zc, 5, WSP_SEND_MORE, hdr,
+                                               &n),
+                     WSP_ERR_INVALID_ARG);
+    /* wsp_conn_flush: a pong owed for a ping, and too little room. */
+    static const uint8_t key[4] = {9, 8, 7, 6};
+    uint8_t frame[64];
+    size_t fl = wsp_test_frame(frame, sizeof frame, 0x89, key, "abc", 3);
+    wsp_event ev;
+    assert_int_equal(x_recv(s, frame, fl, &ev, NULL), WSP_OK);
+    assert_int_equal(ev.type, WSP_EV_PING);
+    assert_int_equal(wsp_conn_pending_size(s), 5);
+    EXPECT_FAIL_ZERO(n, wsp_conn_flush(s, out, 4, &n), WSP_ERR_BUFFER_TOO_SMALL);
+    EXPECT_FAIL_ZERO(n, wsp_conn_flush(s, NULL, 4, &n), WSP_ERR_INVALID_ARG);
+    /* wsp_conn_close: too small, bad code, then after the close. */
+    EXPECT_FAIL_ZERO(n, wsp_conn_close(s, 1000, "bye", 3, out, 6, &n),
+                     WSP_ERR_BUFFER_TOO_SMALL);
+    EXPECT_FAIL_ZERO(n, wsp_conn_close(s, 1005, NULL, 0, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_close(s, 1000, "bye", 3, out, sizeof out, &n), WSP_OK);
+    EXPECT_FAIL_ZERO(n, wsp_conn_close(s, 1000, NULL, 0, out, sizeof out, &n),
+                     WSP_ERR_STATE);
+    EXPECT_FAIL_ZERO(n, wsp_conn_send(s, WSP_OP_TEXT, text, 5, 0, out, sizeof out, &n),
+                     WSP_ERR_STATE);
+    EXPECT_FAIL_ZERO(n, wsp_conn_send_zerocopy(s, WSP_OP_TEXT, zc, 5, 0, hdr, &n),
+                     WSP_ERR_STATE);
+    wsp_conn_free(s);
+
+    /* Before the handshake: sending and closing are out of place. */
+    wsp_conn *pending = x_new(WSP_ROLE_SERVER, 0, NULL);
+    EXPECT_FAIL_ZERO(n, wsp_conn_send(pending, WSP_OP_TEXT, text, 5, 0, out, sizeof out, &n),
+                     WSP_ERR_STATE);
+    EXPECT_FAIL_ZERO(n, wsp_conn_close(pending, 1000, NULL, 0, out, sizeof out, &n),
+                     WSP_ERR_STATE);
+    EXPECT_FAIL_ZERO(n, wsp_conn_send_zerocopy(pending, WSP_OP_TEXT, zc, 5, 0, hdr, &n),
+                     WSP_ERR_STATE);
+    EXPECT_FAIL_ZERO(n, wsp_conn_accept(pending, &ao, out, sizeof out, &n), WSP_ERR_STATE);
+    EXPECT_FAIL_ZERO(n, wsp_conn_reject(pending, 0, out, sizeof out, &n), WSP_ERR_STATE);
+    wsp_conn_free(pending);
+
+    /* wsp_conn_accept_request: too small, wrong state; a validation error is
+     * the one failure with output, and *out_len counts it. */
+    static const wsp_header good[] = {
+        {"Host", 4, "a", 1},
+        {"Upgrade", 7, "websocket", 9},
+        {"Connection", 10, "Upgrade", 7},
+        {"Sec-WebSocket-Key", 17, "dGhlIHNhbXBsZSBub25jZQ==", 24},
+        {"Sec-WebSocket-Version", 21, "13", 2},
+    };
+    wsp_request req;
+    memset(&req, 0, sizeof req);
+    req.method = "GET";
+    req.method_len = 3;
+    req.target = "/";
+    req.target_len = 1;
+    req.version_major = 1;
+    req.version_minor = 1;
+    req.headers.array = good;
+    req.headers.count = 5;
+    wsp_conn *ar = x_new(WSP_ROLE_SERVER, 0, NULL);
+    EXPECT_FAIL_ZERO(n, wsp_conn_accept_request(ar, &req, NULL, out, 10, &n),
+                     WSP_ERR_BUFFER_TOO_SMALL);
+    EXPECT_FAIL_ZERO(n, wsp_conn_accept_request(ar, &req, &bad, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_accept_request(ar, &req, NULL, out, sizeof out, &n), WSP_OK);
+    assert_true(n > 0);
+    EXPECT_FAIL_ZERO(n, wsp_conn_accept_request(ar, &req, NULL, out, sizeof out, &n),
+                     WSP_ERR_STATE);
+    wsp_conn_free(ar);
+    wsp_conn *client = x_new(WSP_ROLE_CLIENT, 0, NULL);
+    EXPECT_FAIL_ZERO(n, wsp_conn_accept_request(client, &req, NULL, out, sizeof out, &n),
+                     WSP_ERR_STATE);
+    wsp_conn_free(client);
+    wsp_conn *invalid = x_new(WSP_ROLE_SERVER, 0, NULL);
+    req.headers.count = 4; /* no Sec-WebSocket-Version: 426 */
+    size_t err_len = 0;
+    assert_int_equal(wsp_http_build_error(426, NULL, 0, &err_len), WSP_OK);
+    n = X_SENTINEL;
+    assert_int_equal(wsp_conn_accept_request(invalid, &req, NULL, out, sizeof out, &n),
+                     WSP_ERR_HTTP_WS_VERSION);
+    assert_int_equal(n, err_len);
+    assert_memory_equal(out, "HTTP/1.1 426 ", 13);
+    wsp_conn_free(invalid);
+
+    /* wsp_conn_client_request: too small, no host, no buffer, sent twice. */
+    client = x_new(WSP_ROLE_CLIENT, 0, NULL);
+    EXPECT_FAIL_ZERO(n, wsp_conn_client_request(client, &co, out, 10, &n),
+                     WSP_ERR_BUFFER_TOO_SMALL);
+    EXPECT_FAIL_ZERO(n, wsp_conn_client_request(client, &co, NULL, 0, &n),
+                     WSP_ERR_BUFFER_TOO_SMALL);
+    wsp_client_options nohost = co;
+    nohost.host = NULL;
+    EXPECT_FAIL_ZERO(n, wsp_conn_client_request(client, &nohost, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_conn_client_request(client, &co, out, sizeof out, &n), WSP_OK);
+    EXPECT_FAIL_ZERO(n, wsp_conn_client_request(client, &co, out, sizeof out, &n),
+                     WSP_ERR_STATE);
+    wsp_conn_free(client);
+
+    /* A client whose entropy source fails. */
+    wsp_config cfg = cfg_for(WSP_ROLE_CLIENT, 1);
+    cfg.entropy = wsp_test_entropy_fail;
+    wsp_conn *dry = NULL;
+    assert_int_equal(wsp_conn_new(&cfg, &dry), WSP_OK);
+    EXPECT_FAIL_ZERO(n, wsp_conn_send(dry, WSP_OP_TEXT, text, 5, 0, out, sizeof out, &n),
+                     WSP_ERR_ENTROPY);
+    EXPECT_FAIL_ZERO(n, wsp_conn_send_zerocopy(dry, WSP_OP_TEXT, zc, 5, 0, hdr, &n),
+                     WSP_ERR_ENTROPY);
+    EXPECT_FAIL_ZERO(n, wsp_conn_close(dry, 1000, NULL, 0, out, sizeof out, &n),
+                     WSP_ERR_ENTROPY);
+    wsp_conn_free(dry);
+}
+
+/* 0.1's wsp_conn_close dropped a pong the connection owed for an earlier
+ * ping: RFC 6455 5.5.2 wants it sent, and before the close (5.5.1). */
+static void test_regression_close_writes_owed_pong_first(void **state)
+{
+    (void)state;
+    static const uint8_t key[4] = {1, 2, 3, 4};
+    uint8_t frame[64];
+    size_t fl = wsp_test_frame(frame, sizeof frame, 0x89, key, "abc", 3);
+    wsp_conn *s = x_new(WSP_ROLE_SERVER, 1, NULL);
+    wsp_event ev;
+    assert_int_equal(x_recv(s, frame, fl, &ev, NULL), WSP_OK);
+    assert_int_equal(ev.type, WSP_EV_PING);
+    assert_int_equal(wsp_conn_pending_size(s), 5);
+
+    static const uint8_t want[] = {0x8A, 3, 'a', 'b', 'c',
+                                   0x88, 5, 0x03, 0xE8, 'b', 'y', 'e'};
+    uint8_t out[64];
+    memset(out, 0xEE, sizeof out);
+    size_t n = X_SENTINEL;
+    /* Room for the close frame alone is not enough. */
+    assert_int_equal(wsp_conn_close(s, 1000, "bye", 3, out, 7, &n),
+                     WSP_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(n, 0);
+    assert_int_equal(out[0], 0xEE);
+    assert_int_equal(wsp_conn_close(s, 1000, "bye", 3, out, sizeof want - 1, &n),
+                     WSP_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(n, 0);
+    /* Nothing changed: the pong is still owed, the connection open. */
+    assert_int_equal(wsp_conn_pending_size(s), 5);
+    assert_int_equal(wsp_conn_state(s), WSP_STATE_OPEN);
+    assert_int_equal(wsp_conn_close(s, 1000, "bye", 3, out, sizeof want, &n), WSP_OK);
+    assert_int_equal(n, sizeof want);
+    assert_memory_equal(out, want, sizeof want);
+    /* The pong went out with the close: nothing is left to flush. */
+    assert_int_equal(wsp_conn_pending_size(s), 0);
+    assert_int_equal(wsp_conn_state(s), WSP_STATE_CLOSING);
+    wsp_conn_free(s);
+
+    /* A client's pong and close are both masked, and a server reads them in
+     * that order. */
+    wsp_conn *c = x_new(WSP_ROLE_CLIENT, 1, NULL);
+    fl = wsp_test_frame(frame, sizeof frame, 0x89, NULL, "xy", 2);
+    assert_int_equal(x_recv(c, frame, fl, &ev, NULL), WSP_OK);
+    assert_int_equal(ev.type, WSP_EV_PING);
+    assert_int_equal(wsp_conn_close(c, 1001, NULL, 0, out, sizeof out, &n), WSP_OK);
+    assert_int_equal(n, (2 + 4 + 2) + (2 + 4 + 2));
+    assert_int_equal(out[0], 0x8A);
+    assert_int_equal(out[1], 0x82);
+    assert_int_equal(out[8], 0x88);
+    assert_int_equal(out[9], 0x82);
+    wsp_conn_free(c);
+    s = x_new(WSP_ROLE_SERVER, 1, NULL);
+    uint8_t buf[64];
+    memcpy(buf, out, n);
+    size_t used = 0;
+    assert_int_equal(wsp_conn_recv(s, buf, n, &used, &ev), WSP_OK);
+    assert_int_equal(ev.type, WSP_EV_PONG);
+    assert_int_equal(ev.u.control.len, 2);
+    assert_memory_equal(ev.u.control.payload, "xy", 2);
+    size_t used2 = 0;
+    assert_int_equal(wsp_conn_recv(s, buf + used, n - used, &used2, &ev), WSP_OK);
+    assert_int_equal(ev.type, WSP_EV_CLOSE);
+    assert_int_equal(ev.u.close.code, 1001);
+    assert_int_equal(used + used2, n);
+    wsp_conn_free(s);
+}
+
+/* 0.1 left the fields an event did not use as they were: a DATA event read
+ * through a stale field, or a REQUEST whose upgrade.headers pointed into
+ * the event itself, broke when the event was copied. */
+static void test_regression_event_fully_set(void **state)
+{
+    (void)state;
+    static const uint8_t key[4] = {0x11, 0x22, 0x33, 0x44};
+    uint8_t frame[64];
+    wsp_conn *s = x_new(WSP_ROLE_SERVER, 1, NULL);
+    /* A whole message, then the pieces of a fragmented one. */
+    size_t fl = wsp_test_frame(frame, sizeof frame, 0x82, key, "\x01\x02\x03", 3);
+    wsp_event ev;
+    memset(&ev, 0xA5, sizeof ev);
+    static uint8_t buf[256];
+    memcpy(buf, frame, fl);
+    size_t used = 0;
+    assert_int_equal(wsp_conn_recv(s, buf, fl, &used, &ev), WSP_OK);
+    assert_int_equal(ev.type, WSP_EV_DATA);
+    assert_int_equal(ev.u.data.opcode, WSP_OP_BINARY);
+    assert_int_equal(ev.u.data.flags, WSP_DATA_FIRST | WSP_DATA_LAST);
+    assert_int_equal(ev.u.data.len, 3);
+    assert_ptr_equal(ev.u.data.payload, buf + 6);
+    assert_memory_equal(ev.u.data.payload, "\x01\x02\x03", 3);
+
+    fl = wsp_test_frame(frame, sizeof frame, 0x01, key, "ab", 2);
+    fl += wsp_test_frame(frame + fl, sizeof frame - fl, 0x00, key, "cd", 2);
+    fl += wsp_test_frame(frame + fl, sizeof frame - fl, 0x80, key, "", 0);
+    memcpy(buf, frame, fl);
+    size_t off = 0;
+    static const unsigned want_flags[3] = {WSP_DATA_FIRST, 0, WSP_DATA_LAST};
+    static const size_t want_len[3] = {2, 2, 0};
+    for (int i = 0; i < 3; i++) {
+        memset(&ev, 0xA5, sizeof ev);
+        assert_int_equal(wsp_conn_recv(s, buf + off, fl - off, &used, &ev), WSP_OK);
+        off += used;
+        assert_int_equal(ev.type, WSP_EV_DATA);
+        assert_int_equal(ev.u.data.opcode, WSP_OP_TEXT);
+        assert_int_equal(ev.u.data.flags, want_flags[i]);
+        assert_int_equal(ev.u.data.len, want_len[i]);
+        /* Set even when empty: never the fill pattern. */
+        assert_true(ev.u.data.payload >= buf && ev.u.data.payload <= buf + fl);
+    }
+    assert_int_equal(off, fl);
+    /* No event: the type says so. */
+    memset(&ev, 0xA5, sizeof ev);
+    assert_int_equal(wsp_conn_recv(s, buf, 0, &used, &ev), WSP_OK);
+    assert_int_equal(ev.type, WSP_EV_NONE);
+    assert_int_equal(used, 0);
+    /* A ping and a close without a payload. */
+    fl = wsp_test_frame(frame, sizeof frame, 0x89, key, "", 0);
+    memcpy(buf, frame, fl);
+    memset(&ev, 0xA5, sizeof ev);
+    assert_int_equal(wsp_conn_recv(s, buf, fl, &used, &ev), WSP_OK);
+    assert_int_equal(ev.type, WSP_EV_PING);
+    assert_int_equal(ev.u.control.len, 0);
+    assert_true(ev.u.control.payload == NULL ||
+                (ev.u.control.payload >= buf && ev.u.control.payload <= buf + fl));
+    fl = wsp_test_frame(frame, sizeof frame, 0x88, key, "", 0);
+    memcpy(buf, frame, fl);
+    memset(&ev, 0xA5, sizeof ev);
+    assert_int_equal(wsp_conn_recv(s, buf, fl, &used, &ev), WSP_OK);
+    assert_int_equal(ev.type, WSP_EV_CLOSE);
+    assert_int_equal(ev.u.close.code, 1005);
+    assert_int_equal(ev.u.close.reason_len, 0);
+    assert_true(ev.u.close.reason == NULL ||
+                ((const uint8_t *)ev.u.close.reason >= buf &&
+                 (const uint8_t *)ev.u.close.reason <= buf + fl));
+    wsp_conn_free(s);
+
+    /* A failure. */
+    s = x_new(WSP_ROLE_SERVER, 1, NULL);
+    fl = wsp_test_frame(frame, sizeof frame, 0x83, key, "x", 1); /* opcode 3 */
+    memcpy(buf, frame, fl);
+    memset(&ev, 0xA5, sizeof ev);
+    assert_int_equal(wsp_conn_recv(s, buf, fl, &used, &ev), WSP_ERR_PROTO_OPCODE);
+    assert_int_equal(ev.type, WSP_EV_FAILURE);
+    assert_int_equal(ev.u.failure.status, WSP_ERR_PROTO_OPCODE);
+    assert_int_equal(ev.u.failure.close_code, 1002);
+    assert_int_equal(ev.u.failure.offset, 0);
+    assert_non_null(ev.u.failure.reason);
+    assert_true(strlen(ev.u.failure.reason) > 0);
+    wsp_conn_free(s);
+
+    /* A request copied by value, the original wiped: the copy's headers
+     * still lead to the offered subprotocols (they point into the caller's
+     * buffer, not into the event). */
+    s = x_new(WSP_ROLE_SERVER, 0, NULL);
+    static uint8_t head[sizeof rfc_request];
+    memcpy(head, rfc_request, sizeof rfc_request - 1);
+    memset(&ev, 0xA5, sizeof ev);
+    assert_int_equal(wsp_conn_recv(s, head, sizeof rfc_request - 1, &used, &ev), WSP_OK);
+    assert_int_equal(ev.type, WSP_EV_REQUEST);
+    wsp_event copy;
+    memcpy(&copy, &ev, sizeof copy);
+    memset(&ev, 0, sizeof ev);
+    assert_int_equal(copy.u.request.status, WSP_OK);
+    assert_int_equal(copy.u.request.http_status, 101);
+    assert_string_equal(copy.u.request.upgrade.accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    size_t pos = 0, lpos = 0, il = 0;
+    const char *item = NULL;
+    assert_int_equal(wsp_upgrade_next_subprotocol(&copy.u.request.upgrade.headers, &pos,
+                                                  &lpos, &item, &il), WSP_OK);
+    assert_true(il == 4 && memcmp(item, "chat", 4) == 0);
+    assert_int_equal(wsp_upgrade_next_subprotocol(&copy.u.request.upgrade.headers, &pos,
+                                                  &lpos, &item, &il), WSP_OK);
+    assert_true(il == 9 && memcmp(item, "superchat", 9) == 0);
+    assert_int_equal(wsp_upgrade_next_subprotocol(&copy.u.request.upgrade.headers, &pos,
+                                                  &lpos, &item, &il), WSP_ERR_NOT_FOUND);
+    const char *v = NULL;
+    size_t vl = 0;
+    assert_int_equal(wsp_headers_get(&copy.u.request.request.headers, "Host", &v, &vl),
+                     WSP_OK);
+    assert_true(vl == 18 && memcmp(v, "server.example.com", 18) == 0);
+    wsp_conn_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -3018,6 +3608,12 @@ int main(void)
         cmocka_unit_test(test_conn_zerocopy),
         cmocka_unit_test(test_conn_close_arguments),
         cmocka_unit_test(test_conn_flush_too_small),
+        cmocka_unit_test(test_regression_client_options_on_dead_stack_frame),
+        cmocka_unit_test(test_regression_client_offer_over_limit_changes_nothing),
+        cmocka_unit_test(test_regression_send_bound_overflow),
+        cmocka_unit_test(test_regression_conn_out_len_zero_on_every_failure),
+        cmocka_unit_test(test_regression_close_writes_owed_pong_first),
+        cmocka_unit_test(test_regression_event_fully_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
