@@ -373,34 +373,53 @@ static int check_header(const wsp_conn *c, const wsp_frame_header *h)
     return WSP_OK;
 }
 
-/* Hands out n bytes of message content at p: validates uncompressed text
- * (fail fast, RFC 6455 8.1: at the bad byte, not at the message's end),
- * fills the event, ends the message. */
+/* Text is checked as it arrives and fails at the first impossible byte
+ * (RFC 6455 8.1), not at the message's end; a message that ends inside a
+ * code point fails at its end. Returns WSP_OK or the failure. */
+static int check_text(wsp_conn *c, uint32_t *state, const uint8_t *p, size_t n,
+                      int last, uint64_t offset, wsp_event *ev)
+{
+    size_t bad = 0;
+    if (wsp_utf8_validate(state, p, n, &bad) != WSP_OK)
+        return fail(c, WSP_ERR_PROTO_UTF8, offset + bad, ev);
+    if (last && *state != WSP_UTF8_ACCEPT)
+        return fail(c, WSP_ERR_PROTO_UTF8, offset + n, ev);
+    return WSP_OK;
+}
+
+static void data_event(wsp_event *ev, unsigned opcode, unsigned flags, uint8_t *p,
+                       size_t n)
+{
+    ev->type = WSP_EV_DATA;
+    ev->u.data.opcode = (wsp_opcode)opcode;
+    ev->u.data.flags = flags;
+    ev->u.data.payload = p;
+    ev->u.data.len = n;
+}
+
+/* Hands out n bytes of message content at p (uncompressed text checked),
+ * and ends the message after its last piece. */
 static int deliver(wsp_conn *c, uint8_t *p, size_t n, int last, uint64_t offset,
                    wsp_event *ev)
 {
     if (c->u.open.msg_opcode == WSP_OP_TEXT && !c->u.open.msg_compressed) {
-        size_t bad = 0;
-        if (wsp_utf8_validate(&c->u.open.utf8_state, p, n, &bad) != WSP_OK)
-            return fail(c, WSP_ERR_PROTO_UTF8, offset + bad, ev);
-        if (last && c->u.open.utf8_state != WSP_UTF8_ACCEPT)
-            return fail(c, WSP_ERR_PROTO_UTF8, offset + n, ev);
+        int rc = check_text(c, &c->u.open.utf8_state, p, n, last, offset, ev);
+        if (rc != WSP_OK) return rc;
     }
-    ev->type = WSP_EV_DATA;
-    ev->u.data.opcode = (wsp_opcode)c->u.open.msg_opcode;
-    ev->u.data.flags = (c->u.open.msg_first ? WSP_DATA_FIRST : 0u) |
-                       (last ? WSP_DATA_LAST : 0u);
-    ev->u.data.payload = p;
-    ev->u.data.len = n;
+    data_event(ev, c->u.open.msg_opcode,
+               (c->u.open.msg_first ? WSP_DATA_FIRST : 0u) | (last ? WSP_DATA_LAST : 0u),
+               p, n);
     c->u.open.msg_first = 0;
     if (last) c->u.open.msg_opcode = 0;
     return WSP_OK;
 }
 
 /* After a data frame's header: what its payload is and where it goes. */
-WSP_COLD static int start_data_frame(wsp_conn *c, const wsp_frame_header *h, uint8_t *p,
-                            uint64_t offset, wsp_event *ev)
+WSP_COLD static int start_data_frame(wsp_conn *c, wsp_frame_header hv, uint8_t *p,
+                                     uint64_t offset, wsp_event *ev)
 {
+    /* By value: the hot caller then keeps its header in registers. */
+    const wsp_frame_header *h = &hv;
     if (h->opcode != WSP_OP_CONTINUATION) {
         c->u.open.msg_opcode = h->opcode;
         c->u.open.msg_compressed = (h->rsv & 4u) != 0;
@@ -416,7 +435,7 @@ WSP_COLD static int start_data_frame(wsp_conn *c, const wsp_frame_header *h, uin
     c->u.open.frame_remaining = h->payload_len;
     c->u.open.frame_fin = h->fin;
     c->u.open.frame_masked = h->masked;
-    memcpy(c->u.open.mask_key, h->mask_key, 4);
+    if (h->masked) memcpy(c->u.open.mask_key, p - 4, 4);
     c->u.open.mask_pos = 0;
     if (c->u.open.msg_compressed) {
         /* An empty final frame still ends the message through zlib. */
@@ -435,18 +454,24 @@ WSP_COLD static int start_data_frame(wsp_conn *c, const wsp_frame_header *h, uin
 }
 
 /* Most frames have a 7-bit length: decoded here without a call. Anything
- * longer, or short input, goes to the codec, which knows every case. */
+ * longer, or short input, goes to the codec, which knows every case. The
+ * masking key is not copied: it is the four bytes before the payload. */
 static int parse_header(const uint8_t *p, size_t avail, wsp_frame_header *h)
 {
     size_t hl = (p[1] & 0x80u) ? 6u : 2u;
-    if (avail < hl || (p[1] & 0x7Fu) > 125) return wsp_frame_parse_header(p, avail, h);
+    if (avail < hl || (p[1] & 0x7Fu) > 125) {
+        /* Through a copy, so h itself can stay in registers. */
+        wsp_frame_header full;
+        int rc = wsp_frame_parse_header(p, avail, &full);
+        *h = full;
+        return rc;
+    }
     h->fin = p[0] >> 7;
     h->rsv = (p[0] >> 4) & 7u;
     h->opcode = p[0] & 0x0Fu;
     h->masked = p[1] >> 7;
     h->payload_len = p[1] & 0x7Fu;
     h->header_len = hl;
-    if (h->masked) memcpy(h->mask_key, p + 2, 4);
     return WSP_OK;
 }
 
@@ -467,7 +492,7 @@ static int recv_frame_header(wsp_conn *c, uint8_t *p, size_t avail, uint64_t off
     if (opcode_is_control(h.opcode)) {
         size_t n = (size_t)h.payload_len;
         if (avail - h.header_len < n) return WSP_OK;
-        if (h.masked) wsp_mask(payload, n, h.mask_key, 0);
+        if (h.masked) wsp_mask(payload, n, payload - 4, 0);
         *used = h.header_len + n;
         return control_frame(c, h.opcode, payload, n, offset + h.header_len, ev);
     }
@@ -476,16 +501,19 @@ static int recv_frame_header(wsp_conn *c, uint8_t *p, size_t avail, uint64_t off
     if (h.fin && h.opcode != WSP_OP_CONTINUATION && !h.rsv &&
         avail - h.header_len >= h.payload_len) {
         size_t n = (size_t)h.payload_len;
-        if (h.masked) wsp_mask(payload, n, h.mask_key, 0);
-        c->u.open.msg_opcode = h.opcode;
-        c->u.open.msg_compressed = 0;
-        c->u.open.msg_first = 1;
-        c->u.open.utf8_state = WSP_UTF8_ACCEPT;
+        if (h.masked) wsp_mask(payload, n, payload - 4, 0);
         *used = h.header_len + n;
-        return deliver(c, payload, n, 1, offset + h.header_len, ev);
+        /* The message begins and ends here: no message state to keep. */
+        uint32_t utf8 = WSP_UTF8_ACCEPT;
+        if (h.opcode == WSP_OP_TEXT) {
+            rc = check_text(c, &utf8, payload, n, 1, offset + h.header_len, ev);
+            if (rc != WSP_OK) return rc;
+        }
+        data_event(ev, h.opcode, WSP_DATA_FIRST | WSP_DATA_LAST, payload, n);
+        return WSP_OK;
     }
     *used = h.header_len;
-    return start_data_frame(c, &h, payload, offset + h.header_len, ev);
+    return start_data_frame(c, h, payload, offset + h.header_len, ev);
 }
 
 /* RS_PAYLOAD: n bytes of an uncompressed data frame's payload at p. */
@@ -542,41 +570,29 @@ static int recv_frames(wsp_conn *c, uint8_t *data, size_t len, size_t *consumed,
 {
     size_t off = 0;
     int rc = WSP_OK;
-    if (c->rs == RS_FRAME_HEADER) {
-        /* One whole frame is the common call: no loop for it. */
-        rc = recv_frame_header(c, data, len, c->offset, &off, ev);
-        if (rc != WSP_OK || ev->type != WSP_EV_NONE || !off) goto out;
-    }
-    while (ev->type == WSP_EV_NONE && rc == WSP_OK) {
+    for (;;) {
         uint8_t *p = data + off;
         size_t avail = len - off, used = 0;
-        uint8_t before = c->rs;
-        switch ((recv_state)c->rs) {
-        case RS_FRAME_HEADER:
+        recv_state before = (recv_state)c->rs;
+        if (before == RS_FRAME_HEADER) {
             rc = recv_frame_header(c, p, avail, c->offset + off, &used, ev);
-            if (!used && rc == WSP_OK && ev->type == WSP_EV_NONE) goto out;
-            break;
-        case RS_PAYLOAD: {
+        } else if (before == RS_PAYLOAD) {
             uint64_t remaining = c->u.open.frame_remaining;
             used = remaining < avail ? (size_t)remaining : avail;
-            if (!used) goto out;
+            if (!used) break;
             rc = recv_payload(c, p, used, c->offset + off, ev);
-            break;
-        }
-        case RS_INFLATE:
-        case RS_INFLATE_DRAIN:
-            if (!avail && c->rs == RS_INFLATE && !wsp_deflate_output_pending(c->deflate))
-                goto out;
+        } else if (before == RS_INFLATE || before == RS_INFLATE_DRAIN) {
+            if (!avail && before == RS_INFLATE && !wsp_deflate_output_pending(c->deflate))
+                break;
             rc = recv_compressed(c, p, avail, &used, ev);
-            /* Nothing taken, nothing out, no step: zlib waits for input. */
-            if (!used && ev->type == WSP_EV_NONE && c->rs == before) goto out;
+        } else {
             break;
-        default:
-            goto out;
         }
         off += used;
+        if (rc != WSP_OK || ev->type != WSP_EV_NONE) break;
+        /* Nothing taken and no step taken: wait for more input. */
+        if (!used && c->rs == before) break;
     }
-out:
     *consumed = rc == WSP_OK ? off : len;
     return rc;
 }
