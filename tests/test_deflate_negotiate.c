@@ -1132,6 +1132,142 @@ static void test_off_conn(void **state)
     hs_free(&h);
 }
 
+/* 0.1 stored the needed size in *out_len on WSP_ERR_BUFFER_TOO_SMALL and
+ * left it as it was on other failures; now every failure leaves 0, and a
+ * NULL buffer with no room measures the room a real call needs (the
+ * answer plus its NUL; the real call counts the answer alone). */
+static void test_regression_negotiate_out_len(void **state)
+{
+    (void)state;
+    wsp_deflate_config c = dcfg(1, 1, 10, 12);
+    static const char *const offers[][2] = {
+        {"permessage-deflate", NULL},
+        {"permessage-deflate; client_max_window_bits", NULL},
+        {"permessage-deflate; server_no_context_takeover; client_no_context_takeover", NULL},
+    };
+    for (size_t i = 0; i < sizeof offers / sizeof offers[0]; i++) {
+        wsp_deflate_params agreed;
+        size_t measured = 12345;
+        assert_int_equal(negotiate(offers[i], &c, &agreed, NULL, 0, &measured), WSP_OK);
+        char out[256];
+        memset(out, 'z', sizeof out);
+        size_t n = 12345;
+        assert_int_equal(negotiate(offers[i], &c, &agreed, out, sizeof out, &n), WSP_OK);
+        assert_int_equal(measured, n + 1);
+        assert_int_equal(strlen(out), n);
+        assert_int_equal(out[n + 1], 'z');
+        assert_int_equal(negotiate(offers[i], &c, &agreed, out, measured, &n), WSP_OK);
+        n = 12345;
+        assert_int_equal(negotiate(offers[i], &c, &agreed, out, measured - 1, &n),
+                         WSP_ERR_BUFFER_TOO_SMALL);
+        assert_int_equal(n, 0);
+    }
+    wsp_deflate_params agreed;
+    char out[256];
+    size_t n = 12345;
+    static const char *const other[] = {"x-webkit-deflate-frame", NULL};
+    assert_int_equal(negotiate(other, &c, &agreed, out, sizeof out, &n), WSP_ERR_NOT_FOUND);
+    assert_int_equal(n, 0);
+    n = 12345;
+    assert_int_equal(negotiate(other, &c, &agreed, NULL, 0, &n), WSP_ERR_NOT_FOUND);
+    assert_int_equal(n, 0);
+    n = 12345;
+    assert_int_equal(negotiate(offers[0], NULL, &agreed, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    n = 12345;
+    assert_int_equal(negotiate(offers[0], &c, &agreed, NULL, 8, &n), WSP_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+}
+
+/* 0.1 merged the extension answer and offer in a 512-byte buffer and
+ * refused longer strings; with deflate on they now go out whole. */
+static void test_regression_long_extension_strings(void **state)
+{
+    (void)state;
+    char longext[700];
+    int ln = snprintf(longext, sizeof longext, "x-long; v=");
+    memset(longext + ln, 'v', sizeof longext - (size_t)ln - 1);
+    longext[sizeof longext - 1] = '\0';
+    assert_true(strlen(longext) > 512);
+    wsp_deflate_config d = dcfg(0, 0, 0, 0);
+
+    /* Server: the application's value follows the library's answer. */
+    side server;
+    side_new(&server, WSP_ROLE_SERVER, &d);
+    static const char req[] =
+        "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Extensions: permessage-deflate, x-long\r\n\r\n";
+    uint8_t in[sizeof req];
+    memcpy(in, req, sizeof req - 1);
+    size_t used = 0;
+    wsp_event ev;
+    assert_int_equal(wsp_conn_recv(server.conn, in, sizeof req - 1, &used, &ev), WSP_OK);
+    assert_int_equal(ev.type, WSP_EV_REQUEST);
+    assert_int_equal(ev.u.request.status, WSP_OK);
+    wsp_accept_options ao;
+    memset(&ao, 0, sizeof ao);
+    ao.extensions = longext;
+    char resp[2048];
+    size_t n = 0;
+    assert_int_equal(wsp_conn_accept(server.conn, &ao, (uint8_t *)resp, sizeof resp - 1, &n),
+                     WSP_OK);
+    resp[n] = '\0';
+    assert_int_equal(wsp_conn_deflate_active(server.conn), 1);
+    wsp_response r;
+    size_t consumed = 0;
+    assert_int_equal(wsp_http_parse_response(resp, n, 0, 0, &r, &consumed), WSP_OK);
+    const char *v = NULL;
+    size_t vl = 0;
+    assert_int_equal(wsp_headers_get(&r.headers, "Sec-WebSocket-Extensions", &v, &vl), WSP_OK);
+    size_t ll = strlen(longext);
+    assert_true(vl > ll + 2);
+    assert_memory_equal(v, "permessage-deflate", 18);
+    assert_memory_equal(v + vl - ll - 2, ", ", 2);
+    assert_memory_equal(v + vl - ll, longext, ll);
+    side_free(&server);
+
+    /* Client: the offer carries the whole string after the library's own;
+     * only the names are kept to check the answer. */
+    side client;
+    side_new(&client, WSP_ROLE_CLIENT, &d);
+    wsp_client_options co;
+    memset(&co, 0, sizeof co);
+    co.host = "a";
+    co.extensions = longext;
+    char request[2048];
+    assert_int_equal(wsp_conn_client_request(client.conn, &co, (uint8_t *)request,
+                                             sizeof request - 1, &n),
+                     WSP_OK);
+    request[n] = '\0';
+    wsp_request rq;
+    assert_int_equal(wsp_http_parse_request(request, n, 0, 0, &rq, &consumed), WSP_OK);
+    assert_int_equal(wsp_headers_get(&rq.headers, "Sec-WebSocket-Extensions", &v, &vl),
+                     WSP_OK);
+    assert_true(vl > ll + 2);
+    assert_memory_equal(v, "permessage-deflate", 18);
+    assert_memory_equal(v + vl - ll - 2, ", ", 2);
+    assert_memory_equal(v + vl - ll, longext, ll);
+    /* An answer naming both is accepted. */
+    char key[64], accept[WSP_ACCEPT_LEN + 1];
+    assert_true(header_value(request, "Sec-WebSocket-Key", key, sizeof key));
+    assert_int_equal(wsp_accept_key(key, strlen(key), accept), WSP_OK);
+    int rn = snprintf(resp, sizeof resp,
+                      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+                      "Sec-WebSocket-Extensions: permessage-deflate, x-long; v=1\r\n\r\n",
+                      accept);
+    assert_true(rn > 0 && (size_t)rn < sizeof resp);
+    uint8_t rbuf[2048];
+    memcpy(rbuf, resp, (size_t)rn);
+    assert_int_equal(wsp_conn_recv(client.conn, rbuf, (size_t)rn, &used, &ev), WSP_OK);
+    assert_int_equal(ev.type, WSP_EV_RESPONSE);
+    assert_int_equal(ev.u.response.status, WSP_OK);
+    assert_int_equal(wsp_conn_deflate_active(client.conn), 1);
+    side_free(&client);
+}
+
 int main(void)
 {
     const struct CMUnitTest parse_tests[] = {
@@ -1152,6 +1288,8 @@ int main(void)
         cmocka_unit_test(test_conn_accept_request),
         cmocka_unit_test(test_conn_client_checks_answer),
         cmocka_unit_test(test_conn_memory),
+        cmocka_unit_test(test_regression_negotiate_out_len),
+        cmocka_unit_test(test_regression_long_extension_strings),
     };
     const struct CMUnitTest off_tests[] = {
         cmocka_unit_test(test_off_entry_points),

@@ -373,6 +373,63 @@ static void test_encode_size_query(void **state)
     assert_int_equal(n, 0);
 }
 
+/* 0.1 stored the needed size in *out_len on WSP_ERR_BUFFER_TOO_SMALL and
+ * left it as it was on other failures; now every failure leaves 0, and a
+ * NULL buffer with no room measures exactly what a real call writes. */
+static void test_regression_encode_header_out_len(void **state)
+{
+    (void)state;
+    static const uint64_t lens[] = {0, 1, 125, 126, 65535, 65536, (uint64_t)1 << 40};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        for (uint8_t masked = 0; masked < 2; masked++) {
+            wsp_frame_header h;
+            memset(&h, 0, sizeof h);
+            h.fin = 1;
+            h.opcode = WSP_OP_BINARY;
+            h.masked = masked;
+            h.payload_len = lens[i];
+            size_t measured = 12345;
+            assert_int_equal(wsp_frame_encode_header(&h, NULL, 0, &measured), WSP_OK);
+            uint8_t out[WSP_MAX_FRAME_HEADER];
+            size_t n = 12345;
+            assert_int_equal(wsp_frame_encode_header(&h, out, sizeof out, &n), WSP_OK);
+            assert_int_equal(measured, n);
+            n = 12345;
+            assert_int_equal(wsp_frame_encode_header(&h, out, measured - 1, &n),
+                             WSP_ERR_BUFFER_TOO_SMALL);
+            assert_int_equal(n, 0);
+        }
+    }
+    wsp_frame_header h;
+    memset(&h, 0, sizeof h);
+    uint8_t out[WSP_MAX_FRAME_HEADER];
+    size_t n = 12345;
+    h.opcode = 0x10;
+    assert_int_equal(wsp_frame_encode_header(&h, out, sizeof out, &n), WSP_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    h.opcode = WSP_OP_TEXT;
+    h.rsv = 8;
+    n = 12345;
+    assert_int_equal(wsp_frame_encode_header(&h, out, sizeof out, &n), WSP_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    h.rsv = 0;
+    h.payload_len = (uint64_t)1 << 63;
+    n = 12345;
+    assert_int_equal(wsp_frame_encode_header(&h, out, sizeof out, &n), WSP_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    /* An invalid header is refused when measuring too. */
+    n = 12345;
+    assert_int_equal(wsp_frame_encode_header(&h, NULL, 0, &n), WSP_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    h.payload_len = 5;
+    n = 12345;
+    assert_int_equal(wsp_frame_encode_header(NULL, out, sizeof out, &n), WSP_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    n = 12345;
+    assert_int_equal(wsp_frame_encode_header(&h, NULL, 4, &n), WSP_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -385,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_random),
         cmocka_unit_test(test_mask_offsets),
         cmocka_unit_test(test_encode_size_query),
+        cmocka_unit_test(test_regression_encode_header_out_len),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1050,6 +1050,66 @@ static void test_accept_key_empty(void **state)
     assert_string_equal(out, "Kfh9QIsMVZcl6xEPYxPHzW8SZ8w=");
 }
 
+/* 0.1 stored the needed size in *out_len on WSP_ERR_BUFFER_TOO_SMALL and
+ * left it as it was on other failures; now every failure leaves 0, and a
+ * NULL buffer with no room measures exactly what a real call writes. */
+static void test_regression_build_response_out_len(void **state)
+{
+    (void)state;
+    static const char accept[] = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+    static const wsp_header extra[] = {{"X-A", 3, "1", 1}, {"X-Empty", 7, "", 0}};
+    wsp_accept_options variants[4];
+    variants[0] = accept_opts(NULL, NULL, NULL, 0);
+    variants[1] = accept_opts("chat", NULL, NULL, 0);
+    variants[2] = accept_opts("chat", "x-a; p=1", extra, 2);
+    variants[3] = accept_opts(NULL, "x-b", extra, 1);
+    for (size_t i = 0; i < 5; i++) {
+        const wsp_accept_options *o = i < 4 ? &variants[i] : NULL;
+        size_t measured = 12345;
+        assert_int_equal(wsp_upgrade_build_response(accept, o, NULL, 0, &measured), WSP_OK);
+        uint8_t out[1024];
+        size_t n = 12345;
+        assert_int_equal(wsp_upgrade_build_response(accept, o, out, sizeof out, &n), WSP_OK);
+        assert_int_equal(measured, n);
+        assert_int_equal(wsp_upgrade_build_response(accept, o, out, measured, &n), WSP_OK);
+        assert_int_equal(n, measured);
+        n = 12345;
+        assert_int_equal(wsp_upgrade_build_response(accept, o, out, measured - 1, &n),
+                         WSP_ERR_BUFFER_TOO_SMALL);
+        assert_int_equal(n, 0);
+    }
+    uint8_t out[1024];
+    size_t n = 12345;
+    wsp_accept_options bad = accept_opts("not a token", NULL, NULL, 0);
+    assert_int_equal(wsp_upgrade_build_response(accept, &bad, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    /* Refused when measuring too. */
+    n = 12345;
+    assert_int_equal(wsp_upgrade_build_response(accept, &bad, NULL, 0, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    static const wsp_header split[] = {{"X-A", 3, "1\r\nX-B: 2", 9}};
+    bad = accept_opts(NULL, NULL, split, 1);
+    n = 12345;
+    assert_int_equal(wsp_upgrade_build_response(accept, &bad, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    bad = accept_opts(NULL, "x-a\r\nX-B: 2", NULL, 0);
+    n = 12345;
+    assert_int_equal(wsp_upgrade_build_response(accept, &bad, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    n = 12345;
+    assert_int_equal(wsp_upgrade_build_response(NULL, NULL, out, sizeof out, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    n = 12345;
+    assert_int_equal(wsp_upgrade_build_response(accept, NULL, NULL, 10, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1073,6 +1133,7 @@ int main(void)
         cmocka_unit_test(test_build_request),
         cmocka_unit_test(test_check_response),
         cmocka_unit_test(test_accept_key_empty),
+        cmocka_unit_test(test_regression_build_response_out_len),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -821,6 +821,88 @@ static void test_null_empty_buffer(void **state)
                      WSP_ERR_NEED_MORE);
 }
 
+/* 0.1 stored the needed size in *out_len on WSP_ERR_BUFFER_TOO_SMALL and
+ * left it as it was on other failures; now every failure leaves 0, and a
+ * NULL buffer with no room measures exactly what a real call writes. */
+static void test_regression_build_error_out_len(void **state)
+{
+    (void)state;
+    static const int codes[] = {400, 403, 404, 405, 418, 426, 431, 500, 503, 599};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        size_t measured = 12345;
+        assert_int_equal(wsp_http_build_error(codes[i], NULL, 0, &measured), WSP_OK);
+        uint8_t out[512];
+        memset(out, 0x7E, sizeof out);
+        size_t n = 12345;
+        assert_int_equal(wsp_http_build_error(codes[i], out, sizeof out, &n), WSP_OK);
+        assert_int_equal(measured, n);
+        /* Exactly the measured room is enough; one byte less is not. */
+        assert_int_equal(out[n], 0x7E);
+        assert_int_equal(wsp_http_build_error(codes[i], out, measured, &n), WSP_OK);
+        assert_int_equal(n, measured);
+        n = 12345;
+        assert_int_equal(wsp_http_build_error(codes[i], out, measured - 1, &n),
+                         WSP_ERR_BUFFER_TOO_SMALL);
+        assert_int_equal(n, 0);
+    }
+    static const int bad[] = {0, 101, 200, 399, 600, -400};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint8_t out[512];
+        size_t n = 12345;
+        assert_int_equal(wsp_http_build_error(bad[i], out, sizeof out, &n),
+                         WSP_ERR_INVALID_ARG);
+        assert_int_equal(n, 0);
+        n = 12345;
+        assert_int_equal(wsp_http_build_error(bad[i], NULL, 0, &n), WSP_ERR_INVALID_ARG);
+        assert_int_equal(n, 0);
+    }
+    size_t n = 12345;
+    assert_int_equal(wsp_http_build_error(400, NULL, 10, &n), WSP_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+}
+
+/* 0.1 answered WSP_ERR_NEED_MORE both for "input incomplete" and for "no
+ * such item": a caller could not tell an absent header from a short read.
+ * Absent headers and list ends are WSP_ERR_NOT_FOUND now. */
+static void test_regression_not_found_is_its_own_status(void **state)
+{
+    (void)state;
+    static const char head[] = "GET / HTTP/1.1\r\nHost: a\r\nX-List: one, two\r\n\r\n";
+    wsp_request req;
+    size_t consumed = 0;
+    assert_int_equal(wsp_http_parse_request(head, strlen(head), 0, 0, &req, &consumed),
+                     WSP_OK);
+    const char *v = NULL;
+    size_t vl = 0;
+    assert_int_equal(wsp_headers_get(&req.headers, "X-Absent", &v, &vl), WSP_ERR_NOT_FOUND);
+    assert_int_equal(wsp_headers_get(&req.headers, "X-List", &v, &vl), WSP_OK);
+    size_t pos = 0, il = 0;
+    const char *item = NULL;
+    assert_int_equal(wsp_list_next(v, vl, &pos, &item, &il), WSP_OK);
+    assert_int_equal(wsp_list_next(v, vl, &pos, &item, &il), WSP_OK);
+    assert_int_equal(wsp_list_next(v, vl, &pos, &item, &il), WSP_ERR_NOT_FOUND);
+    pos = 0;
+    wsp_header hd;
+    assert_int_equal(wsp_headers_next(&req.headers, &pos, &hd), WSP_OK);
+    assert_int_equal(wsp_headers_next(&req.headers, &pos, &hd), WSP_OK);
+    assert_int_equal(wsp_headers_next(&req.headers, &pos, &hd), WSP_ERR_NOT_FOUND);
+    size_t lpos = 0;
+    pos = 0;
+    assert_int_equal(wsp_upgrade_next_subprotocol(&req.headers, &pos, &lpos, &item, &il),
+                     WSP_ERR_NOT_FOUND);
+    pos = lpos = 0;
+    assert_int_equal(wsp_upgrade_next_extension(&req.headers, &pos, &lpos, &item, &il),
+                     WSP_ERR_NOT_FOUND);
+    /* Incomplete input still says NEED_MORE. */
+    assert_int_equal(wsp_http_parse_request(head, strlen(head) - 1, 0, 0, &req, &consumed),
+                     WSP_ERR_NEED_MORE);
+    /* The two statuses are told apart in words too. */
+    assert_int_equal(WSP_ERR_NOT_FOUND, -10);
+    assert_string_not_equal(wsp_strerror(WSP_ERR_NOT_FOUND),
+                            wsp_strerror(WSP_ERR_NEED_MORE));
+    assert_int_equal(strncmp(wsp_strerror(WSP_ERR_NOT_FOUND), "WSP_ERR_NOT_FOUND:", 18), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -838,6 +920,8 @@ int main(void)
         cmocka_unit_test(test_limit_count),
         cmocka_unit_test(test_array_headers),
         cmocka_unit_test(test_list_next),
+        cmocka_unit_test(test_regression_build_error_out_len),
+        cmocka_unit_test(test_regression_not_found_is_its_own_status),
         cmocka_unit_test(test_list_next_args_and_quoting),
         cmocka_unit_test(test_bad_version_digits),
         cmocka_unit_test(test_bad_header_lines),
