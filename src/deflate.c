@@ -190,6 +190,10 @@ static int inflate_status(z_stream *z, uint8_t *stream_ended)
     return WSP_OK;
 }
 
+/* One inflate step of a message: the payload, then (at its end) the RFC
+ * 7692 tail, each possibly cut short by the bounded output buffer. Kept in
+ * one function because the tail's bookkeeping only makes sense beside the
+ * payload step it follows. */
 static int inflate_piece(wsp_deflate *d, const uint8_t *in, size_t in_len,
                          int end, size_t *used, uint8_t **out, size_t *out_len,
                          int *done)

@@ -129,6 +129,9 @@ static int origin_allowed(const wsp_origin_policy *p, const char *origin,
     return 0;
 }
 
+/* Long on purpose: one pass over the headers, then RFC 6455 4.2.1's checks
+ * in the RFC's order, so which error a bad request gets can be read off in
+ * one place. */
 int wsp_upgrade_validate(const wsp_request *req,
                          const wsp_origin_policy *origin_policy,
                          wsp_upgrade_info *info)

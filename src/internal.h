@@ -203,4 +203,92 @@ WSP_INTERNAL int wsp_deflate_send(wsp_deflate *d, wsp_opcode opcode, int first, 
                                   const uint8_t *payload, size_t len, const uint8_t *key,
                                   uint8_t *out, size_t out_cap, size_t *out_len);
 
+/* conn.c and conn_send.c: the connection, receiving and sending. */
+/* What the next received bytes are (docs/architecture.md draws this). */
+typedef enum recv_state {
+    RS_UNSENT,        /* client: its request is not written: nothing to read */
+    RS_HEAD,          /* the HTTP head, kept back until it is whole */
+    RS_AWAIT_ANSWER,  /* server: request reported; accept or reject it first */
+    RS_FRAME_HEADER,  /* the start of a frame */
+    RS_PAYLOAD,       /* the payload of an uncompressed data frame */
+    RS_INFLATE,       /* the payload of a compressed data frame */
+    RS_INFLATE_DRAIN, /* a compressed frame is all in; zlib still holds output */
+    RS_CLOSED         /* the peer's close arrived, the connection failed, or
+                         the request was rejected: nothing more is read */
+} recv_state;
+
+/* What this side may still send. */
+typedef enum send_state {
+    SS_IDLE,       /* no message open */
+    SS_MESSAGE,    /* a message sent in pieces is open (send_opcode) */
+    SS_COMPRESSED, /* the same, compressed */
+    SS_CLOSE_SENT  /* our close is written or owed: nothing more */
+} send_state;
+
+/* The close frame the connection owes the peer (wsp_conn_flush writes it). */
+typedef enum close_owed {
+    CLOSE_NONE,
+    CLOSE_EMPTY,    /* replying to a close that had no code */
+    CLOSE_WITH_CODE /* u.open.close_code, and the failure's reason if any */
+} close_owed;
+
+struct wsp_conn {
+    uint64_t max_frame;
+    uint64_t max_message;
+    uint64_t offset;       /* stream bytes consumed since init */
+    uint64_t error_offset; /* where the sticky error happened */
+    const wsp_allocator *allocator;
+    wsp_deflate *deflate; /* NULL unless permessage-deflate is in use */
+    union {
+        struct {
+            wsp_entropy_fn fn;
+            void *user;
+        } source;          /* the caller's entropy source */
+        wsp_keystream key; /* own_keys: the keystream's key */
+    } masking;
+    uint32_t max_fragments;
+    uint32_t send_fragment_size;
+    int16_t error;       /* sticky WSP_ERR_* status, 0: none */
+    uint16_t error_code; /* close code queued for the failure, 0: none */
+    uint8_t role;
+    uint8_t rs;          /* recv_state */
+    uint8_t ss;          /* send_state */
+    uint8_t send_opcode; /* opcode of the message being sent in pieces */
+    uint8_t close_owed;  /* close_owed */
+    uint8_t pong_owed;   /* a pong for u.open.pong is owed */
+    uint8_t http_owed;   /* an HTTP error response for the failure is owed */
+    uint8_t auto_pong;
+    uint8_t own_keys;    /* masking keys from masking.key, not the caller */
+    uint8_t owned;       /* allocated by wsp_conn_new */
+    /* The handshake and the open connection never need these at once. */
+    union {
+        wsp_handshake hs;
+        struct {
+            uint64_t frame_remaining; /* payload bytes left in this frame */
+            uint64_t message_len;     /* uncompressed message bytes so far */
+            uint32_t fragments;       /* frames of the message so far */
+            uint32_t utf8_state;      /* of uncompressed text */
+            uint32_t key_counter;     /* own_keys: keys drawn (0: unseeded) */
+            uint16_t close_code;      /* of the owed close */
+            uint8_t mask_key[4];
+            uint8_t mask_pos;
+            uint8_t msg_opcode; /* the message being received, 0: none */
+            uint8_t msg_compressed;
+            uint8_t msg_first; /* its next piece is the first */
+            uint8_t frame_fin;
+            uint8_t frame_masked;
+            uint8_t pong_len;
+            uint8_t pong[WSP_MAX_CONTROL_PAYLOAD];
+        } open;
+    } u;
+};
+
+/* Frames flow: the handshake is over and nothing ended the connection. */
+static inline int wsp_conn_in_frames(const wsp_conn *c)
+{
+    return c->rs >= RS_FRAME_HEADER && c->rs != RS_CLOSED;
+}
+
+static inline int wsp_opcode_is_control(unsigned op) { return (op & 0x8) != 0; }
+
 #endif

@@ -21,6 +21,9 @@
 #include <arm_neon.h>
 #endif
 
+/* Long because it holds the three widths of the same loop (SIMD, 64-bit
+ * words, bytes), each preparing the key for the next; splitting them would
+ * pass the rotated key around instead. */
 void wsp_mask_copy(uint8_t *dst, const uint8_t *src, size_t len,
                    const uint8_t key[4], uint64_t offset)
 {
