@@ -629,6 +629,77 @@ static void test_sender_settings(void **state)
     }
 }
 
+/* 0.1's zero-copy send refused every frame while a compressed message was
+ * open; a ping or pong may go between its frames (RFC 6455 5.4), only a
+ * data frame may not. Exists only in builds with permessage-deflate. */
+static void test_regression_zerocopy_control_inside_compressed_message(void **state)
+{
+    (void)state;
+    peer tx;
+    peer_open(&tx, WSP_ROLE_CLIENT, NULL, 0, 0);
+    static uint8_t wire[4096];
+    size_t wn = 0, n = 0;
+    assert_int_equal(wsp_conn_send(tx.conn, WSP_OP_TEXT, (const uint8_t *)"Hello, ", 7,
+                                   WSP_SEND_MORE, wire, sizeof wire, &n),
+                     WSP_OK);
+    assert_int_equal(wire[0], 0x41); /* RSV1, text, no FIN */
+    wn += n;
+
+    uint8_t hdr[WSP_MAX_FRAME_HEADER];
+    size_t hl = 12345;
+    uint8_t ping[2] = {'h', 'i'};
+    assert_int_equal(wsp_conn_send_zerocopy(tx.conn, WSP_OP_PING, ping, 2, 0, hdr, &hl),
+                     WSP_OK);
+    assert_int_equal(hl, 6);
+    assert_int_equal(hdr[0], 0x89);
+    assert_int_equal(hdr[1], 0x82);
+    memcpy(wire + wn, hdr, hl);
+    memcpy(wire + wn + hl, ping, 2); /* masked in place by the call */
+    wn += hl + 2;
+
+    uint8_t pong[3] = {'a', 'c', 'k'};
+    hl = 12345;
+    assert_int_equal(wsp_conn_send_zerocopy(tx.conn, WSP_OP_PONG, pong, 3, 0, hdr, &hl),
+                     WSP_OK);
+    assert_int_equal(hl, 6);
+    assert_int_equal(hdr[0], 0x8A);
+    memcpy(wire + wn, hdr, hl);
+    memcpy(wire + wn + hl, pong, 3);
+    wn += hl + 3;
+
+    /* A data frame still may not interrupt the compressed message. */
+    uint8_t data[1] = {'x'};
+    hl = 12345;
+    assert_int_equal(wsp_conn_send_zerocopy(tx.conn, WSP_OP_TEXT, data, 1, 0, hdr, &hl),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(hl, 0);
+    assert_int_equal(data[0], 'x'); /* not masked: nothing happened */
+
+    assert_int_equal(wsp_conn_send(tx.conn, WSP_OP_TEXT, (const uint8_t *)"world", 5, 0,
+                                   wire + wn, sizeof wire - wn, &n),
+                     WSP_OK);
+    assert_int_equal(wire[wn], 0x80); /* continuation, FIN, no RSV1 */
+    wn += n;
+    peer_close(&tx);
+
+    /* The peer reads the message whole, and the ping in the middle. */
+    for (size_t chunk = 1; chunk <= wn; chunk += chunk < 8 ? 1 : 7) {
+        peer rx;
+        peer_open(&rx, WSP_ROLE_SERVER, NULL, 0, 0);
+        received *r = malloc(sizeof *r);
+        assert_non_null(r);
+        feed(&rx, wire, wn, chunk, r);
+        assert_int_equal(r->status, WSP_OK);
+        assert_int_equal(r->messages, 1);
+        assert_int_equal(r->pings, 1);
+        assert_int_equal(r->opcode, WSP_OP_TEXT);
+        assert_int_equal(r->len, 12);
+        assert_memory_equal(r->data, "Hello, world", 12);
+        free(r);
+        peer_close(&rx);
+    }
+}
+
 int main(void)
 {
     if (!wsp_deflate_available()) {
@@ -645,6 +716,7 @@ int main(void)
         cmocka_unit_test(test_fragment_output_before_next_frame),
         cmocka_unit_test(test_fragment_error_before_next_header),
         cmocka_unit_test(test_compressed_failure_offset_is_first_frame),
+        cmocka_unit_test(test_regression_zerocopy_control_inside_compressed_message),
         cmocka_unit_test(test_no_compress_flag),
         cmocka_unit_test(test_compressed_utf8),
         cmocka_unit_test(test_alloc_failure),

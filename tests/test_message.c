@@ -240,6 +240,71 @@ static void test_arguments_and_copy_growth_failure(void **state)
     assert_int_equal(a.size_mismatches, 0);
 }
 
+/* 0.1 did not terminate an assembled message: text handed to C string
+ * functions ran past its end. A complete message is followed by a NUL
+ * (not counted in len), also after the buffer grew and for an empty one,
+ * whose data is then a valid, empty string. */
+static void test_regression_message_nul_terminated(void **state)
+{
+    (void)state;
+    wsp_test_alloc a = {-1, 0, 0, 0, 0};
+    wsp_allocator al = {wsp_test_malloc, wsp_test_realloc, wsp_test_free, &a};
+    wsp_message m;
+    memset(&m, 0, sizeof m);
+    m.allocator = &al;
+
+    /* An empty message first: data exists and holds "". */
+    wsp_event e = data_ev(WSP_OP_TEXT, "", 0, WSP_DATA_FIRST | WSP_DATA_LAST);
+    assert_int_equal(wsp_message_add(&m, &e), WSP_OK);
+    assert_true(m.complete);
+    assert_int_equal(m.len, 0);
+    assert_non_null(m.data);
+    assert_int_equal(m.data[0], 0);
+    assert_true(m.cap >= 1);
+
+    /* Filled with a pattern so a missing terminator is seen. */
+    memset(m.data, 0x5A, m.cap);
+    e = data_ev(WSP_OP_TEXT, "abc", 3, WSP_DATA_FIRST | WSP_DATA_LAST);
+    assert_int_equal(wsp_message_add(&m, &e), WSP_OK);
+    assert_int_equal(m.len, 3);
+    assert_string_equal((const char *)m.data, "abc");
+
+    /* Pieces that make the buffer grow past its first allocation, each
+     * ending exactly at a power of two (a full buffer needs one byte more). */
+    static char piece[1024];
+    memset(piece, 'q', sizeof piece);
+    size_t old_cap = m.cap;
+    e = data_ev(WSP_OP_BINARY, piece, 256, WSP_DATA_FIRST);
+    assert_int_equal(wsp_message_add(&m, &e), WSP_OK);
+    assert_false(m.complete);
+    e = data_ev(WSP_OP_BINARY, piece, 768, 0);
+    assert_int_equal(wsp_message_add(&m, &e), WSP_OK);
+    e = data_ev(WSP_OP_BINARY, piece, 1024, WSP_DATA_LAST);
+    assert_int_equal(wsp_message_add(&m, &e), WSP_OK);
+    assert_true(m.complete);
+    assert_int_equal(m.len, 2048);
+    assert_true(m.cap > old_cap);
+    assert_true(m.cap >= m.len + 1);
+    assert_int_equal(m.data[2048], 0);
+    assert_int_equal(strlen((const char *)m.data), 2048);
+
+    /* A message at exactly max still has its NUL. */
+    wsp_message_free(&m);
+    m.max = 16;
+    e = data_ev(WSP_OP_TEXT, "0123456789abcdef", 16, WSP_DATA_FIRST | WSP_DATA_LAST);
+    assert_int_equal(wsp_message_add(&m, &e), WSP_OK);
+    assert_int_equal(m.len, 16);
+    assert_int_equal(m.data[16], 0);
+    /* An empty message after a longer one is "" too. */
+    e = data_ev(WSP_OP_TEXT, "", 0, WSP_DATA_FIRST | WSP_DATA_LAST);
+    assert_int_equal(wsp_message_add(&m, &e), WSP_OK);
+    assert_int_equal(m.len, 0);
+    assert_int_equal(m.data[0], 0);
+    wsp_message_free(&m);
+    assert_int_equal(a.live_blocks, 0);
+    assert_int_equal(a.size_mismatches, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -249,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_allocator),
         cmocka_unit_test(test_allocation_failure),
         cmocka_unit_test(test_arguments_and_copy_growth_failure),
+        cmocka_unit_test(test_regression_message_nul_terminated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
