@@ -328,9 +328,10 @@ static int deliver(wsp_conn *c, uint8_t *p, size_t n, int last, uint64_t offset,
     return WSP_OK;
 }
 
-/* After a data frame's header: what its payload is and where it goes. */
+/* After a data frame's header (at stream offset frame_offset): what its
+ * payload is and where it goes. */
 WSP_COLD static int start_data_frame(wsp_conn *c, wsp_frame_header hv, uint8_t *p,
-                                     uint64_t offset, wsp_event *ev)
+                                     uint64_t frame_offset, wsp_event *ev)
 {
     /* By value: the hot caller then keeps its header in registers. */
     const wsp_frame_header *h = &hv;
@@ -342,7 +343,7 @@ WSP_COLD static int start_data_frame(wsp_conn *c, wsp_frame_header hv, uint8_t *
         c->u.open.fragments = 0;
         c->u.open.utf8_state = WSP_UTF8_ACCEPT;
         if (c->u.open.msg_compressed)
-            wsp_deflate_begin_message(c->deflate, offset, h->opcode == WSP_OP_TEXT,
+            wsp_deflate_begin_message(c->deflate, frame_offset, h->opcode == WSP_OP_TEXT,
                                       c->max_message);
     }
     c->u.open.fragments++;
@@ -363,7 +364,8 @@ WSP_COLD static int start_data_frame(wsp_conn *c, wsp_frame_header hv, uint8_t *
     }
     /* An empty frame still has to mark a message's start or end. */
     c->rs = RS_FRAME_HEADER;
-    if (h->fin || c->u.open.msg_first) return deliver(c, p, 0, h->fin, offset, ev);
+    if (h->fin || c->u.open.msg_first)
+        return deliver(c, p, 0, h->fin, frame_offset + h->header_len, ev);
     return WSP_OK;
 }
 
@@ -427,7 +429,7 @@ static int recv_frame_header(wsp_conn *c, uint8_t *p, size_t avail, uint64_t off
         return WSP_OK;
     }
     *used = h.header_len;
-    return start_data_frame(c, h, payload, offset + h.header_len, ev);
+    return start_data_frame(c, h, payload, offset, ev);
 }
 
 /* RS_PAYLOAD: n bytes of an uncompressed data frame's payload at p. */

@@ -58,21 +58,22 @@ int main(void)
 
     wsp_event ev;
     CHECK(feed(server, wire, n, &ev) == WSP_OK && ev.type == WSP_EV_REQUEST);
-    CHECK(ev.status == WSP_OK);
+    CHECK(ev.u.request.status == WSP_OK);
     CHECK(wsp_conn_accept(server, NULL, wire, sizeof wire, &n) == WSP_OK);
     CHECK(feed(client, wire, n, &ev) == WSP_OK && ev.type == WSP_EV_RESPONSE);
-    CHECK(ev.status == WSP_OK && wsp_conn_state(client) == WSP_STATE_OPEN);
+    CHECK(ev.u.response.status == WSP_OK && wsp_conn_state(client) == WSP_STATE_OPEN);
 
     static const char hello[] = "hello from the client";
     CHECK(wsp_conn_send(client, WSP_OP_TEXT, (const uint8_t *)hello,
                         strlen(hello), 0, wire, sizeof wire, &n) == WSP_OK);
     CHECK(feed(server, wire, n, &ev) == WSP_OK && ev.type == WSP_EV_DATA);
-    CHECK(ev.len == strlen(hello) && memcmp(ev.data, hello, ev.len) == 0);
-    CHECK(ev.flags & WSP_DATA_LAST);
+    CHECK(ev.u.data.len == strlen(hello) &&
+          memcmp(ev.u.data.payload, hello, ev.u.data.len) == 0);
+    CHECK(ev.u.data.flags & WSP_DATA_LAST);
 
     CHECK(wsp_conn_close(client, 1000, "bye", 3, wire, sizeof wire, &n) == WSP_OK);
     CHECK(feed(server, wire, n, &ev) == WSP_OK && ev.type == WSP_EV_CLOSE);
-    CHECK(ev.close_code == 1000);
+    CHECK(ev.u.close.code == 1000);
     CHECK(wsp_conn_flush(server, wire, sizeof wire, &n) == WSP_OK && n > 0);
     CHECK(feed(client, wire, n, &ev) == WSP_OK && ev.type == WSP_EV_CLOSE);
     CHECK(wsp_conn_state(client) == WSP_STATE_CLOSED);
