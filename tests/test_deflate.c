@@ -455,14 +455,16 @@ static void test_compressed_failure_offset_is_first_frame(void **state)
         peer rx;
         peer_open(&rx, WSP_ROLE_CLIENT, NULL, 0, 1);
         received *r = malloc(sizeof *r);
+        assert_non_null(r);
         feed(&rx, in, n, chunk, r);
-        assert_int_equal(r->status, WSP_ERR_PROTO_EXTENSION);
-        if (r->fail_offset != 3)
-            print_error("chunk %zu: offset %llu\n", chunk,
-                        (unsigned long long)r->fail_offset);
-        assert_int_equal(r->fail_offset, 3);
+        int status = r->status;
+        uint64_t offset = r->fail_offset;
         free(r);
         peer_close(&rx);
+        assert_int_equal(status, WSP_ERR_PROTO_EXTENSION);
+        if (offset != 3)
+            print_error("chunk %zu: offset %llu\n", chunk, (unsigned long long)offset);
+        assert_int_equal(offset, 3);
     }
 }
 
