@@ -34,8 +34,8 @@ int main(void)
             if (wsp_conn_accept(conn, NULL, tx + n, sizeof tx - n, &k) != WSP_OK) return 1;
             n += k;
         } else if (ev.type == WSP_EV_DATA) {
-            if (wsp_conn_send(conn, ev.opcode, ev.data, ev.len,
-                              ev.flags & WSP_DATA_LAST ? 0 : WSP_SEND_MORE,
+            if (wsp_conn_send(conn, ev.u.data.opcode, ev.u.data.payload, ev.u.data.len,
+                              ev.u.data.flags & WSP_DATA_LAST ? 0 : WSP_SEND_MORE,
                               tx + n, sizeof tx - n, &k) != WSP_OK)
                 return 1;
             n += k;

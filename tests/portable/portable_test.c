@@ -321,21 +321,22 @@ static void deliver(peer *p, const uint8_t *wire, size_t len, uint8_t *reply,
             if (ev.type == WSP_EV_NONE) break;
             if (ev.type == WSP_EV_REQUEST) {
                 size_t k = 0;
-                CHECK(ev.status == WSP_OK);
+                CHECK(ev.u.request.status == WSP_OK);
                 CHECK(wsp_conn_accept(p->conn, NULL, reply + *reply_len,
                                       reply_cap - *reply_len, &k) == WSP_OK);
                 *reply_len += k;
             } else if (ev.type == WSP_EV_RESPONSE) {
-                CHECK(ev.status == WSP_OK);
+                CHECK(ev.u.response.status == WSP_OK);
             } else if (ev.type == WSP_EV_DATA) {
-                if (ev.flags & WSP_DATA_FIRST) p->msg_len = 0;
-                CHECK(p->msg_len + ev.len <= sizeof p->msg);
-                if (ev.len > 0) memcpy(p->msg + p->msg_len, ev.data, ev.len);
-                p->msg_len += ev.len;
-                if (ev.flags & WSP_DATA_LAST) p->msg_done = 1;
+                if (ev.u.data.flags & WSP_DATA_FIRST) p->msg_len = 0;
+                CHECK(p->msg_len + ev.u.data.len <= sizeof p->msg);
+                if (ev.u.data.len > 0)
+                    memcpy(p->msg + p->msg_len, ev.u.data.payload, ev.u.data.len);
+                p->msg_len += ev.u.data.len;
+                if (ev.u.data.flags & WSP_DATA_LAST) p->msg_done = 1;
             } else if (ev.type == WSP_EV_CLOSE) {
                 p->closed = 1;
-                p->close_code = ev.close_code;
+                p->close_code = ev.u.close.code;
             } else {
                 CHECK(ev.type == WSP_EV_PING || ev.type == WSP_EV_PONG);
             }
