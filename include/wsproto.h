@@ -24,7 +24,9 @@
  *     (payload, pings, pongs, close reasons, HTTP heads: valid while the
  *     caller leaves those bytes in place) or, for pieces of a compressed
  *     message, into the connection's inflate buffer (valid until the next
- *     call of any wsp_conn_* function on that connection). Static strings
+ *     wsp_conn_recv(), wsp_conn_deinit() or wsp_conn_free() on that
+ *     connection; sending does not touch it, so a piece can be echoed
+ *     with wsp_conn_send() as it is). Static strings
  *     (reasons of failures, wsp_strerror()) live forever.
  *   - The library reads a pointer the caller passed only during the call,
  *     except where a function's documentation says otherwise (the config's
@@ -654,7 +656,8 @@ typedef struct wsp_event {
  *
  * Event pointers follow the one lifetime rule at the top of this header:
  * into data (valid while those bytes stay), or, for compressed pieces, into
- * the connection's inflate buffer (valid until the next wsp_conn_* call). */
+ * the connection's inflate buffer (valid until the next wsp_conn_recv(),
+ * wsp_conn_deinit() or wsp_conn_free()). */
 WSP_API int wsp_conn_recv(wsp_conn *conn, uint8_t *data, size_t len,
                           size_t *consumed, wsp_event *ev);
 
