@@ -45,6 +45,41 @@ WSP_INTERNAL int wsp_list_has_token(const char *list, size_t len,
 /* RFC 9110 tchar. */
 WSP_INTERNAL int wsp_is_tchar(unsigned char c);
 
+/* http.c: a head that arrives in pieces, parsed in linear time. Each call
+ * looks only at the bytes the calls before it had not seen; its result is
+ * that of wsp_http_parse_request/_response on buf[0..len).
+ *
+ * Zero the progress before the first piece. Every later call must see the
+ * same bytes at the start of buf (buf itself may move between calls, since
+ * only offsets are kept), followed by the new ones. The progress is kept
+ * on WSP_ERR_NEED_MORE; WSP_OK zeroes it again (apart from `examined`);
+ * any other status leaves it as it was. Given fewer bytes than it had
+ * searched, it starts over. */
+enum wsp_head_phase { WSP_HEAD_START_LINE = 0, WSP_HEAD_FIELDS };
+/* How far the early check of an incomplete start line got. */
+enum wsp_start_prefix { WSP_PREFIX_CRS = 0, WSP_PREFIX_NAME, WSP_PREFIX_FITS };
+typedef struct wsp_http_progress {
+    size_t line_start;    /* the line whose LF has not come yet */
+    size_t searched;      /* [line_start, searched) holds no LF */
+    size_t start_line;    /* where the start line begins, once complete */
+    size_t headers_start; /* just past the start line */
+    size_t headers_end;   /* end of the last header line seen */
+    size_t headers;       /* header lines seen */
+    size_t examined;      /* bytes looked at so far, summed over calls:
+                             lets tests check the cost stays linear */
+    uint8_t phase;        /* enum wsp_head_phase */
+    uint8_t prefix;       /* enum wsp_start_prefix */
+    uint8_t literal;      /* bytes of "HTTP/" matched (responses) */
+} wsp_http_progress;
+WSP_INTERNAL int wsp_http_resume_request(const char *buf, size_t len,
+                                         size_t max_bytes, size_t max_headers,
+                                         wsp_http_progress *progress,
+                                         wsp_request *req, size_t *consumed);
+WSP_INTERNAL int wsp_http_resume_response(const char *buf, size_t len,
+                                          size_t max_bytes, size_t max_headers,
+                                          wsp_http_progress *progress,
+                                          wsp_response *resp, size_t *consumed);
+
 /* handshake.c: the client side, used by conn.c. key is the base64 key
  * (NUL-terminated). */
 WSP_INTERNAL int wsp_handshake_build_request(const wsp_client_options *opts,
