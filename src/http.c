@@ -202,7 +202,6 @@ static int parse_head(const char *buf, size_t len, size_t max_bytes,
             rc = parse_start(&l, msg);
             if (rc != WSP_OK) return rc;
             p.start_line = p.line_start;
-            p.headers_start = p.headers_end = lf + 1;
             p.phase = WSP_HEAD_FIELDS;
         }
         p.line_start = p.searched = lf + 1;
@@ -230,18 +229,29 @@ static int parse_head(const char *buf, size_t len, size_t max_bytes,
         p.examined += l.len;
         rc = check_header_line(&l);
         if (rc != WSP_OK) return rc;
-        p.headers_end = (size_t)(l.start + l.len - buf);
         p.line_start = p.searched = lf + 1;
     }
 
-    l = line_at(buf, p.start_line, p.headers_start - 1);
-    p.examined += l.len;
+    /* Where the start line and the header lines end is found again rather
+     * than kept, so that the progress fits the connection's handshake
+     * state: this costs the start line once. */
+    const char *start_lf = memchr(buf + p.start_line, '\n', scan - p.start_line);
+    if (!start_lf) return WSP_ERR_HTTP_MALFORMED; /* not reached: it was found */
+    size_t headers_start = (size_t)(start_lf - buf) + 1, headers_end = headers_start;
+    if (p.line_start > headers_start) {
+        /* The last header line is not empty, so a CR before its LF is its
+         * terminator's. */
+        headers_end = p.line_start - 1;
+        if (buf[headers_end - 1] == '\r') headers_end--;
+    }
+    l = line_at(buf, p.start_line, headers_start - 1);
+    p.examined += 2 * (l.len + 1);
     rc = parse_start(&l, msg);
     if (rc != WSP_OK) return rc; /* not reached: it passed before */
     headers->array = NULL;
     headers->count = p.headers;
-    headers->raw = buf + p.headers_start;
-    headers->raw_len = p.headers_end - p.headers_start;
+    headers->raw = buf + headers_start;
+    headers->raw_len = headers_end - headers_start;
     *consumed = head_len;
     memset(progress, 0, sizeof *progress);
     progress->examined = p.examined;

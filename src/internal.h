@@ -62,8 +62,6 @@ typedef struct wsp_http_progress {
     size_t line_start;    /* the line whose LF has not come yet */
     size_t searched;      /* [line_start, searched) holds no LF */
     size_t start_line;    /* where the start line begins, once complete */
-    size_t headers_start; /* just past the start line */
-    size_t headers_end;   /* end of the last header line seen */
     size_t headers;       /* header lines seen */
     size_t examined;      /* bytes looked at so far, summed over calls:
                              lets tests check the cost stays linear */
