@@ -168,7 +168,8 @@ static int parse_head(const char *buf, size_t len, size_t max_bytes,
     wsp_http_progress p = *progress;
     /* Fewer bytes than last time (or a tighter limit): the bytes already
      * searched are not all there, so start over rather than trust them. */
-    if (p.searched > scan || p.line_start > p.searched) {
+    if (p.searched > scan || p.line_start > p.searched ||
+        p.start_line > p.line_start) {
         size_t examined = p.examined;
         memset(&p, 0, sizeof p);
         p.examined = examined;
