@@ -696,7 +696,7 @@ WSP_API int wsp_conn_accept_request(wsp_conn *conn, const wsp_request *req,
 /** Most bytes of offers a client connection keeps to check the response
  * against: the offered subprotocols plus the names of the extensions in
  * wsp_client_options.extensions, each counted with one separator byte. */
-#define WSP_MAX_CLIENT_OFFER 88u
+#define WSP_MAX_CLIENT_OFFER 76u
 
 /** Client handshake options. Read only during wsp_conn_client_request():
  * the connection keeps its own copy of what it checks the response against

@@ -555,7 +555,9 @@ int wsp_conn_accept(wsp_conn *c, const wsp_accept_options *opts, uint8_t *out,
     if (rc != WSP_OK) return rc;
     if (!out || out_cap < need) return WSP_ERR_BUFFER_TOO_SMALL;
     if (wsp_handshake_uses_deflate(&c->u.hs, opts)) {
-        rc = wsp_deflate_create(c->allocator, c->u.hs.deflate_cfg, &c->u.hs.agreed,
+        wsp_deflate_params agreed;
+        wsp_handshake_agreed(&c->u.hs, &agreed);
+        rc = wsp_deflate_create(c->allocator, c->u.hs.deflate_cfg, &agreed,
                                 WSP_ROLE_SERVER, &c->deflate);
         if (rc != WSP_OK) return rc;
     }

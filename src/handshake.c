@@ -360,21 +360,35 @@ int wsp_handshake_take_request(wsp_handshake *hs, const wsp_request *req,
     hs->reject_status = (uint16_t)(valid == WSP_OK ? 400 : wsp_status_http_code(valid));
     if (valid != WSP_OK) return valid;
     memcpy(hs->accept, info->accept, sizeof hs->accept);
-    if (hs->deflate_cfg &&
-        wsp_deflate_choose(&req->headers, hs->deflate_cfg, &hs->agreed))
+    wsp_deflate_params agreed;
+    if (hs->deflate_cfg && wsp_deflate_choose(&req->headers, hs->deflate_cfg, &agreed)) {
+        /* Every field is a flag or a window size of 8..15. */
+        hs->agreed[0] = (uint8_t)agreed.server_no_context_takeover;
+        hs->agreed[1] = (uint8_t)agreed.client_no_context_takeover;
+        hs->agreed[2] = (uint8_t)agreed.server_max_window_bits;
+        hs->agreed[3] = (uint8_t)agreed.client_max_window_bits;
         hs->deflate_agreed = 1;
+    }
     return WSP_OK;
 }
 
 int wsp_handshake_read_request(wsp_handshake *hs, const uint8_t *data, size_t len,
                                size_t *consumed, wsp_request_event *ev)
 {
-    int rc = wsp_http_parse_request((const char *)data, len, hs->max_header_bytes,
-                                    hs->max_headers, &ev->request, consumed);
+    int rc = wsp_http_resume_request((const char *)data, len, hs->max_header_bytes,
+                                     hs->max_headers, &hs->head, &ev->request, consumed);
     if (rc != WSP_OK) return rc;
     ev->status = wsp_handshake_take_request(hs, &ev->request, &ev->upgrade);
     ev->http_status = ev->status == WSP_OK ? 101 : wsp_status_http_code(ev->status);
     return WSP_OK;
+}
+
+void wsp_handshake_agreed(const wsp_handshake *hs, wsp_deflate_params *out)
+{
+    out->server_no_context_takeover = hs->agreed[0];
+    out->client_no_context_takeover = hs->agreed[1];
+    out->server_max_window_bits = hs->agreed[2];
+    out->client_max_window_bits = hs->agreed[3];
 }
 
 int wsp_handshake_uses_deflate(const wsp_handshake *hs, const wsp_accept_options *opts)
@@ -385,8 +399,10 @@ int wsp_handshake_uses_deflate(const wsp_handshake *hs, const wsp_accept_options
 int wsp_handshake_write_response(const wsp_handshake *hs, const wsp_accept_options *opts,
                                  uint8_t *out, size_t out_cap, size_t *out_len)
 {
+    wsp_deflate_params agreed;
+    wsp_handshake_agreed(hs, &agreed);
     response_ctx ctx = {hs->accept, opts,
-                        wsp_handshake_uses_deflate(hs, opts) ? &hs->agreed : NULL};
+                        wsp_handshake_uses_deflate(hs, opts) ? &agreed : NULL};
     return wsp_build(write_response, &ctx, out, out_cap, out_len);
 }
 
@@ -576,8 +592,8 @@ int wsp_handshake_read_response(wsp_handshake *hs, const uint8_t *data, size_t l
                                 wsp_deflate_params *agreed, int *deflate_found)
 {
     *deflate_found = 0;
-    int rc = wsp_http_parse_response((const char *)data, len, hs->max_header_bytes,
-                                     hs->max_headers, &ev->response, consumed);
+    int rc = wsp_http_resume_response((const char *)data, len, hs->max_header_bytes,
+                                      hs->max_headers, &hs->head, &ev->response, consumed);
     if (rc != WSP_OK) return rc;
     ev->subprotocol = NULL, ev->subprotocol_len = 0;
     ev->extensions = NULL, ev->extensions_len = 0;

@@ -99,19 +99,15 @@ typedef struct line {
     size_t len;
 } line;
 
-/* Reads the next line at *off: WSP_OK, or WSP_ERR_NEED_MORE while its LF
- * has not arrived. Control bytes inside the line (a bare CR, a NUL) are
- * left for the line's own checks, which reject them. */
-static int next_line(const char *buf, size_t len, size_t *off, line *out)
+/* The line [from, lf) of buf, its CR (if any) before the LF dropped. A bare
+ * CR elsewhere in the line (or a NUL) is left for the line's own checks,
+ * which reject it. */
+static line line_at(const char *buf, size_t from, size_t lf)
 {
-    const char *nl = memchr(buf + *off, '\n', len - *off);
-    if (!nl) return WSP_ERR_NEED_MORE;
-    size_t end = (size_t)(nl - buf);
-    if (end > *off && buf[end - 1] == '\r') end--;
-    out->start = buf + *off;
-    out->len = end - *off;
-    *off = (size_t)(nl - buf) + 1;
-    return WSP_OK;
+    size_t end = lf;
+    if (end > from && buf[end - 1] == '\r') end--;
+    line l = {buf + from, end - from};
+    return l;
 }
 
 static int parse_version(const char *s, size_t n, int *major, int *minor)
@@ -140,66 +136,170 @@ static int check_header_line(const line *l)
 
 typedef int (*start_line_fn)(const line *l, void *out);
 
+/* wsp_http_progress widened for arithmetic; the stored form is 32-bit so
+ * that it fits the connection's handshake state. */
+typedef struct head_scan {
+    size_t line_start, searched, start_line, headers, examined;
+    uint8_t phase, prefix, literal;
+} head_scan;
+
+static head_scan scan_load(const wsp_http_progress *p)
+{
+    head_scan s = {p->line_start, p->searched, p->start_line, p->headers,
+                   p->examined, p->phase, p->prefix, p->literal};
+    return s;
+}
+
+/* Offsets are below max_bytes, which the callers keep within 32 bits. */
+static void scan_store(wsp_http_progress *p, const head_scan *s)
+{
+    p->line_start = (uint32_t)s->line_start;
+    p->searched = (uint32_t)s->searched;
+    p->start_line = (uint32_t)s->start_line;
+    p->headers = (uint32_t)s->headers;
+    p->examined = (uint32_t)s->examined;
+    p->phase = s->phase;
+    p->prefix = s->prefix;
+    p->literal = s->literal;
+}
+
+/* Rejects garbage (a TLS hello, a stray frame) as it arrives rather than
+ * after max_bytes of it: past the CRs that may precede it, a start line
+ * begins with a method token followed by SP, or with "HTTP/". Takes the
+ * incomplete start line's bytes [from, to) in order, so that each byte is
+ * looked at once however the line is split. */
+static int check_start_prefix(const char *buf, size_t from, size_t to,
+                              int is_request, head_scan *p)
+{
+    for (size_t i = from; i < to && p->prefix != WSP_PREFIX_FITS; i++) {
+        char c = buf[i];
+        if (p->prefix == WSP_PREFIX_CRS) {
+            if (c == '\r') continue;
+            p->prefix = WSP_PREFIX_NAME;
+        }
+        if (is_request) {
+            if (wsp_is_tchar((unsigned char)c)) continue;
+            if (c != ' ' && c != '\r') return WSP_ERR_HTTP_MALFORMED;
+            p->prefix = WSP_PREFIX_FITS;
+        } else {
+            if (c != "HTTP/"[p->literal]) return WSP_ERR_HTTP_MALFORMED;
+            if (++p->literal == 5) p->prefix = WSP_PREFIX_FITS;
+        }
+    }
+    return WSP_OK;
+}
+
 /* Shared by requests and responses: the start line, then header lines up
- * to the empty line, within the limits. */
+ * to the empty line, within the limits. Resumes where *progress stopped:
+ * the LF search starts at the first byte not searched yet, and each
+ * complete line is checked once, so a call costs the new bytes, not all
+ * the bytes buffered. */
 static int parse_head(const char *buf, size_t len, size_t max_bytes,
                       size_t max_headers, start_line_fn parse_start,
                       int is_request, void *msg, wsp_headers *headers,
-                      size_t *consumed)
+                      size_t *consumed, wsp_http_progress *progress)
 {
     if (!buf && len) return WSP_ERR_INVALID_ARG;
-    if (!len) return WSP_ERR_NEED_MORE; /* buf may be NULL: no arithmetic on it */
     if (!max_bytes) max_bytes = WSP_DEFAULT_MAX_HEADER_BYTES;
     if (!max_headers) max_headers = WSP_DEFAULT_MAX_HEADERS;
     size_t scan = len < max_bytes ? len : max_bytes;
-    size_t off = 0, count = 0;
+    head_scan p = scan_load(progress);
+    /* Fewer bytes than last time (or a tighter limit): the bytes already
+     * searched are not all there, so start over rather than trust them. */
+    if (p.searched > scan || p.line_start > p.searched ||
+        p.start_line > p.line_start) {
+        size_t examined = p.examined;
+        memset(&p, 0, sizeof p);
+        p.examined = examined;
+    }
+    if (!len) {
+        scan_store(progress, &p);
+        return WSP_ERR_NEED_MORE; /* buf may be NULL: no arithmetic on it */
+    }
+    int rc;
+    size_t head_len = 0;
     line l;
 
     /* RFC 9112 2.2: ignore empty lines before the start line. */
-    int rc;
-    for (;;) {
-        rc = next_line(buf, scan, &off, &l);
-        if (rc != WSP_OK || l.len) break;
-    }
-    if (rc == WSP_OK) rc = parse_start(&l, msg);
-    if (rc == WSP_ERR_NEED_MORE) {
-        /* Reject garbage (a TLS hello, a stray frame) at once rather than
-         * after max_bytes of it: a start line must begin with a method
-         * token, or with "HTTP/" for a response. */
-        size_t i = off;
-        /* Still inside the empty lines allowed before the start line. */
-        while (i < scan && (buf[i] == '\r' || buf[i] == '\n')) i++;
-        if (is_request) {
-            while (i < scan && wsp_is_tchar((unsigned char)buf[i])) i++;
-            if (i < scan && buf[i] != ' ' && buf[i] != '\r' && buf[i] != '\n')
-                return WSP_ERR_HTTP_MALFORMED;
-        } else {
-            for (size_t k = 0; i < scan && k < 5; i++, k++)
-                if (buf[i] != "HTTP/"[k]) return WSP_ERR_HTTP_MALFORMED;
+    while (p.phase == WSP_HEAD_START_LINE) {
+        size_t from = p.searched;
+        const char *nl = memchr(buf + from, '\n', scan - from);
+        p.examined += (nl ? (size_t)(nl - buf) + 1 : scan) - from;
+        if (!nl) {
+            rc = check_start_prefix(buf, from, scan, is_request, &p);
+            if (rc != WSP_OK) return rc;
+            p.searched = scan;
+            goto incomplete;
         }
+        size_t lf = (size_t)(nl - buf);
+        l = line_at(buf, p.line_start, lf);
+        p.examined += l.len;
+        if (l.len) {
+            /* Checked now so that a bad start line fails at once; parsed
+             * again once the head is complete, as buf may have moved by
+             * then. */
+            rc = parse_start(&l, msg);
+            if (rc != WSP_OK) return rc;
+            p.start_line = p.line_start;
+            p.phase = WSP_HEAD_FIELDS;
+        }
+        p.line_start = p.searched = lf + 1;
+        p.prefix = WSP_PREFIX_CRS;
+        p.literal = 0;
     }
-    if (rc != WSP_OK) goto incomplete;
 
-    size_t headers_start = off, headers_end = off;
+    /* The count may have been reached with a larger max_headers before. */
+    if (p.headers > max_headers) return WSP_ERR_HTTP_TOO_LARGE;
     for (;;) {
-        rc = next_line(buf, scan, &off, &l);
-        if (rc != WSP_OK) goto incomplete;
-        if (l.len == 0) break;
-        if (++count > max_headers) return WSP_ERR_HTTP_TOO_LARGE;
+        size_t from = p.searched;
+        const char *nl = memchr(buf + from, '\n', scan - from);
+        p.examined += (nl ? (size_t)(nl - buf) + 1 : scan) - from;
+        if (!nl) {
+            p.searched = scan;
+            goto incomplete;
+        }
+        size_t lf = (size_t)(nl - buf);
+        l = line_at(buf, p.line_start, lf);
+        if (l.len == 0) {
+            head_len = lf + 1;
+            break;
+        }
+        if (++p.headers > max_headers) return WSP_ERR_HTTP_TOO_LARGE;
+        p.examined += l.len;
         rc = check_header_line(&l);
         if (rc != WSP_OK) return rc;
-        headers_end = (size_t)(l.start + l.len - buf);
+        p.line_start = p.searched = lf + 1;
     }
+
+    /* Where the start line and the header lines end is found again rather
+     * than kept, so that the progress fits the connection's handshake
+     * state: this costs the start line once. */
+    const char *start_lf = memchr(buf + p.start_line, '\n', scan - p.start_line);
+    if (!start_lf) return WSP_ERR_HTTP_MALFORMED; /* not reached: it was found */
+    size_t headers_start = (size_t)(start_lf - buf) + 1, headers_end = headers_start;
+    if (p.line_start > headers_start) {
+        /* The last header line is not empty, so a CR before its LF is its
+         * terminator's. */
+        headers_end = p.line_start - 1;
+        if (buf[headers_end - 1] == '\r') headers_end--;
+    }
+    l = line_at(buf, p.start_line, headers_start - 1);
+    p.examined += 2 * (l.len + 1);
+    rc = parse_start(&l, msg);
+    if (rc != WSP_OK) return rc; /* not reached: it passed before */
     headers->array = NULL;
-    headers->count = count;
+    headers->count = p.headers;
     headers->raw = buf + headers_start;
     headers->raw_len = headers_end - headers_start;
-    *consumed = off;
+    *consumed = head_len;
+    memset(progress, 0, sizeof *progress);
+    progress->examined = (uint32_t)p.examined;
     return WSP_OK;
 
 incomplete:
-    if (rc == WSP_ERR_NEED_MORE && len >= max_bytes) return WSP_ERR_HTTP_TOO_LARGE;
-    return rc;
+    if (len >= max_bytes) return WSP_ERR_HTTP_TOO_LARGE;
+    scan_store(progress, &p);
+    return WSP_ERR_NEED_MORE;
 }
 
 static int parse_request_line(const line *l, void *out)
@@ -248,30 +348,50 @@ static int parse_status_line(const line *l, void *out)
     return WSP_OK;
 }
 
+int wsp_http_resume_request(const char *buf, size_t len, size_t max_bytes,
+                            size_t max_headers, wsp_http_progress *progress,
+                            wsp_request *req, size_t *consumed)
+{
+    if (!progress || !req || !consumed) return WSP_ERR_INVALID_ARG;
+    wsp_request tmp;
+    memset(&tmp, 0, sizeof tmp);
+    int rc = parse_head(buf, len, max_bytes, max_headers, parse_request_line,
+                        1, &tmp, &tmp.headers, consumed, progress);
+    if (rc == WSP_OK) *req = tmp;
+    return rc;
+}
+
+int wsp_http_resume_response(const char *buf, size_t len, size_t max_bytes,
+                             size_t max_headers, wsp_http_progress *progress,
+                             wsp_response *resp, size_t *consumed)
+{
+    if (!progress || !resp || !consumed) return WSP_ERR_INVALID_ARG;
+    wsp_response tmp;
+    memset(&tmp, 0, sizeof tmp);
+    int rc = parse_head(buf, len, max_bytes, max_headers, parse_status_line,
+                        0, &tmp, &tmp.headers, consumed, progress);
+    if (rc == WSP_OK) *resp = tmp;
+    return rc;
+}
+
 int wsp_http_parse_request(const char *buf, size_t len, size_t max_bytes,
                            size_t max_headers, wsp_request *req,
                            size_t *consumed)
 {
-    if (!req || !consumed) return WSP_ERR_INVALID_ARG;
-    wsp_request tmp;
-    memset(&tmp, 0, sizeof tmp);
-    int rc = parse_head(buf, len, max_bytes, max_headers, parse_request_line,
-                        1, &tmp, &tmp.headers, consumed);
-    if (rc == WSP_OK) *req = tmp;
-    return rc;
+    wsp_http_progress fresh;
+    memset(&fresh, 0, sizeof fresh);
+    return wsp_http_resume_request(buf, len, max_bytes, max_headers, &fresh,
+                                   req, consumed);
 }
 
 int wsp_http_parse_response(const char *buf, size_t len, size_t max_bytes,
                             size_t max_headers, wsp_response *resp,
                             size_t *consumed)
 {
-    if (!resp || !consumed) return WSP_ERR_INVALID_ARG;
-    wsp_response tmp;
-    memset(&tmp, 0, sizeof tmp);
-    int rc = parse_head(buf, len, max_bytes, max_headers, parse_status_line,
-                        0, &tmp, &tmp.headers, consumed);
-    if (rc == WSP_OK) *resp = tmp;
-    return rc;
+    wsp_http_progress fresh;
+    memset(&fresh, 0, sizeof fresh);
+    return wsp_http_resume_response(buf, len, max_bytes, max_headers, &fresh,
+                                    resp, consumed);
 }
 
 int wsp_headers_next(const wsp_headers *h, size_t *pos, wsp_header *out)

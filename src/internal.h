@@ -55,6 +55,40 @@ WSP_INTERNAL int wsp_list_has_token(const char *list, size_t len,
 /* RFC 9110 tchar. */
 WSP_INTERNAL int wsp_is_tchar(unsigned char c);
 
+/* http.c: a head that arrives in pieces, parsed in linear time. Each call
+ * looks only at the bytes the calls before it had not seen; its result is
+ * that of wsp_http_parse_request/_response on buf[0..len).
+ *
+ * Zero the progress before the first piece. Every later call must see the
+ * same bytes at the start of buf (buf itself may move between calls, since
+ * only offsets are kept), followed by the new ones. The progress is kept
+ * on WSP_ERR_NEED_MORE; WSP_OK zeroes it again (apart from `examined`);
+ * any other status leaves it as it was. Given fewer bytes than it had
+ * searched, it starts over. */
+enum wsp_head_phase { WSP_HEAD_START_LINE = 0, WSP_HEAD_FIELDS };
+/* How far the early check of an incomplete start line got. */
+enum wsp_start_prefix { WSP_PREFIX_CRS = 0, WSP_PREFIX_NAME, WSP_PREFIX_FITS };
+typedef struct wsp_http_progress {
+    /* Offsets within a head, which max_bytes (at most 4 GiB) bounds. */
+    uint32_t line_start;  /* the line whose LF has not come yet */
+    uint32_t searched;    /* [line_start, searched) holds no LF */
+    uint32_t start_line;  /* where the start line begins, once complete */
+    uint32_t headers;     /* header lines seen */
+    uint32_t examined;    /* bytes looked at so far, summed over calls:
+                             lets tests check the cost stays linear */
+    uint8_t phase;        /* enum wsp_head_phase */
+    uint8_t prefix;       /* enum wsp_start_prefix */
+    uint8_t literal;      /* bytes of "HTTP/" matched (responses) */
+} wsp_http_progress;
+WSP_INTERNAL int wsp_http_resume_request(const char *buf, size_t len,
+                                         size_t max_bytes, size_t max_headers,
+                                         wsp_http_progress *progress,
+                                         wsp_request *req, size_t *consumed);
+WSP_INTERNAL int wsp_http_resume_response(const char *buf, size_t len,
+                                          size_t max_bytes, size_t max_headers,
+                                          wsp_http_progress *progress,
+                                          wsp_response *resp, size_t *consumed);
+
 /* frame.c: bytes of a frame header for this payload length (RFC 6455 5.2). */
 WSP_INTERNAL size_t wsp_frame_header_size(uint64_t payload_len, int masked);
 
@@ -71,7 +105,9 @@ typedef struct wsp_handshake {
     uint8_t deflate_agreed;  /* server: `agreed` holds an acceptable offer */
     uint8_t offer_sub_len;   /* client: bytes of offer[] naming subprotocols */
     uint8_t offer_ext_len;   /* client: bytes after them naming extensions */
-    wsp_deflate_params agreed;
+    wsp_http_progress head;  /* where parsing the head stopped */
+    /* server: the chosen offer, each wsp_deflate_params field in a byte */
+    uint8_t agreed[4];
     char accept[WSP_ACCEPT_LEN + 1];
     /* client: "sub1,sub2" then "ext1,ext2": what the response may pick */
     char offer[WSP_MAX_CLIENT_OFFER];
@@ -88,6 +124,8 @@ WSP_INTERNAL int wsp_handshake_take_request(wsp_handshake *hs, const wsp_request
 WSP_INTERNAL int wsp_handshake_read_request(wsp_handshake *hs, const uint8_t *data,
                                             size_t len, size_t *consumed,
                                             wsp_request_event *ev);
+/* Server: the deflate parameters of the chosen offer. */
+WSP_INTERNAL void wsp_handshake_agreed(const wsp_handshake *hs, wsp_deflate_params *out);
 /* Server: 1 if the 101 will carry the agreed deflate parameters. */
 WSP_INTERNAL int wsp_handshake_uses_deflate(const wsp_handshake *hs,
                                             const wsp_accept_options *opts);

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "internal.h"
 #include "test_support.h"
 #include "wsproto.h"
 
@@ -903,6 +904,288 @@ static void test_regression_not_found_is_its_own_status(void **state)
     assert_int_equal(strncmp(wsp_strerror(WSP_ERR_NOT_FOUND), "WSP_ERR_NOT_FOUND:", 18), 0);
 }
 
+/* ---- Resumed parsing: a head fed in pieces ---- */
+
+/* One parse of buf[0..len): the status and everything it returned, as
+ * offsets from buf so that results from copies at other addresses
+ * compare. */
+typedef struct head_result {
+    int rc;
+    size_t consumed;
+    size_t a_off, a_len, b_off, b_len; /* method and target, or reason */
+    int major, minor, status;
+    size_t raw_off, raw_len, count;
+} head_result;
+
+static size_t off_in(const char *p, const char *base)
+{
+    return p ? (size_t)(p - base) : (size_t)-1;
+}
+
+static head_result run_parse(const char *buf, size_t len, size_t max_bytes,
+                             size_t max_headers, int is_request,
+                             wsp_http_progress *progress)
+{
+    head_result r;
+    memset(&r, 0, sizeof r);
+    wsp_request req;
+    wsp_response resp;
+    wsp_headers *h = NULL;
+    size_t consumed = 0;
+    if (is_request) {
+        r.rc = progress ? wsp_http_resume_request(buf, len, max_bytes,
+                                                  max_headers, progress, &req,
+                                                  &consumed)
+                        : wsp_http_parse_request(buf, len, max_bytes,
+                                                 max_headers, &req, &consumed);
+        if (r.rc == WSP_OK) {
+            r.a_off = off_in(req.method, buf);
+            r.a_len = req.method_len;
+            r.b_off = off_in(req.target, buf);
+            r.b_len = req.target_len;
+            r.major = req.version_major;
+            r.minor = req.version_minor;
+            h = &req.headers;
+        }
+    } else {
+        r.rc = progress ? wsp_http_resume_response(buf, len, max_bytes,
+                                                   max_headers, progress,
+                                                   &resp, &consumed)
+                        : wsp_http_parse_response(buf, len, max_bytes,
+                                                  max_headers, &resp,
+                                                  &consumed);
+        if (r.rc == WSP_OK) {
+            r.b_off = off_in(resp.reason, buf);
+            r.b_len = resp.reason_len;
+            r.major = resp.version_major;
+            r.minor = resp.version_minor;
+            r.status = resp.status;
+            h = &resp.headers;
+        }
+    }
+    if (h) {
+        r.consumed = consumed;
+        r.raw_off = off_in(h->raw, buf);
+        r.raw_len = h->raw_len;
+        r.count = h->count;
+    }
+    return r;
+}
+
+static void expect_same(const head_result *got, const head_result *want,
+                        const char *how, size_t at, size_t len)
+{
+    /* Field by field: padding bytes do not survive struct copies. */
+    if (got->rc == want->rc && got->consumed == want->consumed &&
+        got->a_off == want->a_off && got->a_len == want->a_len &&
+        got->b_off == want->b_off && got->b_len == want->b_len &&
+        got->major == want->major && got->minor == want->minor &&
+        got->status == want->status && got->raw_off == want->raw_off &&
+        got->raw_len == want->raw_len && got->count == want->count)
+        return;
+    print_error("%s: split at %zu, len %zu: rc %d (consumed %zu, raw %zu+%zu)"
+                " but a whole parse gives %d (consumed %zu, raw %zu+%zu)\n",
+                how, at, len, got->rc, got->consumed, got->raw_off,
+                got->raw_len, want->rc, want->consumed, want->raw_off,
+                want->raw_len);
+    fail();
+}
+
+/* Feeds text (plus some frame bytes after it) in growing prefixes and
+ * checks every answer against a from-scratch parse of the same prefix:
+ * one byte at a time, and in two pieces split at every point. Each call
+ * gets a fresh copy of the bytes at another address, as a receive buffer
+ * may move between calls. */
+static void check_resume(const char *text, size_t max_bytes,
+                         size_t max_headers, int is_request)
+{
+    static const char tail[] = "\x81\x05Hello";
+    size_t tn = strlen(text), n = tn + sizeof tail - 1;
+    char *src = malloc(n);
+    assert_non_null(src);
+    memcpy(src, text, tn);
+    memcpy(src + tn, tail, sizeof tail - 1);
+
+    head_result *whole = calloc(n + 1, sizeof *whole);
+    assert_non_null(whole);
+    for (size_t len = 0; len <= n; len++)
+        whole[len] = run_parse(src, len, max_bytes, max_headers, is_request,
+                               NULL);
+
+    wsp_http_progress prog;
+    memset(&prog, 0, sizeof prog);
+    for (size_t len = 0; len <= n; len++) {
+        char *copy = malloc(len ? len : 1);
+        assert_non_null(copy);
+        memcpy(copy, src, len);
+        head_result r = run_parse(copy, len, max_bytes, max_headers,
+                                  is_request, &prog);
+        expect_same(&r, &whole[len], "byte by byte", len, len);
+        free(copy);
+    }
+
+    for (size_t at = 0; at <= n; at++) {
+        memset(&prog, 0, sizeof prog);
+        char *first = malloc(n), *second = malloc(n);
+        assert_non_null(first);
+        assert_non_null(second);
+        memcpy(first, src, n);
+        memcpy(second, src, n);
+        head_result r = run_parse(first, at, max_bytes, max_headers,
+                                  is_request, &prog);
+        expect_same(&r, &whole[at], "first piece", at, at);
+        r = run_parse(second, n, max_bytes, max_headers, is_request, &prog);
+        expect_same(&r, &whole[n], "second piece", at, n);
+        free(first);
+        free(second);
+    }
+    free(whole);
+    free(src);
+}
+
+static void test_resume_every_split(void **state)
+{
+    (void)state;
+    static const char *const requests[] = {
+        "GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n",
+        /* bare LF line ends, and a mix */
+        "GET / HTTP/1.1\nHost: a\n\n",
+        "GET / HTTP/1.1\r\nHost: a\n\r\n",
+        "GET / HTTP/1.1\nHost: a\r\n\n",
+        /* empty lines before the start line (RFC 9112 2.2) */
+        "\r\n\r\n\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET / HTTP/1.1\r\n\r\n",
+        /* early rejections, before the head is complete */
+        "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+        "\r\r\r{GET / HTTP/1.1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\nMore: y\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n",
+        "GET /a b HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET\r / HTTP/1.1\r\n\r\n",
+        "\r\r\n\r\n",
+    };
+    static const char *const responses[] = {
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+        "HTTP/1.1 101 OK\nUpgrade: websocket\n\n",
+        "\r\nHTTP/1.1 101\r\n\r\n",
+        "HTTP/1.1 101 \r\nA: b\n\r\n",
+        "HTTQ/1.1 101 OK\r\n\r\n",
+        "\r\r\rHTTP/1.1 101 OK\r\n\r\n",
+        "HTTP/1.1 1O1 OK\r\n\r\n",
+        "HTTP/1.1 101 OK\r\nA: b\r\nC\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof requests / sizeof requests[0]; i++)
+        check_resume(requests[i], 0, 0, 1);
+    for (size_t i = 0; i < sizeof responses / sizeof responses[0]; i++)
+        check_resume(responses[i], 0, 0, 0);
+
+    /* Limits: a head of exactly max_bytes, and one byte over; exactly
+     * max_headers lines, and one over. */
+    char *h = make_head(3, 40);
+    size_t n = strlen(h);
+    check_resume(h, n, 0, 1);
+    check_resume(h, n - 1, 0, 1);
+    check_resume(h, 0, 4, 1);
+    check_resume(h, 0, 3, 1);
+    check_resume(h, n - 1, 3, 1);
+    free(h);
+    check_resume("HTTP/1.1 101 OK\r\nA: b\r\nC: d\r\n\r\n", 31, 0, 0);
+    check_resume("HTTP/1.1 101 OK\r\nA: b\r\nC: d\r\n\r\n", 30, 0, 0);
+    check_resume("HTTP/1.1 101 OK\r\nA: b\r\nC: d\r\n\r\n", 0, 1, 0);
+}
+
+/* A head of the default limit fed one byte at a time costs what it costs
+ * whole: every byte is searched once and every line checked once, however
+ * many calls it takes. Before resuming, each call searched from byte 0. */
+static void test_resume_linear_cost(void **state)
+{
+    (void)state;
+    char *h = make_head(40, 1);
+    size_t base = strlen(h);
+    free(h);
+    h = make_head(40, WSP_DEFAULT_MAX_HEADER_BYTES - base + 1);
+    size_t n = strlen(h);
+    assert_int_equal(n, WSP_DEFAULT_MAX_HEADER_BYTES);
+
+    wsp_http_progress whole;
+    memset(&whole, 0, sizeof whole);
+    wsp_request req;
+    size_t consumed = 0;
+    assert_int_equal(wsp_http_resume_request(h, n, 0, 0, &whole, &req,
+                                             &consumed), WSP_OK);
+    assert_int_equal(consumed, n);
+    /* Each byte searched once and each line checked once (the start line
+     * again at the end): about 2n. */
+    assert_true(whole.examined >= n && whole.examined < 2 * n + 32);
+
+    wsp_http_progress prog;
+    memset(&prog, 0, sizeof prog);
+    size_t calls = 0, total = 0;
+    for (size_t len = 1; len <= n; len++) {
+        prog.examined = 0; /* then it holds this call's cost alone */
+        int rc = wsp_http_resume_request(h, len, 0, 0, &prog, &req, &consumed);
+        calls++;
+        total += prog.examined;
+        if (len < n) {
+            assert_int_equal(rc, WSP_ERR_NEED_MORE);
+            /* A call that completes no line looks at its new byte only. */
+            if (h[len - 1] != '\n') assert_int_equal(prog.examined, 1);
+        } else {
+            assert_int_equal(rc, WSP_OK);
+            assert_int_equal(consumed, n);
+        }
+    }
+    assert_int_equal(calls, n);
+    assert_int_equal(total, whole.examined);
+    free(h);
+}
+
+/* Given fewer bytes than it had searched (which wsp_conn_recv's contract
+ * rules out), the progress starts over instead of trusting offsets past
+ * the end; the answers stay those of a fresh parse. */
+static void test_resume_shorter_input(void **state)
+{
+    (void)state;
+    const char *r = "GET / HTTP/1.1\r\nHost: a\r\nX: y\r\n\r\n";
+    size_t n = strlen(r);
+    wsp_http_progress prog;
+    memset(&prog, 0, sizeof prog);
+    wsp_request req;
+    size_t consumed = 0;
+    assert_int_equal(wsp_http_resume_request(r, n - 3, 0, 0, &prog, &req,
+                                             &consumed), WSP_ERR_NEED_MORE);
+    assert_int_equal(prog.searched, n - 3);
+    assert_int_equal(wsp_http_resume_request(r, 10, 0, 0, &prog, &req,
+                                             &consumed), WSP_ERR_NEED_MORE);
+    assert_int_equal(prog.searched, 10);
+    assert_int_equal(prog.phase, WSP_HEAD_START_LINE);
+    assert_int_equal(wsp_http_resume_request(NULL, 0, 0, 0, &prog, &req,
+                                             &consumed), WSP_ERR_NEED_MORE);
+    assert_int_equal(prog.searched, 0);
+    assert_int_equal(wsp_http_resume_request(r, n, 0, 0, &prog, &req,
+                                             &consumed), WSP_OK);
+    assert_int_equal(consumed, n);
+    assert_int_equal(req.headers.count, 2);
+    /* Done: the progress is fresh again, so the same head parses anew. */
+    assert_int_equal(prog.searched, 0);
+    assert_int_equal(prog.phase, WSP_HEAD_START_LINE);
+    assert_int_equal(wsp_http_resume_request(r, n, 0, 0, &prog, &req,
+                                             &consumed), WSP_OK);
+    /* A tighter header count on a later call counts the lines seen. */
+    memset(&prog, 0, sizeof prog);
+    assert_int_equal(wsp_http_resume_request(r, n - 2, 0, 0, &prog, &req,
+                                             &consumed), WSP_ERR_NEED_MORE);
+    assert_int_equal(wsp_http_resume_request(r, n - 1, 0, 1, &prog, &req,
+                                             &consumed),
+                     WSP_ERR_HTTP_TOO_LARGE);
+    /* An error leaves the progress as it was. */
+    assert_int_equal(prog.searched, n - 2);
+    assert_int_equal(prog.headers, 2);
+    assert_int_equal(wsp_http_resume_request(r, n, 0, 0, NULL, &req,
+                                             &consumed), WSP_ERR_INVALID_ARG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -930,6 +1213,9 @@ int main(void)
         cmocka_unit_test(test_headers_access_edges),
         cmocka_unit_test(test_error_reason_phrases),
         cmocka_unit_test(test_null_empty_buffer),
+        cmocka_unit_test(test_resume_every_split),
+        cmocka_unit_test(test_resume_linear_cost),
+        cmocka_unit_test(test_resume_shorter_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,7 @@
  *   bench_micro [--quick] [--reps N] [--time SECONDS] [--only SECTION]
  *               [--size BYTES] [--kind binary|text|utf8mix]
  *
- * Sections: recv, unmask, utf8, send, handshake (default: all). --size and
+ * Sections: recv, unmask, utf8, send, handshake, head (default: all). --size and
  * --kind pick receive rows (for profiling one case).
  *
  * Every figure is the best of N repetitions (default 3); each repetition
@@ -32,6 +32,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include "internal.h"
 #include "wsproto.h"
 
 #include <stdint.h>
@@ -799,6 +800,182 @@ static void bench_handshake(void)
     free(hc.conn);
 }
 
+/* ------------------------------------------------------------------------
+ * An HTTP head that arrives in pieces.
+ * ---------------------------------------------------------------------- */
+#define HEAD_BYTES WSP_DEFAULT_MAX_HEADER_BYTES
+
+typedef struct head_case {
+    char *head; /* HEAD_BYTES bytes: a request of the largest default size */
+    size_t at;  /* the per-call rows: bytes buffered before the call */
+    wsp_http_progress before; /* the progress after `at` bytes came one by one */
+} head_case;
+
+/* A WebSocket request padded with 160-byte header lines (cookie-like) to
+ * exactly HEAD_BYTES, within the default header count. */
+static char *make_big_head(void)
+{
+    char *h = xmalloc(HEAD_BYTES + 1);
+    size_t n = (size_t)snprintf(h, HEAD_BYTES + 1,
+                                "GET /chat HTTP/1.1\r\nHost: server.example.com\r\n"
+                                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                "Sec-WebSocket-Version: 13\r\n");
+    for (int i = 0; n < HEAD_BYTES - 2; i++) {
+        size_t room = HEAD_BYTES - 2 - n;
+        size_t line = room >= 2 * 160 ? 160 : room; /* the last takes the rest */
+        int k = snprintf(h + n, line + 1, "X-Filler-%02d: ", i);
+        if (k < 0) die("snprintf");
+        memset(h + n + (size_t)k, 'v', line - 2 - (size_t)k);
+        memcpy(h + n + line - 2, "\r\n", 2);
+        n += line;
+    }
+    memcpy(h + n, "\r\n", 2);
+    h[HEAD_BYTES] = 0;
+    wsp_request req;
+    size_t used = 0;
+    if (wsp_http_parse_request(h, HEAD_BYTES, 0, 0, &req, &used) != WSP_OK ||
+        used != HEAD_BYTES)
+        die("big head does not parse");
+    return h;
+}
+
+static void head_whole_iter(void *vctx, size_t iters)
+{
+    head_case *hc = vctx;
+    size_t total = 0;
+    for (size_t it = 0; it < iters; it++) {
+        wsp_request req;
+        size_t used = 0;
+        if (wsp_http_parse_request(hc->head, HEAD_BYTES, 0, 0, &req, &used) != WSP_OK)
+            die("parse");
+        total += used;
+    }
+    g_sink += total;
+}
+
+static void head_bytewise_resumed_iter(void *vctx, size_t iters)
+{
+    head_case *hc = vctx;
+    size_t total = 0;
+    for (size_t it = 0; it < iters; it++) {
+        wsp_http_progress prog;
+        memset(&prog, 0, sizeof prog);
+        wsp_request req;
+        size_t used = 0;
+        int rc = WSP_ERR_NEED_MORE;
+        for (size_t len = 1; len <= HEAD_BYTES && rc == WSP_ERR_NEED_MORE; len++)
+            rc = wsp_http_resume_request(hc->head, len, 0, 0, &prog, &req, &used);
+        if (rc != WSP_OK) die("resumed parse");
+        total += used;
+    }
+    g_sink += total;
+}
+
+static void head_bytewise_scratch_iter(void *vctx, size_t iters)
+{
+    head_case *hc = vctx;
+    size_t total = 0;
+    for (size_t it = 0; it < iters; it++) {
+        wsp_request req;
+        size_t used = 0;
+        int rc = WSP_ERR_NEED_MORE;
+        for (size_t len = 1; len <= HEAD_BYTES && rc == WSP_ERR_NEED_MORE; len++)
+            rc = wsp_http_parse_request(hc->head, len, 0, 0, &req, &used);
+        if (rc != WSP_OK) die("parse from scratch");
+        total += used;
+    }
+    g_sink += total;
+}
+
+/* One call that brings byte `at` + 1, with `at` bytes already buffered. */
+static void head_call_resumed_iter(void *vctx, size_t iters)
+{
+    head_case *hc = vctx;
+    size_t total = 0;
+    for (size_t it = 0; it < iters; it++) {
+        wsp_http_progress prog = hc->before;
+        wsp_request req;
+        size_t used = 0;
+        if (wsp_http_resume_request(hc->head, hc->at + 1, 0, 0, &prog, &req,
+                                    &used) != WSP_ERR_NEED_MORE)
+            die("resumed call");
+        total += prog.searched;
+    }
+    g_sink += total;
+}
+
+static void head_call_scratch_iter(void *vctx, size_t iters)
+{
+    head_case *hc = vctx;
+    size_t total = 0;
+    for (size_t it = 0; it < iters; it++) {
+        wsp_request req;
+        size_t used = 0;
+        if (wsp_http_parse_request(hc->head, hc->at + 1, 0, 0, &req, &used) !=
+            WSP_ERR_NEED_MORE)
+            die("call from scratch");
+        total += hc->at;
+    }
+    g_sink += total;
+}
+
+static void head_prepare(head_case *hc, size_t at)
+{
+    /* Mid-line, so that the measured call completes no line. */
+    while (hc->head[at] == '\n' || hc->head[at] == '\r') at++;
+    hc->at = at;
+    memset(&hc->before, 0, sizeof hc->before);
+    for (size_t len = 1; len <= at; len++) {
+        wsp_request req;
+        size_t used = 0;
+        if (wsp_http_resume_request(hc->head, len, 0, 0, &hc->before, &req,
+                                    &used) != WSP_ERR_NEED_MORE)
+            die("prepare");
+    }
+}
+
+static void bench_head(void)
+{
+    head_case hc;
+    memset(&hc, 0, sizeof hc);
+    hc.head = make_big_head();
+    printf("\n## HTTP head arriving in pieces (%u-byte request head)\n\n",
+           (unsigned)HEAD_BYTES);
+    printf("%-58s %12s %10s\n", "operation", "ns", "x whole");
+    double whole = measure(head_whole_iter, &hc);
+    double resumed = measure(head_bytewise_resumed_iter, &hc);
+    double scratch = measure(head_bytewise_scratch_iter, &hc);
+    printf("%-58s %12.1f %10.2f\n", "whole head, one call", whole * 1e9, 1.0);
+    printf("%-58s %12.1f %10.2f\n", "1 byte per call, resumed (8192 calls)",
+           resumed * 1e9, resumed / whole);
+    printf("%-58s %12.1f %10.2f\n", "1 byte per call, from scratch (8192 calls)",
+           scratch * 1e9, scratch / whole);
+
+    printf("\n%-58s %12s %10s\n", "one call adding 1 byte", "ns", "7K / 1K");
+    static const struct {
+        const char *name;
+        iter_fn fn;
+    } calls[] = {
+        {"resumed", head_call_resumed_iter},
+        {"from scratch", head_call_scratch_iter},
+    };
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+        head_prepare(&hc, 1024);
+        size_t small_at = hc.at;
+        double small = measure(calls[i].fn, &hc);
+        head_prepare(&hc, 7 * 1024);
+        size_t big_at = hc.at;
+        double big = measure(calls[i].fn, &hc);
+        char name[96];
+        snprintf(name, sizeof name, "%s, %zu bytes buffered", calls[i].name, small_at);
+        printf("%-58s %12.1f %10s\n", name, small * 1e9, "");
+        snprintf(name, sizeof name, "%s, %zu bytes buffered", calls[i].name, big_at);
+        printf("%-58s %12.1f %10.2f\n", name, big * 1e9, big / small);
+    }
+    free(hc.head);
+}
+
 int main(int argc, char **argv)
 {
     const char *only = NULL;
@@ -821,7 +998,7 @@ int main(int argc, char **argv)
         } else {
             fprintf(stderr,
                     "usage: bench_micro [--quick] [--reps N] [--time SECONDS] "
-                    "[--only recv|unmask|utf8|send|handshake] [--size BYTES] "
+                    "[--only recv|unmask|utf8|send|handshake|head] [--size BYTES] "
                     "[--kind binary|text|utf8mix]\n");
             return 2;
         }
@@ -840,5 +1017,6 @@ int main(int argc, char **argv)
                           !only || strcmp(only, "utf8") == 0);
     if (!only || strcmp(only, "send") == 0) bench_send();
     if (!only || strcmp(only, "handshake") == 0) bench_handshake();
+    if (!only || strcmp(only, "head") == 0) bench_head();
     return 0;
 }

@@ -1,4 +1,5 @@
 #include "fuzz_common.h"
+#include "internal.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -322,6 +323,66 @@ size_t fuzz_chunker_next(fuzz_chunker *c)
 {
     size_t s = c->sizes[c->idx++ % 4];
     return s == 0 ? SIZE_MAX : s;
+}
+
+static int same_headers(const wsp_headers *a, const wsp_headers *b)
+{
+    return a->array == b->array && a->count == b->count && a->raw == b->raw &&
+           a->raw_len == b->raw_len;
+}
+
+void fuzz_check_resumed_head(const char *buf, size_t n, size_t max_bytes,
+                             size_t max_headers, int is_request,
+                             fuzz_chunker ch)
+{
+    wsp_http_progress prog;
+    size_t len = 0;
+    memset(&prog, 0, sizeof prog);
+    for (;;) {
+        wsp_request q1, q2;
+        wsp_response r1, r2;
+        size_t c1 = 0, c2 = 0;
+        int rc1, rc2;
+        memset(&q1, 0, sizeof q1);
+        memset(&q2, 0, sizeof q2);
+        memset(&r1, 0, sizeof r1);
+        memset(&r2, 0, sizeof r2);
+        if (is_request) {
+            rc1 = wsp_http_parse_request(buf, len, max_bytes, max_headers, &q1,
+                                         &c1);
+            rc2 = wsp_http_resume_request(buf, len, max_bytes, max_headers,
+                                          &prog, &q2, &c2);
+        } else {
+            rc1 = wsp_http_parse_response(buf, len, max_bytes, max_headers,
+                                          &r1, &c1);
+            rc2 = wsp_http_resume_response(buf, len, max_bytes, max_headers,
+                                           &prog, &r2, &c2);
+        }
+        FUZZ_CHECKF(rc1 == rc2, "prefix %zu: resumed %d, from scratch %d", len,
+                    rc2, rc1);
+        if (rc1 == WSP_OK) {
+            FUZZ_CHECK(c1 == c2);
+            if (is_request)
+                FUZZ_CHECK(q1.method == q2.method &&
+                           q1.method_len == q2.method_len &&
+                           q1.target == q2.target &&
+                           q1.target_len == q2.target_len &&
+                           q1.version_major == q2.version_major &&
+                           q1.version_minor == q2.version_minor &&
+                           same_headers(&q1.headers, &q2.headers));
+            else
+                FUZZ_CHECK(r1.status == r2.status && r1.reason == r2.reason &&
+                           r1.reason_len == r2.reason_len &&
+                           r1.version_major == r2.version_major &&
+                           r1.version_minor == r2.version_minor &&
+                           same_headers(&r1.headers, &r2.headers));
+        }
+        if (rc1 != WSP_ERR_NEED_MORE || len == n) break;
+        {
+            size_t c = fuzz_chunker_next(&ch);
+            len += c < n - len ? c : n - len;
+        }
+    }
 }
 
 /* ---- frames a connection wrote ---------------------------------------- */

@@ -125,6 +125,13 @@ void fuzz_chunker_whole(fuzz_chunker *c);
 void fuzz_chunker_single(fuzz_chunker *c);
 size_t fuzz_chunker_next(fuzz_chunker *c);
 
+/* Feeds buf[0..n) in the chunker's pieces to the resumable head parser
+ * (the connection's) and checks each answer against a from-scratch parse
+ * of the same prefix; stops at the first answer that is not NEED_MORE. */
+void fuzz_check_resumed_head(const char *buf, size_t n, size_t max_bytes,
+                             size_t max_headers, int is_request,
+                             fuzz_chunker ch);
+
 /* Walks frames a connection wrote, as its peer would, and asserts each is
  * well formed (parses whole, canonical header, masked exactly when the
  * writer is a client, RSV clear, known opcode, control frames final and

@@ -2,7 +2,9 @@
  *
  * 1. wsp_http_parse_request + wsp_upgrade_validate on the raw bytes, with
  *    the results checked for shape, and the validation repeated on the
- *    same headers given as a pre-parsed array: both forms must agree.
+ *    same headers given as a pre-parsed array: both forms must agree. The
+ *    resumable parser, fed the bytes in pieces, answers every prefix as a
+ *    from-scratch parse does.
  * 2. A server wsp_conn fed the same bytes whole and in chunks: the same
  *    verdict as step 1, the same event log both ways, and an answer
  *    (101 or error) that parses back.
@@ -203,6 +205,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     rc = wsp_http_parse_request(copy, n, max_bytes, max_headers, &req,
                                 &consumed);
+    fuzz_check_resumed_head(copy, n, max_bytes, max_headers, 1, chunked);
+    if (n <= 1024) {
+        /* every prefix, each compared with a from-scratch parse: quadratic,
+         * so short inputs only */
+        fuzz_chunker one_by_one;
+        fuzz_chunker_single(&one_by_one);
+        fuzz_check_resumed_head(copy, n, max_bytes, max_headers, 1, one_by_one);
+    }
     if (rc == WSP_OK) {
         wsp_request r2;
         size_t c2 = 0;

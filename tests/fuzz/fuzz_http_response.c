@@ -2,7 +2,9 @@
  * request (with counter entropy, so its key is always FUZZ_COUNTER_KEY and
  * the matching accept value can sit in the corpus), then gets the input as
  * the server's answer, whole and in chunks. Whatever follows a good 101 is
- * read as server frames. wsp_http_parse_response is also checked alone.
+ * read as server frames. wsp_http_parse_response is also checked alone,
+ * and the resumable parser fed the input in pieces must answer each
+ * prefix as it does.
  *
  * Input layout:
  *   [0] flags: bits0-1 subprotocols offered (0..2), bit2 offer
@@ -65,6 +67,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     rc = wsp_http_parse_response(copy, n, max_bytes, max_headers, &resp,
                                  &consumed);
+    fuzz_check_resumed_head(copy, n, max_bytes, max_headers, 0, chunked);
+    if (n <= 1024) {
+        /* every prefix, each compared with a from-scratch parse: quadratic,
+         * so short inputs only */
+        fuzz_chunker one_by_one;
+        fuzz_chunker_single(&one_by_one);
+        fuzz_check_resumed_head(copy, n, max_bytes, max_headers, 0, one_by_one);
+    }
     if (rc == WSP_OK) {
         wsp_header h;
         size_t pos = 0, count = 0;
