@@ -530,14 +530,14 @@ static int client_open(client *c, const ws_url *u, mode m)
     o.subprotocol_count = copts.subprotocol_count;
     o.headers = copts.headers;
     o.header_count = copts.header_count;
-    size_t n = 0, cap = 4096;
-    uint8_t *req = malloc(cap);
-    int rc = req ? wsp_conn_client_request(c->ws, &o, req, cap, &n)
-                 : WSP_ERR_NOMEM;
-    if (rc == WSP_ERR_BUFFER_TOO_SMALL) {
-        /* Only long --header values get here; *out_len is the size. */
+    /* Long --header values need more room; the request is rebuilt in a
+     * larger buffer until it fits. */
+    size_t n = 0;
+    uint8_t *req = NULL;
+    int rc = WSP_ERR_BUFFER_TOO_SMALL;
+    for (size_t cap = 4096; rc == WSP_ERR_BUFFER_TOO_SMALL && cap <= (1u << 20);
+         cap *= 2) {
         free(req);
-        cap = n;
         req = malloc(cap);
         rc = req ? wsp_conn_client_request(c->ws, &o, req, cap, &n)
                  : WSP_ERR_NOMEM;
