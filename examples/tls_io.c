@@ -233,23 +233,31 @@ static int tls_write(io_stream *s, const uint8_t *p, size_t len)
 int io_send_all(io_stream *s, const struct iovec *iov, int n)
 {
     if (!s->ssl) return tcp_send_all(s->fd, iov, n);
+    /* Every record but the last is full: pieces are gathered until 16 KiB,
+     * and a long run of payload with nothing gathered goes out as is. */
     uint8_t stage[TLS_RECORD_MAX];
     size_t staged = 0;
     for (int i = 0; i < n; i++) {
         const uint8_t *p = iov[i].iov_base;
         size_t len = iov[i].iov_len;
-        if (staged + len <= sizeof stage) {
-            memcpy(stage + staged, p, len);
-            staged += len;
-            continue;
-        }
-        if (staged > 0 && tls_write(s, stage, staged) != 0) return -1;
-        staged = 0;
-        if (len < sizeof stage) {
-            memcpy(stage, p, len);
-            staged = len;
-        } else if (tls_write(s, p, len) != 0) {
-            return -1;
+        while (len > 0) {
+            if (staged == 0 && len >= sizeof stage) {
+                size_t whole = len - len % sizeof stage;
+                if (tls_write(s, p, whole) != 0) return -1;
+                p += whole;
+                len -= whole;
+                continue;
+            }
+            size_t take = sizeof stage - staged;
+            if (take > len) take = len;
+            memcpy(stage + staged, p, take);
+            staged += take;
+            p += take;
+            len -= take;
+            if (staged == sizeof stage) {
+                if (tls_write(s, stage, staged) != 0) return -1;
+                staged = 0;
+            }
         }
     }
     return staged > 0 ? tls_write(s, stage, staged) : 0;
