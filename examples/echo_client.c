@@ -119,6 +119,12 @@ static int parse_url(const char *url, ws_url *u)
     memset(u, 0, sizeof *u);
     const char *p;
     if (strncmp(url, "wss://", 6) == 0) {
+        if (!tls_io_available()) {
+            fprintf(stderr, "echo_client: %s: this build has no TLS "
+                            "(configure with OpenSSL, Debian libssl-dev)\n",
+                    url);
+            return EXIT_TLS;
+        }
         u->tls = 1;
         p = url + 6;
     } else if (strncmp(url, "ws://", 5) == 0) {
