@@ -780,6 +780,9 @@ static void *connection_thread(void *arg)
     }
     if (c->fd >= 0) close(c->fd);
     io_tls_free(&c->io);
+    /* Detached: main stops waiting once the count below drops, maybe
+     * before this thread's exit handlers would free its TLS state. */
+    if (tls_ctx) tls_io_thread_done();
     log_conn(c);
     wsp_conn_free(c->ws);
     out_free(&c->out);

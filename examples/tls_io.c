@@ -52,6 +52,7 @@ int io_send(io_stream *s, const void *buf, size_t len)
 #ifdef EXAMPLES_TLS
 
 #include <arpa/inet.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -284,6 +285,11 @@ void io_tls_free(io_stream *s)
     s->ssl = NULL;
 }
 
+void tls_io_thread_done(void)
+{
+    OPENSSL_thread_stop();
+}
+
 #else /* EXAMPLES_TLS */
 
 int tls_io_available(void)
@@ -366,6 +372,10 @@ void io_tls_close_notify(io_stream *s)
 void io_tls_free(io_stream *s)
 {
     (void)s;
+}
+
+void tls_io_thread_done(void)
+{
 }
 
 #endif /* EXAMPLES_TLS */

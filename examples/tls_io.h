@@ -75,4 +75,8 @@ void io_tls_close_notify(io_stream *s);
 /* Frees the TLS state; the socket stays open. */
 void io_tls_free(io_stream *s);
 
+/* Frees the calling thread's OpenSSL state (its error queue) now rather
+ * than at thread exit, for threads the process does not wait to end. */
+void tls_io_thread_done(void);
+
 #endif
