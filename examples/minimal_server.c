@@ -27,16 +27,18 @@ typedef struct output {
     size_t len, cap;
 } output;
 
+/* Sends the buffer. A peer that is gone reads as WSP_ERR_CLOSED: there is
+ * nothing more to do for this connection. */
 static int output_send(output *o)
 {
     size_t done = 0;
     while (done < o->len) {
         ssize_t w = send(o->fd, o->buf + done, o->len - done, MSG_NOSIGNAL);
-        if (w <= 0) return -1;
+        if (w <= 0) return WSP_ERR_CLOSED;
         done += (size_t)w;
     }
     o->len = 0;
-    return 0;
+    return WSP_OK;
 }
 
 /* Echoes one piece of a message. When the frame does not fit, the buffer is
@@ -54,7 +56,7 @@ static int echo_piece(wsp_conn *ws, output *o, const wsp_event *ev)
                                o->cap - o->len, &n);
         if (rc == WSP_ERR_BUFFER_TOO_SMALL) {
             if (o->len > 0) {
-                if (output_send(o) != 0) return -1;
+                if (output_send(o) != WSP_OK) return WSP_ERR_CLOSED;
             } else {
                 chunk /= 2;
             }
@@ -72,8 +74,9 @@ static int echo_piece(wsp_conn *ws, output *o, const wsp_event *ev)
 /* Moves what the library queued (pongs, close replies) into the output. */
 static int take_pending(wsp_conn *ws, output *o)
 {
-    if (wsp_conn_pending_size(ws) > o->cap - o->len && output_send(o) != 0)
-        return -1;
+    if (wsp_conn_pending_size(ws) > o->cap - o->len &&
+        output_send(o) != WSP_OK)
+        return WSP_ERR_CLOSED;
     size_t n = 0;
     int rc = wsp_conn_flush(ws, o->buf + o->len, o->cap - o->len, &n);
     if (rc != WSP_OK) return rc;
@@ -84,7 +87,7 @@ static int take_pending(wsp_conn *ws, output *o)
 /* Answers the upgrade request: 101 when valid, an HTTP error otherwise. */
 static int answer_request(wsp_conn *ws, output *o, const wsp_event *ev)
 {
-    if (output_send(o) != 0) return -1;
+    if (output_send(o) != WSP_OK) return WSP_ERR_CLOSED;
     size_t n = 0;
     int rc = ev->status == WSP_OK
                  ? wsp_conn_accept(ws, NULL, o->buf, o->cap, &n)
@@ -128,7 +131,7 @@ static void serve(int fd, uint8_t *out_buf, size_t out_cap)
         if (rc != WSP_OK && rc != WSP_ERR_CLOSED)
             fprintf(stderr, "connection ends: %s\n", wsp_strerror(rc));
         /* A failure queued its close frame (or HTTP error); send it too. */
-        if (take_pending(ws, &o) != WSP_OK || output_send(&o) != 0) break;
+        if (take_pending(ws, &o) != WSP_OK || output_send(&o) != WSP_OK) break;
         if (rc != WSP_OK) break;
         memmove(in, in + off, in_len - off); /* keep what was not consumed */
         in_len -= off;
