@@ -13,11 +13,16 @@
  * because each is a whole, unfragmented message and nothing is queued for
  * a connection that is no longer OPEN.
  *
- * Compression (--deflate) is per recipient: the library compresses only
- * inside wsp_conn_send, with that connection's compressor, so a compressed
- * frame cannot be made once and shared. Even with server_no_context_takeover
- * negotiated, each client may ask for its own server window size. Clients
- * that negotiated compression get their own copy; the others share one.
+ * Compression (--deflate) is negotiated with server_no_context_takeover:
+ * every message is then compressed from a fresh state, so its compressed
+ * bytes depend only on the message and the window size, not on what the
+ * connection sent before. Clients that agreed on the same server window
+ * share one compressed frame. The library compresses only inside
+ * wsp_conn_send, so that frame is made by the first such recipient's
+ * connection, whose compressor resets after the message. The price is the
+ * compression ratio: no message can refer to earlier ones. To know each
+ * client's window, the server negotiates itself (wsp_deflate_negotiate),
+ * answers with that, and turns compression on (wsp_conn_enable_deflate).
  *
  * Slow consumers. Each client has a queue of frames not yet written to its
  * socket, bounded by --queue-bytes (default 1 MiB). A broadcast that would
@@ -99,6 +104,7 @@ typedef struct client {
     size_t queued_bytes; /* unwritten bytes over the whole queue */
     int want_write;      /* EPOLLOUT registered */
     uint64_t deadline_ms; /* CLOSING / DROPPED: close TCP by then */
+    int window_bits;     /* 0: no compression; 8..15: agreed server window */
     char peer[32];
 } client;
 
@@ -109,7 +115,10 @@ static struct {
     int quiet;
 } opts = {64u * 1024u, 1024u * 1024u, 0, 0};
 
-static const wsp_deflate_config deflate_cfg;
+/* Each compressed message must stand alone to be shared (see above). */
+static const wsp_deflate_config deflate_cfg = {.no_context_takeover = 1};
+/* Printed at exit: how many frames were encoded for how many deliveries. */
+static unsigned long long stat_messages, stat_encodings, stat_deliveries;
 static client *clients[MAX_CLIENTS];
 static int epfd = -1;
 static volatile sig_atomic_t stop_requested;
@@ -285,50 +294,98 @@ static void drop_slow(client *c)
     start_close(c, 1008, "too slow", CLIENT_DROPPED);
 }
 
-/* Sends one text message to every open client but its sender. */
+/* The frame of an uncompressed text message, for every recipient. */
+static shared_frame *encode_plain(const uint8_t *text, size_t len)
+{
+    wsp_frame_header h;
+    memset(&h, 0, sizeof h);
+    h.fin = 1;
+    h.opcode = WSP_OP_TEXT;
+    h.payload_len = len;
+    uint8_t hdr[WSP_MAX_FRAME_HEADER];
+    size_t hl = 0;
+    if (wsp_frame_encode_header(&h, hdr, sizeof hdr, &hl) != WSP_OK)
+        return NULL;
+    shared_frame *f = frame_new(hl + len);
+    if (f) {
+        memcpy(f->bytes, hdr, hl);
+        memcpy(f->bytes + hl, text, len);
+    }
+    return f;
+}
+
+/* The compressed frame, made by the recipient `by`; it serves every client
+ * that agreed on the same window (each message starts a fresh state). */
+static shared_frame *encode_compressed(client *by, const uint8_t *text,
+                                       size_t len)
+{
+    size_t cap = wsp_conn_send_bound(by->ws, len), n = 0;
+    shared_frame *f = frame_new(cap);
+    if (f && wsp_conn_send(by->ws, WSP_OP_TEXT, text, len, 0, f->bytes, cap,
+                           &n) != WSP_OK) {
+        frame_release(f);
+        return NULL;
+    }
+    if (f) f->len = n;
+    return f;
+}
+
+/* Sends one text message to every open client but its sender: one frame
+ * without compression, one per agreed window with it. */
 static void broadcast(const client *from, const uint8_t *text, size_t len)
 {
-    shared_frame *plain = NULL; /* encoded at the first recipient */
+    shared_frame *plain = NULL, *compressed[16] = {NULL};
+    stat_messages++;
     for (size_t i = 0; i < MAX_CLIENTS; i++) {
         client *c = clients[i];
         if (!c || c == from || c->state != CLIENT_ACTIVE ||
             wsp_conn_state(c->ws) != WSP_STATE_OPEN)
             continue;
-        shared_frame *f = NULL;
-        if (wsp_conn_deflate_active(c->ws)) {
-            size_t cap = wsp_conn_send_bound(c->ws, len), n = 0;
-            f = frame_new(cap);
-            if (!f || wsp_conn_send(c->ws, WSP_OP_TEXT, text, len, 0, f->bytes,
-                                    cap, &n) != WSP_OK) {
-                frame_release(f);
+        shared_frame **slot = c->window_bits ? &compressed[c->window_bits]
+                                             : &plain;
+        if (!*slot) {
+            *slot = c->window_bits ? encode_compressed(c, text, len)
+                                   : encode_plain(text, len);
+            if (!*slot) {
+                mark_gone(c); /* out of memory: this one cannot follow */
                 continue;
             }
-            f->len = n;
-        } else {
-            if (!plain) {
-                wsp_frame_header h;
-                memset(&h, 0, sizeof h);
-                h.fin = 1;
-                h.opcode = WSP_OP_TEXT;
-                h.payload_len = len;
-                uint8_t hdr[WSP_MAX_FRAME_HEADER];
-                size_t hl = 0;
-                if (wsp_frame_encode_header(&h, hdr, sizeof hdr, &hl) !=
-                        WSP_OK ||
-                    !(plain = frame_new(hl + len)))
-                    return;
-                memcpy(plain->bytes, hdr, hl);
-                memcpy(plain->bytes + hl, text, len);
-            }
-            f = plain;
-            f->refs++;
+            stat_encodings++;
         }
-        if (c->queued_bytes + f->len > opts.queue_bytes) drop_slow(c);
-        else if (enqueue(c, f) != 0) drop_slow(c);
-        frame_release(f);
+        stat_deliveries++;
+        if (c->queued_bytes + (*slot)->len > opts.queue_bytes ||
+            enqueue(c, *slot) != 0)
+            drop_slow(c);
         if (write_queue(c) != 0) mark_gone(c);
     }
     frame_release(plain);
+    for (size_t b = 0; b < 16; b++) frame_release(compressed[b]);
+}
+
+/* Negotiates permessage-deflate itself, so it knows the window it agreed
+ * on, then answers with it. */
+static int accept_client(client *c, const wsp_event *ev, uint8_t *out,
+                         size_t cap, size_t *n)
+{
+    wsp_accept_options ao;
+    memset(&ao, 0, sizeof ao);
+    ao.no_deflate = 1;
+    wsp_deflate_params agreed;
+    char ext[256];
+    size_t ext_len = 0;
+    int rc = WSP_ERR_NEED_MORE;
+    if (opts.deflate && wsp_deflate_available())
+        rc = wsp_deflate_negotiate(&ev->request.headers, &deflate_cfg, &agreed,
+                                   ext, sizeof ext, &ext_len);
+    if (rc == WSP_OK) ao.extensions = ext;
+    else if (rc != WSP_ERR_NEED_MORE) return rc; /* NEED_MORE: no offer fits */
+    int arc = wsp_conn_accept(c->ws, &ao, out, cap, n);
+    if (arc != WSP_OK || rc != WSP_OK) return arc;
+    arc = wsp_conn_enable_deflate(c->ws, &deflate_cfg, &agreed);
+    if (arc == WSP_OK)
+        c->window_bits = agreed.server_max_window_bits
+                             ? agreed.server_max_window_bits : 15;
+    return arc;
 }
 
 static int handle_event(client *c, const wsp_event *ev)
@@ -338,7 +395,7 @@ static int handle_event(client *c, const wsp_event *ev)
         uint8_t buf[1024];
         size_t n = 0;
         int rc = ev->status == WSP_OK
-                     ? wsp_conn_accept(c->ws, NULL, buf, sizeof buf, &n)
+                     ? accept_client(c, ev, buf, sizeof buf, &n)
                      : wsp_conn_reject(c->ws, 0, buf, sizeof buf, &n);
         if (rc != WSP_OK || enqueue_copy(c, buf, n) != 0) return -1;
         if (ev->status == WSP_OK) {
@@ -424,7 +481,6 @@ static void accept_clients(int lfd)
         wsp_config cfg;
         memset(&cfg, 0, sizeof cfg);
         cfg.max_message = opts.max_message;
-        if (opts.deflate && wsp_deflate_available()) cfg.deflate = &deflate_cfg;
         if (!c || wsp_conn_new(&cfg, &c->ws) != WSP_OK) {
             free(c);
             close(fd);
@@ -563,6 +619,9 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < MAX_CLIENTS; i++) {
         if (clients[i]) client_free(clients[i]);
     }
+    if (!opts.quiet)
+        fprintf(stderr, "messages=%llu encodings=%llu deliveries=%llu\n",
+                stat_messages, stat_encodings, stat_deliveries);
     close(lfd);
     close(epfd);
     return 0;

@@ -21,6 +21,8 @@ from interop_common import (TestFailure, check, log, main_wrapper,  # noqa: E402
                             require_module, upgrade_request)
 
 websockets = require_module("websockets")
+from websockets.extensions.permessage_deflate import (  # noqa: E402
+    ClientPerMessageDeflateFactory)
 
 CLIENTS = 50
 MESSAGES = 10
@@ -54,9 +56,18 @@ class ChatServer:
         return False
 
     def stop(self):
+        """Ends the server; returns its messages/encodings/deliveries."""
         self.proc.terminate()
         rc = self.proc.wait(timeout=10)
         check(rc == 0, "chat_server exited with %s" % rc)
+        for _ in range(100):
+            for line in self.log:
+                m = re.match(r"messages=(\d+) encodings=(\d+) "
+                             r"deliveries=(\d+)$", line)
+                if m:
+                    return tuple(int(x) for x in m.groups())
+            time.sleep(0.05)
+        raise TestFailure("chat_server printed no statistics")
 
 
 class SilentClient:
@@ -104,14 +115,21 @@ class SilentClient:
             texts += 1
 
 
-async def chatter(url, index, count, expected, compression, started):
+async def chatter(url, index, count, expected, window, started):
+    """window: None (no compression), 15 (websockets' default offer) or a
+    server_max_window_bits to ask for."""
     got = []
-    async with websockets.connect(url, compression=compression,
-                                  max_size=None) as ws:
-        if compression:
-            check("permessage-deflate" in
-                  (ws.response_headers.get("Sec-WebSocket-Extensions") or ""),
-                  "client %d: compression not negotiated" % index)
+    kwargs = {"compression": "deflate" if window == 15 else None}
+    if window not in (None, 15):
+        kwargs["extensions"] = [ClientPerMessageDeflateFactory(
+            server_max_window_bits=window)]
+    async with websockets.connect(url, max_size=None, **kwargs) as ws:
+        ext = ws.response_headers.get("Sec-WebSocket-Extensions") or ""
+        check(("permessage-deflate" in ext) == (window is not None),
+              "client %d: extension %r for window %r" % (index, ext, window))
+        if window not in (None, 15):
+            check("server_max_window_bits=%d" % window in ext,
+                  "client %d: window not agreed: %r" % (index, ext))
         started.append(index)
         while len(started) < count:
             await asyncio.sleep(0.01)
@@ -132,12 +150,12 @@ async def chatter(url, index, count, expected, compression, started):
     return got
 
 
-async def room(port, count, compression_of):
+async def room(port, count, window_of):
     url = "ws://127.0.0.1:%d/" % port
     started = []
     expected = (count - 1) * MESSAGES
     results = await asyncio.gather(*[
-        chatter(url, i, count, expected, compression_of(i), started)
+        chatter(url, i, count, expected, window_of(i), started)
         for i in range(count)])
     for i, got in enumerate(results):
         check(len(got) == expected, "client %d got %d of %d messages"
@@ -200,13 +218,30 @@ def main():
     log("the client that never read was dropped with 1008: it got %d of "
         "%d messages (%d bytes flooded after the room left)"
         % (texts, sent_to_silent, flooded))
-    server.stop()
+    messages, encodings, deliveries = server.stop()
+    # The room's messages went to 50 recipients each (49 others and the
+    # silent one), the flood's to the silent one only.
+    # (Flood messages sent after the drop had no recipient: no encoding.)
+    check(encodings <= messages and
+          deliveries >= CLIENTS * (CLIENTS - 1) * MESSAGES,
+          "at most one encoding per message expected: %d encodings, %d "
+          "deliveries for %d messages" % (encodings, deliveries, messages))
+    log("%d messages, %d encodings, %d deliveries" % (messages, encodings,
+                                                        deliveries))
 
+    # Three groups: no compression, the default window, window 10.
+    windows = [None, 15, 10]
     server = ChatServer(binary, "--deflate")
-    asyncio.run(room(server.port, 6,
-                     lambda i: "deflate" if i % 2 else None))
-    server.stop()
-    log("--deflate: clients with and without compression all served")
+    asyncio.run(room(server.port, 9, lambda i: windows[i % 3]))
+    messages, encodings, deliveries = server.stop()
+    check(messages == 9 * MESSAGES and deliveries == 8 * messages and
+          encodings == 3 * messages,
+          "--deflate: %d encodings and %d deliveries for %d messages; want "
+          "one encoding per message and group" % (encodings, deliveries,
+                                                  messages))
+    log("--deflate: clients without compression and with two windows all "
+        "served; %d messages, %d encodings, %d deliveries"
+        % (messages, encodings, deliveries))
 
 
 main_wrapper(main)
