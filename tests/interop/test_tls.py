@@ -68,6 +68,23 @@ async def client_side(server, ca):
     log("client: https page served; untrusted CA refused")
 
 
+async def idle_close(server, ca):
+    """The server's own close (idle timeout) over TLS: 1001, then the
+    close handshake and a TLS close_notify before TCP ends."""
+    ctx = ssl.create_default_context(cafile=os.path.join(ca, "ca.pem"))
+    async with websockets.connect("wss://127.0.0.1:%d/idle" % server.port,
+                                  ssl=ctx, compression=None) as ws:
+        await ws.send("still here")
+        check(await ws.recv() == "still here", "echo before idling")
+        try:
+            await asyncio.wait_for(ws.recv(), 10)
+            raise TestFailure("a message instead of the idle close")
+        except websockets.exceptions.ConnectionClosed:
+            pass
+        check(ws.close_code == 1001, "idle close code %r" % ws.close_code)
+    log("client: idle timeout over wss closes with 1001")
+
+
 # ---------------------------------------------------------------------------
 # websockets as a TLS server, echo_client as the client.
 # ---------------------------------------------------------------------------
@@ -179,6 +196,13 @@ def main():
                         os.path.join(ca, "server.pem"), "--tls-key",
                         os.path.join(ca, "server.key")) as server:
             asyncio.run(client_side(server, ca))
+        with EchoServer(sys.argv[1], "--idle-timeout", "1", "--tls-cert",
+                        os.path.join(ca, "server.pem"), "--tls-key",
+                        os.path.join(ca, "server.key")) as server:
+            asyncio.run(idle_close(server, ca))
+            check(any("outcome=timeout" in l and "close_out=1001" in l
+                      for l in server.log_lines),
+                  "server log: %r" % server.log_lines)
         asyncio.run(server_side(sys.argv[2], ca))
     finally:
         shutil.rmtree(ca, ignore_errors=True)
