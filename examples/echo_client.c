@@ -5,10 +5,12 @@
 #define _POSIX_C_SOURCE 200809L
 #define _DEFAULT_SOURCE
 
+#include "tls_io.h"
 #include "wsproto.h"
 
 #include <errno.h>
 #include <netdb.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -27,11 +29,11 @@
 enum exit_code {
     EXIT_OK = 0,
     EXIT_USAGE = 1,     /* bad command line */
-    EXIT_BAD_URL = 2,   /* URL not ws://host[:port][/path] */
-    EXIT_TLS = 3,       /* wss:// asked for */
+    EXIT_BAD_URL = 2,   /* URL not ws[s]://host[:port][/path] */
+    EXIT_TLS = 3,       /* TLS handshake or certificate check failed */
     EXIT_CONNECT = 4,   /* name lookup failed, refused, unreachable */
     EXIT_HANDSHAKE = 5, /* server did not accept the upgrade */
-    EXIT_PROTOCOL = 6,  /* protocol failure or error close code */
+    EXIT_PROTOCOL = 6,  /* protocol failure, or closed with an error code */
     EXIT_LOST = 7,      /* connection lost, timed out, closed too early */
     EXIT_INTERNAL = 8   /* out of memory or a library usage error */
 };
@@ -45,16 +47,21 @@ enum exit_code {
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: echo_client [options] ws://host[:port][/path] [MESSAGE...]\n"
-        "       echo_client [options] --autobahn ws://host:port AGENT\n"
+        "usage: echo_client [options] ws[s]://host[:port][/path] [MESSAGE...]\n"
+        "       echo_client [options] --autobahn ws[s]://host:port AGENT\n"
         "\n"
         "Sends each MESSAGE as a text message and prints each reply on its own\n"
         "line, then closes with 1000 and waits for the server's close. With no\n"
         "MESSAGE, sends every line read from standard input and prints\n"
         "whatever the server sends; at end of input it waits for the replies\n"
-        "still due (one per line) and closes.\n"
+        "still due (one per line) and closes. Binary replies print as\n"
+        "'[binary message, N bytes]'. After connecting, the negotiated\n"
+        "subprotocol and extensions are shown on standard error.\n"
         "\n"
         "options:\n"
+        "  --binary               send messages as binary instead of text\n"
+        "  --ping                 ping once connected and print the round trip\n"
+        "                         time when the pong comes back\n"
         "  --echo                 send back every message the server sends\n"
         "                         (same type and payload) until it closes\n"
         "  --autobahn URL AGENT   run every case of an Autobahn|Testsuite\n"
@@ -63,28 +70,44 @@ static void usage(FILE *f)
         "  --subprotocol NAME     offer a subprotocol (repeatable)\n"
         "  --no-deflate           do not offer permessage-deflate compression\n"
         "  --header 'Name: value' add a request header (repeatable)\n"
+        "  --ca FILE              wss: trust the CA certificates in FILE (PEM)\n"
+        "                         instead of the system's\n"
+        "  --insecure             wss: accept any certificate (tests only)\n"
         "  --timeout SECONDS      give up when the server is silent this long\n"
         "                         while a reply is awaited (default 30)\n"
         "  --quiet                no progress lines on standard error\n"
         "  --help                 this text\n"
         "\n"
-        "exit status:\n"
-        "  0  success (in --echo mode: the server closed the connection)\n"
+        "exit status, the same in every mode:\n"
+        "  0  success: the session ended with a clean close, from either side,\n"
+        "     with 1000, 1001, no code, or an application code 3000-4999\n"
         "  1  bad command line\n"
         "  2  bad URL\n"
-        "  3  wss:// URL: TLS is not supported by this example\n"
+        "  3  TLS failed: handshake, certificate not trusted or not for this\n"
+        "     host, or the program was built without TLS%s\n"
         "  4  could not connect (unknown host, refused, unreachable)\n"
-        "  5  handshake rejected: the HTTP status is printed\n"
-        "  6  protocol failure, or the server closed with an error code: the\n"
-        "     close code is printed\n"
+        "  5  the server refused the upgrade: the HTTP status is printed\n"
+        "  6  protocol failure, or the server closed with an error code\n"
+        "     (1002-1015): the code is printed\n"
         "  7  connection lost, timed out, or closed before all replies came\n"
-        "  8  internal error (out of memory)\n");
+        "  8  internal error (out of memory)\n",
+        tls_io_available() ? "" : " (this build is)");
+}
+
+/* wsp_strerror() gives "WSP_ERR_NAME: description"; users get only the
+ * description. */
+static const char *describe(int status)
+{
+    const char *text = wsp_strerror(status);
+    const char *colon = strstr(text, ": ");
+    return colon ? colon + 2 : text;
 }
 
 /* ------------------------------------------------------------------------
  * URL parsing: ws://host[:port][/path][?query], RFC 6455 3.
  * ---------------------------------------------------------------------- */
 typedef struct ws_url {
+    int tls;            /* wss:// */
     char host[256];     /* for getaddrinfo, without brackets */
     char port[8];
     char host_hdr[272]; /* Host header value */
@@ -96,18 +119,19 @@ static int parse_url(const char *url, ws_url *u)
     memset(u, 0, sizeof *u);
     const char *p;
     if (strncmp(url, "wss://", 6) == 0) {
-        fprintf(stderr,
-                "echo_client: %s: TLS is not supported by this example; use "
-                "a ws:// URL\n", url);
-        return EXIT_TLS;
+        if (!tls_io_available()) {
+            fprintf(stderr, "echo_client: %s: this build has no TLS "
+                            "(configure with OpenSSL, Debian libssl-dev)\n",
+                    url);
+            return EXIT_TLS;
+        }
+        u->tls = 1;
+        p = url + 6;
+    } else if (strncmp(url, "ws://", 5) == 0) {
+        p = url + 5;
+    } else {
+        goto bad;
     }
-    if (strncmp(url, "ws://", 5) != 0) {
-        fprintf(stderr,
-                "echo_client: bad URL '%s': expected ws://host[:port][/path]\n",
-                url);
-        return EXIT_BAD_URL;
-    }
-    p = url + 5;
     const char *host = p, *host_end;
     if (*p == '[') {
         host = p + 1;
@@ -124,7 +148,8 @@ static int parse_url(const char *url, ws_url *u)
         goto bad;
     memcpy(u->host, host, (size_t)(host_end - host));
     if (*p == '@') goto bad; /* user info has no meaning for ws:// */
-    unsigned long port = 80;
+    unsigned long default_port = u->tls ? 443 : 80;
+    unsigned long port = default_port;
     if (*p == ':') {
         char *end = NULL;
         p++;
@@ -138,7 +163,7 @@ static int parse_url(const char *url, ws_url *u)
     if (strchr(p, '#')) goto bad;
     snprintf(u->port, sizeof u->port, "%lu", port);
     int bracket = strchr(u->host, ':') != NULL;
-    if (port == 80)
+    if (port == default_port)
         snprintf(u->host_hdr, sizeof u->host_hdr, bracket ? "[%s]" : "%s",
                  u->host);
     else
@@ -153,8 +178,8 @@ static int parse_url(const char *url, ws_url *u)
     return EXIT_OK;
 bad:
     fprintf(stderr,
-            "echo_client: bad URL '%s': expected ws://host[:port][/path]\n",
-            url);
+            "echo_client: bad URL '%s': expected ws://host[:port][/path] or "
+            "wss://...\n", url);
     return EXIT_BAD_URL;
 }
 
@@ -168,9 +193,16 @@ typedef struct client_opts {
     size_t header_count;
     unsigned timeout_s;
     int quiet;
+    wsp_opcode send_opcode; /* --binary */
+    int ping;
+    const char *ca_file;
+    int insecure;
 } client_opts;
 
-static client_opts copts = {{NULL}, 0, {{NULL, 0, NULL, 0}}, 0, 30, 0};
+static client_opts copts = {{NULL}, 0, {{NULL, 0, NULL, 0}}, 0, 30, 0,
+                            WSP_OP_TEXT, 0, NULL, 0};
+/* Made at the first wss:// connection, used by every later one. */
+static struct ssl_ctx_st *tls_ctx;
 /* permessage-deflate is offered unless --no-deflate; the server decides. */
 static int offer_deflate = 1;
 static const wsp_deflate_config deflate_cfg;
@@ -195,7 +227,7 @@ static void note(const char *fmt, ...)
 typedef enum mode { MODE_PRINT, MODE_ECHO, MODE_COLLECT } mode;
 
 typedef struct client {
-    int fd;
+    io_stream io; /* the socket, with TLS on top for wss:// */
     wsp_conn *ws;
     uint8_t *in;
     size_t in_len;
@@ -206,6 +238,7 @@ typedef struct client {
     int http_status;
     unsigned long received;
     int peer_closed;
+    int pong_seen;
     uint16_t peer_code;
     char peer_reason[128];
     int failed;
@@ -223,42 +256,6 @@ static void set_recv_timeout(int fd, unsigned seconds)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 }
 
-static int send_all(int fd, const struct iovec *iov_in, int n)
-{
-    struct iovec iov[4];
-    if (n > 4) return -1;
-    memcpy(iov, iov_in, (size_t)n * sizeof *iov);
-    struct iovec *v = iov;
-    while (n > 0) {
-        struct msghdr mh;
-        memset(&mh, 0, sizeof mh);
-        mh.msg_iov = v;
-        mh.msg_iovlen = (size_t)n;
-        ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        size_t left = (size_t)w;
-        while (n > 0 && left >= v->iov_len) {
-            left -= v->iov_len;
-            v++;
-            n--;
-        }
-        if (n > 0) {
-            v->iov_base = (uint8_t *)v->iov_base + left;
-            v->iov_len -= left;
-        }
-    }
-    return 0;
-}
-
-static int send_buf(int fd, const uint8_t *buf, size_t len)
-{
-    struct iovec iov = {(void *)(uintptr_t)buf, len};
-    return send_all(fd, &iov, 1);
-}
-
 /* Sends the bytes the library queued on its own (pongs, close replies). */
 static int flush_pending(client *c)
 {
@@ -266,7 +263,7 @@ static int flush_pending(client *c)
     size_t n = 0;
     if (wsp_conn_pending_size(c->ws) == 0) return 0;
     if (wsp_conn_flush(c->ws, buf, sizeof buf, &n) != WSP_OK) return -1;
-    return send_buf(c->fd, buf, n);
+    return io_send(&c->io, buf, n);
 }
 
 /* Sends one whole message. Large payloads are masked in place and written
@@ -283,7 +280,7 @@ static int send_message(client *c, wsp_opcode op, uint8_t *payload,
         uint8_t *big = rc == WSP_OK ? malloc(cap) : NULL;
         if (rc == WSP_OK)
             rc = big ? wsp_conn_send(c->ws, op, payload, len, 0, big, cap, &n) : WSP_ERR_NOMEM;
-        if (rc == WSP_OK) rc = send_buf(c->fd, big, n) == 0 ? WSP_OK : WSP_ERR_CLOSED;
+        if (rc == WSP_OK) rc = io_send(&c->io, big, n) == 0 ? WSP_OK : WSP_ERR_CLOSED;
         free(big);
         return rc;
     }
@@ -293,17 +290,13 @@ static int send_message(client *c, wsp_opcode op, uint8_t *payload,
         rc = wsp_conn_send_zerocopy(c->ws, op, payload, len, 0, hdr, &hl);
         if (rc != WSP_OK) return rc;
         struct iovec iov[2] = {{hdr, hl}, {payload, len}};
-        return send_all(c->fd, iov, 2) == 0 ? WSP_OK : WSP_ERR_CLOSED;
+        return io_send_all(&c->io, iov, 2) == 0 ? WSP_OK : WSP_ERR_CLOSED;
     }
     uint8_t buf[ZEROCOPY_MIN + WSP_MAX_FRAME_HEADER];
     size_t n = 0;
-    /* An empty message may have a NULL buffer; never hand the library
-     * NULL + 0 to do arithmetic on. */
-    static const uint8_t empty[1] = {0};
-    rc = wsp_conn_send(c->ws, op, len ? payload : empty, len, 0, buf,
-                       sizeof buf, &n);
+    rc = wsp_conn_send(c->ws, op, payload, len, 0, buf, sizeof buf, &n);
     if (rc != WSP_OK) return rc;
-    return send_buf(c->fd, buf, n) == 0 ? WSP_OK : WSP_ERR_CLOSED;
+    return io_send(&c->io, buf, n) == 0 ? WSP_OK : WSP_ERR_CLOSED;
 }
 
 static void print_message(const wsp_message *m)
@@ -327,6 +320,13 @@ static void handle_event(client *c, wsp_event *ev)
             if (ev->u.response.subprotocol)
                 note("subprotocol: %.*s", (int)ev->u.response.subprotocol_len,
                      ev->u.response.subprotocol);
+            else
+                note("subprotocol: none");
+            if (ev->u.response.extensions)
+                note("extensions: %.*s", (int)ev->u.response.extensions_len,
+                     ev->u.response.extensions);
+            else
+                note("extensions: none");
         } else {
             c->handshake_failed = 1;
             c->fail_status = ev->u.response.status;
@@ -336,7 +336,7 @@ static void handle_event(client *c, wsp_event *ev)
         int rc = wsp_message_add(&c->msg, ev);
         if (rc != WSP_OK) {
             c->internal_error = 1;
-            c->fail_reason = wsp_strerror(rc);
+            c->fail_reason = describe(rc);
             break;
         }
         if (!c->msg.complete) break;
@@ -346,7 +346,7 @@ static void handle_event(client *c, wsp_event *ev)
                 rc = send_message(c, c->msg.opcode, c->msg.data, c->msg.len);
                 if (rc != WSP_OK && rc != WSP_ERR_STATE) {
                     c->internal_error = 1;
-                    c->fail_reason = wsp_strerror(rc);
+                    c->fail_reason = describe(rc);
                 }
             }
         } else if (c->mode == MODE_COLLECT) {
@@ -384,6 +384,8 @@ static void handle_event(client *c, wsp_event *ev)
         }
         break;
     case WSP_EV_PONG:
+        c->pong_seen = 1;
+        break;
     case WSP_EV_REQUEST:
     case WSP_EV_NONE:
         break;
@@ -398,7 +400,7 @@ static enum read_result client_read(client *c)
 {
     ssize_t r;
     do {
-        r = recv(c->fd, c->in + c->in_len, RECV_BUF_SIZE - c->in_len, 0);
+        r = io_recv(&c->io, c->in + c->in_len, RECV_BUF_SIZE - c->in_len);
     } while (r < 0 && errno == EINTR);
     if (r == 0) return READ_EOF;
     if (r < 0)
@@ -421,7 +423,7 @@ static enum read_result client_read(client *c)
         }
         if (rc < 0 && ev.type != WSP_EV_FAILURE) {
             c->internal_error = 1;
-            c->fail_reason = wsp_strerror(rc);
+            c->fail_reason = describe(rc);
             break;
         }
         if (ev.type == WSP_EV_NONE) break;
@@ -439,12 +441,13 @@ static enum read_result client_read(client *c)
 
 static void client_free(client *c)
 {
-    if (c->fd >= 0) close(c->fd);
+    io_tls_free(&c->io);
+    if (c->io.fd >= 0) close(c->io.fd);
     wsp_conn_free(c->ws);
     wsp_message_free(&c->msg);
     free(c->in);
     memset(c, 0, sizeof *c);
-    c->fd = -1;
+    c->io.fd = -1;
 }
 
 static int tcp_connect(const ws_url *u)
@@ -486,11 +489,27 @@ static int tcp_connect(const ws_url *u)
     return fd;
 }
 
+/* Starts TLS on the connected socket: certificate checked against the
+ * trusted CAs and the URL's host (unless --insecure). */
+static int tls_open(client *c, const ws_url *u)
+{
+    if (!tls_ctx) tls_ctx = tls_client_context(copts.ca_file, copts.insecure);
+    if (!tls_ctx) return EXIT_TLS;
+    io_result r = io_tls_start(&c->io, tls_ctx, 0, u->host);
+    if (r == IO_OK) r = io_tls_handshake(&c->io);
+    if (r == IO_OK) return EXIT_OK;
+    char why[256];
+    fprintf(stderr, "echo_client: TLS with %s failed: %s\n", u->host,
+            r == IO_AGAIN ? "timed out"
+                          : io_tls_error(&c->io, why, sizeof why));
+    return EXIT_TLS;
+}
+
 /* Connects and runs the opening handshake. Returns EXIT_OK with c open. */
 static int client_open(client *c, const ws_url *u, mode m)
 {
     memset(c, 0, sizeof *c);
-    c->fd = -1;
+    c->io.fd = -1;
     c->mode = m;
     c->in = malloc(RECV_BUF_SIZE);
     wsp_config cfg;
@@ -501,9 +520,13 @@ static int client_open(client *c, const ws_url *u, mode m)
         fprintf(stderr, "echo_client: out of memory\n");
         return EXIT_INTERNAL;
     }
-    c->fd = tcp_connect(u);
-    if (c->fd < 0) return EXIT_CONNECT;
-    set_recv_timeout(c->fd, copts.timeout_s);
+    c->io.fd = tcp_connect(u);
+    if (c->io.fd < 0) return EXIT_CONNECT;
+    set_recv_timeout(c->io.fd, copts.timeout_s);
+    if (u->tls) {
+        int rc = tls_open(c, u);
+        if (rc != EXIT_OK) return rc;
+    }
 
     wsp_client_options o;
     memset(&o, 0, sizeof o);
@@ -513,25 +536,25 @@ static int client_open(client *c, const ws_url *u, mode m)
     o.subprotocol_count = copts.subprotocol_count;
     o.headers = copts.headers;
     o.header_count = copts.header_count;
-    size_t n = 0, cap = 4096;
-    uint8_t *req = malloc(cap);
-    int rc = req ? wsp_conn_client_request(c->ws, &o, req, cap, &n)
-                 : WSP_ERR_NOMEM;
-    if (rc == WSP_ERR_BUFFER_TOO_SMALL) {
-        /* Only long --header values get here; *out_len is the size. */
+    /* Long --header values need more room; the request is rebuilt in a
+     * larger buffer until it fits. */
+    size_t n = 0;
+    uint8_t *req = NULL;
+    int rc = WSP_ERR_BUFFER_TOO_SMALL;
+    for (size_t cap = 4096; rc == WSP_ERR_BUFFER_TOO_SMALL && cap <= (1u << 20);
+         cap *= 2) {
         free(req);
-        cap = n;
         req = malloc(cap);
         rc = req ? wsp_conn_client_request(c->ws, &o, req, cap, &n)
                  : WSP_ERR_NOMEM;
     }
     if (rc != WSP_OK) {
         fprintf(stderr, "echo_client: cannot build the request: %s\n",
-                wsp_strerror(rc));
+                describe(rc));
         free(req);
         return rc == WSP_ERR_INVALID_ARG ? EXIT_USAGE : EXIT_INTERNAL;
     }
-    int sent = send_buf(c->fd, req, n);
+    int sent = io_send(&c->io, req, n);
     free(req);
     if (sent != 0) {
         fprintf(stderr, "echo_client: sending the request failed: %s\n",
@@ -553,12 +576,13 @@ static int client_open(client *c, const ws_url *u, mode m)
     if (c->handshake_failed) {
         if (c->fail_status == WSP_ERR_HTTP_STATUS)
             fprintf(stderr,
-                    "echo_client: handshake rejected: server answered HTTP "
-                    "%d\n", c->http_status);
+                    "echo_client: the server refused the upgrade: HTTP %d\n",
+                    c->http_status);
         else
             fprintf(stderr,
-                    "echo_client: handshake rejected (HTTP %d): %s\n",
-                    c->http_status, wsp_strerror(c->fail_status));
+                    "echo_client: the server's HTTP %d answer is not a valid "
+                    "WebSocket upgrade: %s\n",
+                    c->http_status, describe(c->fail_status));
         return EXIT_HANDSHAKE;
     }
     if (c->internal_error) {
@@ -569,7 +593,7 @@ static int client_open(client *c, const ws_url *u, mode m)
 }
 
 /* Reports how a connection ended once the session is over. */
-static int session_status(const client *c, int expect_peer_close)
+static int session_status(const client *c)
 {
     if (c->internal_error) {
         fprintf(stderr, "echo_client: %s\n",
@@ -580,13 +604,15 @@ static int session_status(const client *c, int expect_peer_close)
         fprintf(stderr,
                 "echo_client: protocol failure, sent close code %u: %s\n",
                 (unsigned)c->fail_code,
-                c->fail_reason ? c->fail_reason : wsp_strerror(c->fail_status));
+                c->fail_reason ? c->fail_reason : describe(c->fail_status));
         return EXIT_PROTOCOL;
     }
     if (c->peer_closed) {
         uint16_t code = c->peer_code;
+        /* 3000-4999 belong to applications: closing with one is a normal
+         * end of the session, not an error. */
         int ok = code == 1000 || code == 1001 || code == 1005 ||
-                 (expect_peer_close && code >= 3000);
+                 (code >= 3000 && code <= 4999);
         if (!ok) {
             fprintf(stderr,
                     "echo_client: server closed with code %u%s%s\n",
@@ -610,13 +636,13 @@ static int client_finish(client *c, uint16_t code)
         size_t n = 0;
         if (wsp_conn_close(c->ws, code, NULL, 0, buf, sizeof buf, &n) ==
                 WSP_OK &&
-            send_buf(c->fd, buf, n) != 0) {
+            io_send(&c->io, buf, n) != 0) {
             fprintf(stderr, "echo_client: sending close failed: %s\n",
                     strerror(errno));
             return EXIT_LOST;
         }
     }
-    set_recv_timeout(c->fd, CLOSE_WAIT_S);
+    set_recv_timeout(c->io.fd, CLOSE_WAIT_S);
     while (!c->failed && !c->internal_error) {
         enum read_result r = client_read(c);
         if (r == READ_OK) continue;
@@ -630,18 +656,61 @@ static int client_finish(client *c, uint16_t code)
                 r == READ_TIMEOUT ? "timed out" : "connection error");
         return EXIT_LOST;
     }
+    /* The WebSocket close handshake is complete: end TLS, then TCP. */
+    io_tls_close_notify(&c->io);
     return EXIT_OK;
 }
 
 /* ------------------------------------------------------------------------
  * Modes.
  * ---------------------------------------------------------------------- */
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* --ping: one ping, and the time until its pong. */
+static int run_ping(client *c)
+{
+    static const char payload[] = "echo_client";
+    uint8_t buf[WSP_MAX_FRAME_HEADER + sizeof payload];
+    size_t n = 0;
+    double start = now_ms();
+    int rc = wsp_conn_send(c->ws, WSP_OP_PING, (const uint8_t *)payload,
+                           sizeof payload - 1, 0, buf, sizeof buf, &n);
+    if (rc != WSP_OK) {
+        fprintf(stderr, "echo_client: cannot ping: %s\n", describe(rc));
+        return EXIT_INTERNAL;
+    }
+    if (io_send(&c->io, buf, n) != 0) {
+        fprintf(stderr, "echo_client: sending the ping failed\n");
+        return EXIT_LOST;
+    }
+    while (!c->pong_seen) {
+        if (c->failed || c->internal_error || c->peer_closed) {
+            int st = session_status(c);
+            return st != EXIT_OK ? st : EXIT_LOST;
+        }
+        enum read_result r = client_read(c);
+        if (r != READ_OK) {
+            fprintf(stderr, "echo_client: %s while waiting for the pong\n",
+                    r == READ_EOF ? "connection closed" :
+                    r == READ_TIMEOUT ? "timed out" : "connection error");
+            return EXIT_LOST;
+        }
+    }
+    printf("pong after %.3f ms\n", now_ms() - start);
+    fflush(stdout);
+    return EXIT_OK;
+}
 static int wait_for_reply(client *c)
 {
     unsigned long want = c->received + 1;
     while (c->received < want) {
         if (c->failed || c->internal_error || c->peer_closed) {
-            int st = session_status(c, 0);
+            int st = session_status(c);
             if (st == EXIT_OK) {
                 fprintf(stderr,
                         "echo_client: server closed (code %u) before all "
@@ -663,18 +732,18 @@ static int wait_for_reply(client *c)
 static int run_messages(client *c, char **msgs, int count)
 {
     for (int i = 0; i < count; i++) {
-        int rc = send_message(c, WSP_OP_TEXT, (uint8_t *)msgs[i],
+        int rc = send_message(c, copts.send_opcode, (uint8_t *)msgs[i],
                               strlen(msgs[i]));
         if (rc != WSP_OK) {
             fprintf(stderr, "echo_client: send failed: %s\n",
-                    wsp_strerror(rc));
+                    describe(rc));
             return EXIT_LOST;
         }
         rc = wait_for_reply(c);
         if (rc != EXIT_OK) return rc;
     }
     int rc = client_finish(c, 1000);
-    return rc != EXIT_OK ? rc : session_status(c, 0);
+    return rc != EXIT_OK ? rc : session_status(c);
 }
 
 static unsigned long sent;
@@ -682,9 +751,9 @@ static unsigned long sent;
 static int send_line(client *c, char *line, size_t len)
 {
     if (len > 0 && line[len - 1] == '\r') len--;
-    int rc = send_message(c, WSP_OP_TEXT, (uint8_t *)line, len);
+    int rc = send_message(c, copts.send_opcode, (uint8_t *)line, len);
     if (rc != WSP_OK) {
-        fprintf(stderr, "echo_client: send failed: %s\n", wsp_strerror(rc));
+        fprintf(stderr, "echo_client: send failed: %s\n", describe(rc));
         return -1;
     }
     sent++;
@@ -700,8 +769,13 @@ static int run_stdin(client *c)
     if (!line) return EXIT_INTERNAL;
     int stdin_open = 1;
     while (stdin_open && !c->peer_closed && !c->failed && !c->internal_error) {
-        struct pollfd pfd[2] = {{c->fd, POLLIN, 0}, {0, POLLIN, 0}};
-        if (poll(pfd, 2, -1) < 0) {
+        struct pollfd pfd[2] = {{c->io.fd, POLLIN, 0}, {0, POLLIN, 0}};
+        /* Bytes already inside OpenSSL do not wake poll(): read them
+         * first. */
+        if (io_pending(&c->io)) {
+            pfd[0].revents = POLLIN;
+            pfd[1].revents = 0;
+        } else if (poll(pfd, 2, -1) < 0) {
             if (errno == EINTR) continue;
             break;
         }
@@ -753,7 +827,7 @@ static int run_stdin(client *c)
     free(line);
     if (c->peer_closed || c->failed || c->internal_error) {
         int rc = client_finish(c, 1000);
-        int st = session_status(c, 0);
+        int st = session_status(c);
         return st != EXIT_OK ? st : rc;
     }
     /* Input may end before the echoes of the last lines are back, and a
@@ -769,7 +843,7 @@ static int run_stdin(client *c)
         }
     }
     int rc = client_finish(c, 1000);
-    return rc != EXIT_OK ? rc : session_status(c, 0);
+    return rc != EXIT_OK ? rc : session_status(c);
 }
 
 static int run_echo(client *c)
@@ -782,7 +856,7 @@ static int run_echo(client *c)
                 r == READ_TIMEOUT ? "timed out" : "connection error");
         return EXIT_LOST;
     }
-    int st = session_status(c, 1);
+    int st = session_status(c);
     if (st != EXIT_OK && c->failed) {
         /* Our failure close frame went out with the batch; the library
          * says to drop the transport now. */
@@ -898,6 +972,15 @@ int main(int argc, char **argv)
             return EXIT_OK;
         } else if (strcmp(a, "--echo") == 0) {
             echo = 1;
+        } else if (strcmp(a, "--binary") == 0) {
+            copts.send_opcode = WSP_OP_BINARY;
+        } else if (strcmp(a, "--ping") == 0) {
+            copts.ping = 1;
+        } else if (strcmp(a, "--insecure") == 0) {
+            copts.insecure = 1;
+        } else if (strcmp(a, "--ca") == 0 && val) {
+            copts.ca_file = val;
+            i++;
         } else if (strcmp(a, "--no-deflate") == 0) {
             offer_deflate = 0;
         } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
@@ -972,8 +1055,9 @@ int main(int argc, char **argv)
     if (rc != EXIT_OK) return rc;
     client c;
     rc = client_open(&c, &u, echo ? MODE_ECHO : MODE_PRINT);
+    if (rc == EXIT_OK) note("connected to %s", url);
+    if (rc == EXIT_OK && copts.ping) rc = run_ping(&c);
     if (rc == EXIT_OK) {
-        note("connected to %s", url);
         if (echo)
             rc = run_echo(&c);
         else if (nmsgs > 0)

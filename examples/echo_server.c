@@ -7,6 +7,7 @@
  *               [--handshake-timeout SECONDS] [--idle-timeout SECONDS]
  *               [--allow-origin ORIGIN]... [--allow-null-origin]
  *               [--require-origin] [--quiet]
+ *               [--tls-cert FILE --tls-key FILE]
  *
  * A plain GET of "/" returns a browser echo test page; other plain requests
  * get 404. An upgrade request on any path is accepted and every message is
@@ -25,6 +26,11 @@
  * not listed gets HTTP 403. Requests without an Origin header (non-browser
  * clients) still pass unless --require-origin is given.
  *
+ * With --tls-cert and --tls-key (PEM files) every connection is TLS: the
+ * page is served over https and the WebSocket is wss on the same port; the
+ * page connects with wss:// when it was loaded over https. TLS lives in
+ * tls_io.c; this file sees only decrypted bytes.
+ *
  * Every limit that fires (origin policy, handshake timeout, idle timeout,
  * connection cap, a size limit) shows in that connection's log line.
  */
@@ -32,6 +38,7 @@
 #define _DEFAULT_SOURCE
 
 #include "echo_page.h"
+#include "tls_io.h"
 #include "wsproto.h"
 
 #include <arpa/inet.h>
@@ -90,10 +97,15 @@ typedef struct server_options {
     int require_origin;
     const char **allowed_origins; /* argv strings */
     size_t allowed_origin_count;
+    const char *tls_cert; /* both set: serve TLS */
+    const char *tls_key;
 } server_options;
 
 static server_options opts = {"127.0.0.1", "9001", 16u * 1024u * 1024u, 0,
-                              256, 10, 120, 0, 0, 0, 0, 0, NULL, 0};
+                              256, 10, 120, 0, 0, 0, 0, 0, NULL, 0, NULL, NULL};
+
+/* Shared by every connection (OpenSSL locks it itself); NULL: plain TCP. */
+static struct ssl_ctx_st *tls_ctx;
 
 /* Filled from opts before the first connection; read-only afterwards. */
 static wsp_origin_policy origin_policy;
@@ -232,42 +244,21 @@ static void out_free(out_list *o)
     memset(o, 0, sizeof *o);
 }
 
-/* Writes the whole list, handling partial writes. Returns 0, or -1 when the
- * peer is gone or stalled past SO_SNDTIMEO. */
-static int out_send(int fd, out_list *o)
+/* Writes the whole list. Returns 0, or -1 when the peer is gone or stalled
+ * past SO_SNDTIMEO. */
+static int out_send(io_stream *io, out_list *o)
 {
     struct iovec iov[64];
-    size_t seg = 0, seg_off = 0;
+    size_t seg = 0;
     while (seg < o->nsegs) {
         int n = 0;
-        for (size_t i = seg; i < o->nsegs && n < 64; i++, n++) {
-            const out_seg *s = &o->segs[i];
-            const uint8_t *base = s->ext ? s->ext : o->buf + s->off;
-            size_t skip = (i == seg) ? seg_off : 0;
-            iov[n].iov_base = (void *)(uintptr_t)(base + skip);
-            iov[n].iov_len = s->len - skip;
+        for (; seg < o->nsegs && n < 64; seg++, n++) {
+            const out_seg *sg = &o->segs[seg];
+            iov[n].iov_base = (void *)(uintptr_t)(sg->ext ? sg->ext
+                                                          : o->buf + sg->off);
+            iov[n].iov_len = sg->len;
         }
-        struct msghdr mh;
-        memset(&mh, 0, sizeof mh);
-        mh.msg_iov = iov;
-        mh.msg_iovlen = (size_t)n;
-        ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        size_t left = (size_t)w;
-        while (left > 0 && seg < o->nsegs) {
-            size_t avail = o->segs[seg].len - seg_off;
-            if (left >= avail) {
-                left -= avail;
-                seg++;
-                seg_off = 0;
-            } else {
-                seg_off += left;
-                left = 0;
-            }
-        }
+        if (io_send_all(io, iov, n) != 0) return -1;
     }
     out_reset(o);
     return 0;
@@ -308,6 +299,7 @@ static const char *outcome_name(outcome o)
 
 typedef struct conn_ctx {
     int fd;
+    io_stream io;          /* fd, with TLS on top when configured */
     char peer[INET6_ADDRSTRLEN + 8];
     char path[128];
     wsp_conn *ws;
@@ -319,6 +311,7 @@ typedef struct conn_ctx {
     uint16_t code_in;      /* close code the peer sent, 0 if none */
     uint16_t code_out;     /* close code we sent, 0 if none */
     const char *detail;    /* static reason of a failure */
+    char tls_detail[160];  /* why the TLS handshake failed */
     char origin[128];      /* Origin of a request the policy refused */
     uint64_t messages;
     uint64_t bytes;
@@ -458,12 +451,11 @@ static int echo_piece(conn_ctx *c, const wsp_data_event *ev)
     /* An empty middle piece carries nothing worth a frame of its own. */
     if (ev->len == 0 && flags == WSP_SEND_MORE) return 0;
     int rc;
-    /* Only payload that lies in our receive buffer outlives the next
-     * wsp_conn_recv call (inflated data would live in the connection). */
-    int in_buffer = ev->payload >= c->in && ev->payload + ev->len <= c->in + c->in_len;
-    /* A compressing connection copies anyway, and a message it started
-     * compressed cannot go on uncompressed. */
-    if (ev->len >= ZEROCOPY_MIN && in_buffer && !wsp_conn_deflate_active(c->ws)) {
+    /* Without compression every piece lies in our receive buffer, which
+     * stays put until out_send. With it, a piece may live in the
+     * connection's inflate buffer, and a message it started compressed
+     * cannot go on uncompressed: so copy. */
+    if (ev->len >= ZEROCOPY_MIN && !wsp_conn_deflate_active(c->ws)) {
         if (out_reserve(&c->out, WSP_MAX_FRAME_HEADER) != 0) return -1;
         size_t hl = 0;
         rc = wsp_conn_send_zerocopy(c->ws, ev->opcode, ev->payload, ev->len,
@@ -615,7 +607,11 @@ static int process_input(conn_ctx *c, size_t *used)
 static void end_connection(conn_ctx *c)
 {
     append_pending(c);
-    out_send(c->fd, &c->out);
+    if (out_send(&c->io, &c->out) == 0) {
+        /* The WebSocket close (or the HTTP response) is out: TLS may end
+         * now, before TCP does. */
+        io_tls_close_notify(&c->io);
+    }
     lingering_close(c->fd);
     c->fd = -1;
 }
@@ -633,12 +629,12 @@ static void close_with(conn_ctx *c, uint16_t code, const char *reason,
                            sizeof buf, &n) == WSP_OK) {
             c->code_out = code;
             out_append(&c->out, buf, n);
-            if (out_send(c->fd, &c->out) != 0) return;
+            if (out_send(&c->io, &c->out) != 0) return;
             uint64_t deadline = now_ms() + CLOSE_WAIT_MS;
             while (now_ms() < deadline &&
                    wsp_conn_state(c->ws) != WSP_STATE_CLOSED) {
-                ssize_t r = recv(c->fd, c->in + c->in_len,
-                                 RECV_BUF_SIZE - c->in_len, 0);
+                ssize_t r = io_recv(&c->io, c->in + c->in_len,
+                                    RECV_BUF_SIZE - c->in_len);
                 if (r == 0) break;
                 if (r < 0) {
                     if (errno == EAGAIN || errno == EWOULDBLOCK ||
@@ -659,6 +655,26 @@ static void close_with(conn_ctx *c, uint16_t code, const char *reason,
             }
         }
     }
+}
+
+/* The TLS handshake, bounded by the same deadline as the HTTP request. */
+static int tls_handshake(conn_ctx *c, uint64_t deadline)
+{
+    if (io_tls_start(&c->io, tls_ctx, 1, NULL) == IO_OK) {
+        for (;;) {
+            io_result r = io_tls_handshake(&c->io);
+            if (r == IO_OK) return 0;
+            if (r == IO_ERROR) break;
+            if (stopping() || now_ms() >= deadline) {
+                c->result = OUT_TIMEOUT;
+                c->detail = "TLS handshake timeout";
+                return -1;
+            }
+        }
+    }
+    c->result = OUT_DROPPED;
+    c->detail = io_tls_error(&c->io, c->tls_detail, sizeof c->tls_detail);
+    return -1;
 }
 
 static void run_connection(conn_ctx *c)
@@ -683,6 +699,11 @@ static void run_connection(conn_ctx *c)
 
     uint64_t last_activity = now_ms();
     uint64_t handshake_deadline = last_activity + opts.handshake_timeout_s * 1000u;
+    if (tls_ctx && tls_handshake(c, handshake_deadline) != 0) {
+        lingering_close(c->fd);
+        c->fd = -1;
+        return;
+    }
     for (;;) {
         if (stopping()) {
             close_with(c, 1001, "server shutting down", OUT_SHUTDOWN);
@@ -695,7 +716,7 @@ static void run_connection(conn_ctx *c)
             c->detail = "receive buffer full without progress";
             break;
         }
-        ssize_t r = recv(c->fd, c->in + c->in_len, RECV_BUF_SIZE - c->in_len, 0);
+        ssize_t r = io_recv(&c->io, c->in + c->in_len, RECV_BUF_SIZE - c->in_len);
         if (r < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
                 uint64_t t = now_ms();
@@ -736,7 +757,7 @@ static void run_connection(conn_ctx *c)
         c->in_len += (size_t)r;
         size_t used = 0;
         int step = process_input(c, &used);
-        if (append_pending(c) != 0 || out_send(c->fd, &c->out) != 0) {
+        if (append_pending(c) != 0 || out_send(&c->io, &c->out) != 0) {
             c->result = OUT_DROPPED;
             c->detail = "send failed or timed out";
             break;
@@ -759,6 +780,10 @@ static void *connection_thread(void *arg)
         c->detail = "out of memory";
     }
     if (c->fd >= 0) close(c->fd);
+    io_tls_free(&c->io);
+    /* Detached: main stops waiting once the count below drops, maybe
+     * before this thread's exit handlers would free its TLS state. */
+    if (tls_ctx) tls_io_thread_done();
     log_conn(c);
     wsp_conn_free(c->ws);
     out_free(&c->out);
@@ -799,7 +824,8 @@ static void refuse_overloaded(int fd, const char *peer)
     uint8_t buf[256];
     size_t n = 0;
     set_timeouts(fd, 100, 1);
-    if (wsp_http_build_error(503, buf, sizeof buf, &n) == WSP_OK)
+    /* Over TLS the answer would need a handshake first: just close. */
+    if (!tls_ctx && wsp_http_build_error(503, buf, sizeof buf, &n) == WSP_OK)
         send(fd, buf, n, MSG_NOSIGNAL);
     shutdown(fd, SHUT_WR);
     close(fd);
@@ -849,7 +875,8 @@ static int open_listener(void)
         format_peer(&ss, where, sizeof where);
     /* Always printed, even with --quiet: with --port 0 it is the only way
      * to learn the port. */
-    printf("echo_server listening on %s\n", where);
+    printf("echo_server listening on %s%s\n", where,
+           tls_ctx ? " (https and wss)" : "");
     fflush(stdout);
     return fd;
 }
@@ -878,10 +905,14 @@ static void usage(FILE *f)
             "                           by default non-browser clients, which send\n"
             "                           none, are accepted\n"
             "  --no-deflate             do not accept permessage-deflate compression\n"
+            "  --tls-cert FILE          serve https and wss with this certificate\n"
+            "                           chain (PEM; needs --tls-key)%s\n"
+            "  --tls-key FILE           the certificate's private key (PEM)\n"
             "  --quiet                  no per-connection log lines\n"
             "  --help                   this text\n"
             "GET / without an Upgrade serves a browser echo test page.\n",
-            WSP_DEFAULT_MAX_FRAGMENTS);
+            WSP_DEFAULT_MAX_FRAGMENTS,
+            tls_io_available() ? "" : " (not in this build)");
 }
 
 static int parse_uint(const char *s, unsigned long long max,
@@ -976,6 +1007,12 @@ static int parse_args(int argc, char **argv)
         } else if (strcmp(a, "--allow-origin") == 0 && val) {
             if (add_allowed_origin(val) != 0) return -1;
             i++;
+        } else if (strcmp(a, "--tls-cert") == 0 && val) {
+            opts.tls_cert = val;
+            i++;
+        } else if (strcmp(a, "--tls-key") == 0 && val) {
+            opts.tls_key = val;
+            i++;
         } else if (strcmp(a, "--host") == 0 && val) {
             opts.host = val;
             i++;
@@ -1015,6 +1052,10 @@ static int parse_args(int argc, char **argv)
         fprintf(stderr, "echo_server: bad value '%s' for %s\n", val, a);
         return -1;
     }
+    if (!opts.tls_cert != !opts.tls_key) {
+        fprintf(stderr, "echo_server: --tls-cert and --tls-key go together\n");
+        return -1;
+    }
     return 0;
 }
 
@@ -1037,6 +1078,7 @@ static void start_connection(int fd, const struct sockaddr_storage *ss)
     int ok = c != NULL && pthread_attr_init(&attr) == 0;
     if (ok) {
         c->fd = fd;
+        c->io.fd = fd;
         memcpy(c->peer, peer, sizeof peer);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         pthread_attr_setstacksize(&attr, THREAD_STACK);
@@ -1070,6 +1112,11 @@ int main(int argc, char **argv)
         origin_policy.count = opts.allowed_origin_count;
         origin_policy.allow_null = opts.allow_null_origin;
         origin_policy.allow_missing = !opts.require_origin;
+    }
+
+    if (opts.tls_cert) {
+        tls_ctx = tls_server_context(opts.tls_cert, opts.tls_key);
+        if (!tls_ctx) return 1;
     }
 
     signal(SIGPIPE, SIG_IGN);
@@ -1134,5 +1181,7 @@ int main(int argc, char **argv)
     left = active_connections;
     pthread_mutex_unlock(&conn_lock);
     if (!opts.quiet) fprintf(stderr, "echo_server: stopped\n");
+    /* Workers still running (left > 0) may hold the context. */
+    if (left == 0) tls_context_free(tls_ctx);
     return left == 0 ? 0 : 1;
 }

@@ -21,7 +21,7 @@ fuzz_seed=${WSP_FUZZ_SEED-1}
 
 install_deps() {
     local pkgs=(build-essential cmake pkg-config clang libclang-rt-dev libcmocka-dev
-                valgrind gcovr zlib1g-dev doxygen)
+                valgrind gcovr zlib1g-dev doxygen libssl-dev openssl)
     install_debian_packages "${pkgs[@]}"
     if [ -f tests/interop/install-deps.sh ]; then
         bash tests/interop/install-deps.sh

@@ -195,9 +195,7 @@ async def server_side(client_bin):
         check(rc == 2, "bad URL: %d %r" % (rc, err))
         rc, out, err = await client("ws://127.0.0.1:99999/", "x")
         check(rc == 2, "bad port: %d %r" % (rc, err))
-        rc, out, err = await client("wss://127.0.0.1/", "x")
-        check(rc == 3 and "TLS is not supported" in err, "wss: %d %r" % (rc, err))
-        log("server: exit codes for rejection, refusal, bad URL, wss ok")
+        log("server: exit codes for rejection, refusal, bad URL ok")
     finally:
         server.close()
         await server.wait_closed()
