@@ -124,9 +124,8 @@ static size_t boundary_before(const uint8_t *buf, size_t p)
 #define TARGET_AVX2 __attribute__((target("avx2")))
 #define TARGET_AVX512 __attribute__((target("avx512f,avx512bw")))
 
-int wsp_utf8_cpu_has(wsp_utf8_impl impl)
+static int cpu_runs(wsp_utf8_impl impl)
 {
-    __builtin_cpu_init();
     switch (impl) {
     case WSP_UTF8_IMPL_SSE41:
         return __builtin_cpu_supports("ssse3") &&
@@ -143,6 +142,26 @@ int wsp_utf8_cpu_has(wsp_utf8_impl impl)
     default:
         return 0;
     }
+}
+
+int wsp_utf8_cpu_has(wsp_utf8_impl impl)
+{
+    /* One bit per implementation, worked out once; the top bit says it
+     * has been. Racing threads store the same value. */
+    static unsigned known = 0;
+    const unsigned done = 1u << 31;
+    unsigned k = __atomic_load_n(&known, __ATOMIC_RELAXED);
+
+    if (!(k & done)) {
+        __builtin_cpu_init();
+        k = done;
+        for (unsigned i = 0; i < (unsigned)WSP_UTF8_IMPL_COUNT; i++)
+            if (cpu_runs((wsp_utf8_impl)i))
+                k |= 1u << i;
+        __atomic_store_n(&known, k, __ATOMIC_RELAXED);
+    }
+    return (unsigned)impl < (unsigned)WSP_UTF8_IMPL_COUNT &&
+           (k >> (unsigned)impl) & 1u;
 }
 
 /* ---- SSE4.1: 16-byte blocks, 4 per group ---------------------------- */
