@@ -330,8 +330,16 @@ int wsp_utf8_validate_impl(wsp_utf8_impl impl, uint32_t *state,
     return run(scan, min_len, state, buf, len, error_offset);
 }
 
-int wsp_utf8_validate(uint32_t *state, const uint8_t *buf, size_t len,
-                      size_t *error_offset)
+#if defined(__GNUC__)
+#define WSP_NOINLINE __attribute__((noinline))
+#else
+#define WSP_NOINLINE
+#endif
+
+/* Everything but the short-ASCII case; kept out of line so that case pays
+ * for no register saves. */
+static WSP_NOINLINE int validate_general(uint32_t *state, const uint8_t *buf,
+                                         size_t len, size_t *error_offset)
 {
     size_t min_len = 0;
     scan_fn scan;
@@ -339,12 +347,20 @@ int wsp_utf8_validate(uint32_t *state, const uint8_t *buf, size_t len,
 
     if (rc != WSP_OK)
         return rc;
-    /* Short ASCII between code points (small chat and JSON messages): a
-     * couple of loads, before any choice of scanner. */
-    if (len <= 16u && *state == S_ACC && short_ascii(buf, len))
-        return WSP_OK;
     if (len < 16u)
         return run(NULL, 0, state, buf, len, error_offset);
     scan = impl_scanner(wsp_utf8_impl_best(), &min_len);
     return run(scan, min_len, state, buf, len, error_offset);
+}
+
+int wsp_utf8_validate(uint32_t *state, const uint8_t *buf, size_t len,
+                      size_t *error_offset)
+{
+    /* Up to 16 bytes of ASCII between code points (small chat and JSON
+     * messages, close reasons): a couple of loads, before any argument
+     * work or choice of scanner. */
+    if (state != NULL && *state == S_ACC && buf != NULL && len <= 16u &&
+        short_ascii(buf, len))
+        return WSP_OK;
+    return validate_general(state, buf, len, error_offset);
 }
