@@ -329,4 +329,57 @@ static inline int wsp_conn_in_frames(const wsp_conn *c)
 
 static inline int wsp_opcode_is_control(unsigned op) { return (op & 0x8) != 0; }
 
+/* utf8.c and utf8_simd.c: the UTF-8 validator's implementations. Each one
+ * can be called on its own (same contract as wsp_utf8_validate), so tests,
+ * fuzzers and benchmarks compare them on the same input; the public call
+ * picks the fastest this CPU runs. */
+typedef enum wsp_utf8_impl {
+    WSP_UTF8_IMPL_SCALAR, /* byte-at-a-time DFA, every target */
+    WSP_UTF8_IMPL_SSE41,  /* x86-64 SSSE3 + SSE4.1, 16-byte blocks */
+    WSP_UTF8_IMPL_AVX2,   /* x86-64 AVX2, 32-byte blocks */
+    WSP_UTF8_IMPL_AVX512, /* x86-64 AVX-512 BW (+VBMI2 as the newer-core
+                             marker), 64-byte blocks */
+    WSP_UTF8_IMPL_NEON,   /* AArch64 Advanced SIMD, 16-byte blocks */
+    WSP_UTF8_IMPL_COUNT
+} wsp_utf8_impl;
+
+typedef enum wsp_utf8_support {
+    WSP_UTF8_NOT_BUILT, /* not compiled for this target (or WSP_NO_SIMD) */
+    WSP_UTF8_CPU_LACKS, /* compiled in, but this CPU cannot run it */
+    WSP_UTF8_USABLE
+} wsp_utf8_support;
+
+WSP_INTERNAL const char *wsp_utf8_impl_name(wsp_utf8_impl impl);
+WSP_INTERNAL wsp_utf8_support wsp_utf8_impl_support(wsp_utf8_impl impl);
+/* The implementation wsp_utf8_validate uses for long inputs. */
+WSP_INTERNAL wsp_utf8_impl wsp_utf8_impl_best(void);
+/* wsp_utf8_validate through one implementation; WSP_ERR_INVALID_ARG if it
+ * is not usable here. */
+WSP_INTERNAL int wsp_utf8_validate_impl(wsp_utf8_impl impl, uint32_t *state,
+                                        const uint8_t *buf, size_t len,
+                                        size_t *error_offset);
+
+#if !defined(WSP_NO_SIMD) && defined(__x86_64__) &&                          \
+    (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 5))
+#define WSP_UTF8_HAVE_X86 1
+#endif
+#if !defined(WSP_NO_SIMD) && defined(__aarch64__) && defined(__ARM_NEON)
+#define WSP_UTF8_HAVE_NEON 1
+#endif
+/* Block scanners (utf8_simd.c). buf starts between code points; each
+ * returns n <= len such that buf[0..n) is valid UTF-8 ending between code
+ * points, stopping early at a stretch that holds an error or when less
+ * than a block is left. The caller's DFA takes over at n and finds the
+ * exact offset of any error. */
+#if defined(WSP_UTF8_HAVE_X86)
+/* 1 if this CPU (and its OS) runs the implementation. */
+WSP_INTERNAL int wsp_utf8_cpu_has(wsp_utf8_impl impl);
+WSP_INTERNAL size_t wsp_utf8_scan_sse41(const uint8_t *buf, size_t len);
+WSP_INTERNAL size_t wsp_utf8_scan_avx2(const uint8_t *buf, size_t len);
+WSP_INTERNAL size_t wsp_utf8_scan_avx512(const uint8_t *buf, size_t len);
+#endif
+#if defined(WSP_UTF8_HAVE_NEON)
+WSP_INTERNAL size_t wsp_utf8_scan_neon(const uint8_t *buf, size_t len);
+#endif
+
 #endif

@@ -11,23 +11,20 @@
  *    offsets 0 (accept: between code points), 6..42 (inside a code point,
  *    remembering what the next byte may be), 48 (reject, absorbing).
  *
- *  - A 16-bytes-per-step block check (SSE2) that verifies the same rules
- *    for a whole block at once, by looking back 1-3 bytes to see which
- *    positions must be continuation bytes. It only answers "valid" or
- *    "something in here is wrong"; the DFA re-runs the failing stretch to
- *    find the exact byte. ASCII runs are skipped 64 bytes at a time.
+ *  - Block scanners (utf8_simd.c: SSE4.1, AVX2, AVX-512, NEON) that check
+ *    16 to 64 bytes at once. They only answer "valid up to here"; they
+ *    start and stop between code points, so they carry nothing across
+ *    calls, and the DFA decides everything else: it finishes a code point
+ *    left open by the previous call, re-runs a stretch a scanner flagged
+ *    (to find the exact byte), and takes the tail shorter than a block.
  *
- * The public state is the DFA state; the block check is only used between
- * code points, so it carries nothing across calls. WSP_NO_SIMD selects the
- * DFA alone (with a 64-bit-word ASCII skip). */
+ * The public state is the DFA state. On x86-64 the scanner is chosen once
+ * at run time from what the CPU offers; on AArch64 NEON is always there.
+ * WSP_NO_SIMD leaves the DFA alone (with a 64-bit-word ASCII skip). */
 #include "internal.h"
 
 #include <string.h>
 
-#if !defined(WSP_NO_SIMD) && defined(__SSE2__)
-#define WSP_UTF8_SSE2 1
-#include <emmintrin.h>
-#endif
 
 /* DFA states (bit offsets into a row). */
 #define S_ACC 0u  /* between code points */
@@ -156,138 +153,98 @@ static int dfa_span(const uint8_t *buf, size_t i, size_t end, uint64_t *ps,
     return 0;
 }
 
-#if defined(WSP_UTF8_SSE2)
-
-/* How many of the bytes just before p belong to a code point that is still
- * open at p, given that everything before p is valid and p >= 3. */
-static size_t open_tail(const uint8_t *buf, size_t p)
-{
-    if (buf[p - 1] >= 0xC0u)
-        return 1;
-    if (buf[p - 2] >= 0xE0u)
-        return 2;
-    if (buf[p - 3] >= 0xF0u)
-        return 3;
-    return 0;
-}
-
-#define LOADU(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
-#define SPLAT(c) _mm_set1_epi8((char)(c))
-
-/* Non-zero if any byte of the 16 at q breaks a UTF-8 rule, given that the
- * bytes before q (q[-3..-1] are read) are valid up to an open code point.
- * Every rule is checked at the byte where the DFA would reject, so a clean
- * result means the DFA would accept the block too. */
-static int block_bad(const uint8_t *q, __m128i v)
-{
-    const __m128i p1 = LOADU(q - 1);
-    const __m128i p2 = LOADU(q - 2);
-    const __m128i p3 = LOADU(q - 3);
-    const __m128i zero = _mm_setzero_si128();
-    __m128i need, is_cont, bad, lo, hi_adj, m0, m1;
-
-    /* A byte must be a continuation exactly when a lead byte 1, 2 or 3
-     * positions back announced it: C0+ one back, E0+ two back, F0+ three
-     * back. Saturating subtraction leaves non-zero exactly there. */
-    need = _mm_or_si128(_mm_or_si128(_mm_subs_epu8(p1, SPLAT(0xBF)),
-                                      _mm_subs_epu8(p2, SPLAT(0xDF))),
-                         _mm_subs_epu8(p3, SPLAT(0xEF)));
-    /* 80..BF are the signed bytes below -64. */
-    is_cont = _mm_cmpgt_epi8(SPLAT(0xC0), v);
-    /* All-ones where "is a continuation" equals "need not be one". */
-    bad = _mm_cmpeq_epi8(is_cont, _mm_cmpeq_epi8(need, zero));
-
-    /* Bytes never valid anywhere: C0, C1 (overlong 2-byte), F5..FF. */
-    bad = _mm_or_si128(bad, _mm_subs_epu8(v, SPLAT(0xF4)));
-    bad = _mm_or_si128(bad, _mm_cmpeq_epi8(_mm_and_si128(v, SPLAT(0xFE)),
-                                           SPLAT(0xC0)));
-
-    /* Second-byte ranges: after E0 at least A0 (overlong), after F0 at
-     * least 90 (overlong); after ED at most 9F (surrogates), after F4 at
-     * most 8F (over U+10FFFF). If v is not a continuation byte at all the
-     * check above already fired, so only 80..BF matters here. */
-    m0 = _mm_cmpeq_epi8(p1, SPLAT(0xE0));
-    m1 = _mm_cmpeq_epi8(p1, SPLAT(0xF0));
-    lo = _mm_or_si128(_mm_and_si128(m0, SPLAT(0xA0)),
-                      _mm_and_si128(m1, SPLAT(0x90)));
-    bad = _mm_or_si128(bad, _mm_subs_epu8(lo, v)); /* v < lo */
-    m0 = _mm_cmpeq_epi8(p1, SPLAT(0xED));
-    m1 = _mm_cmpeq_epi8(p1, SPLAT(0xF4));
-    /* v + 5F saturates to FF iff v >= A0; v + 6F iff v >= 90. With no
-     * adjustment only FF itself reaches FF, and it is invalid anyway. */
-    hi_adj = _mm_or_si128(_mm_and_si128(m0, SPLAT(0x5F)),
-                          _mm_and_si128(m1, SPLAT(0x6F)));
-    bad = _mm_or_si128(bad, _mm_cmpeq_epi8(_mm_adds_epu8(v, hi_adj),
-                                           SPLAT(0xFF)));
-
-    return _mm_movemask_epi8(_mm_cmpeq_epi8(bad, zero)) != 0xFFFF;
-}
-
-/* Where the block scan stopped: the DFA resumes at `resume` in the accept
- * state and must run at least to `until` before the scan is tried again. */
-typedef struct scan_stop {
-    size_t resume;
-    size_t until;
-} scan_stop;
-
-/* Scans from p (a code point boundary, p >= 3, at least 16 bytes left)
- * while whole 16-byte blocks are valid. */
-static scan_stop block_scan(const uint8_t *buf, size_t p, size_t len)
-{
-    scan_stop st;
-
-    for (;;) {
-        /* Between code points: ASCII needs no more than a sign test. */
-        while (len - p >= 64u) {
-            __m128i a = LOADU(buf + p), b = LOADU(buf + p + 16);
-            __m128i c = LOADU(buf + p + 32), d = LOADU(buf + p + 48);
-            if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b),
-                                               _mm_or_si128(c, d))) != 0)
-                break;
-            p += 64;
-        }
-        while (len - p >= 16u && _mm_movemask_epi8(LOADU(buf + p)) == 0)
-            p += 16;
-        if (len - p < 16u) {
-            st.resume = p;
-            st.until = len;
-            return st;
-        }
-        /* Multi-byte text: check every block until one is pure ASCII,
-         * which (having passed) leaves no code point open. */
-        for (;;) {
-            __m128i v;
-            if (len - p < 16u) {
-                st.resume = p - open_tail(buf, p);
-                st.until = len;
-                return st;
-            }
-            v = LOADU(buf + p);
-            if (block_bad(buf + p, v)) {
-                st.resume = p - open_tail(buf, p);
-                st.until = p + 16u;
-                return st;
-            }
-            p += 16;
-            if (_mm_movemask_epi8(v) == 0)
-                break;
-        }
-    }
-}
-
-#endif /* WSP_UTF8_SSE2 */
-
 static int valid_state(uint32_t s)
 {
     return s % 6u == 0 && s < S_REJ;
 }
 
-int wsp_utf8_validate(uint32_t *state, const uint8_t *buf, size_t len,
+/* Up to 16 bytes are ASCII: two overlapping loads, no loop. */
+static int short_ascii(const uint8_t *p, size_t n)
+{
+    if (n >= 8u) {
+        uint64_t a, b;
+        memcpy(&a, p, 8);
+        memcpy(&b, p + n - 8u, 8);
+        return ((a | b) & UINT64_C(0x8080808080808080)) == 0;
+    }
+    if (n >= 4u) {
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + n - 4u, 4);
+        return ((a | b) & 0x80808080u) == 0;
+    }
+    {
+        unsigned acc = 0;
+        for (size_t i = 0; i < n; i++)
+            acc |= p[i];
+        return acc < 0x80u;
+    }
+}
+
+typedef size_t (*scan_fn)(const uint8_t *buf, size_t len);
+
+/* The scanner behind an implementation, and the least input worth handing
+ * it (one block). NULL for the DFA alone. */
+static scan_fn impl_scanner(wsp_utf8_impl impl, size_t *min_len)
+{
+    switch (impl) {
+#if defined(WSP_UTF8_HAVE_X86)
+    case WSP_UTF8_IMPL_SSE41:
+        *min_len = 16;
+        return wsp_utf8_scan_sse41;
+    case WSP_UTF8_IMPL_AVX2:
+        *min_len = 32;
+        return wsp_utf8_scan_avx2;
+    case WSP_UTF8_IMPL_AVX512:
+        *min_len = 64;
+        return wsp_utf8_scan_avx512;
+#endif
+#if defined(WSP_UTF8_HAVE_NEON)
+    case WSP_UTF8_IMPL_NEON:
+        *min_len = 16;
+        return wsp_utf8_scan_neon;
+#endif
+    default:
+        *min_len = 0;
+        return NULL;
+    }
+}
+
+/* The arguments are checked and the state is one the DFA produced. */
+static int run(scan_fn scan, size_t min_len, uint32_t *state,
+               const uint8_t *buf, size_t len, size_t *error_offset)
+{
+    uint64_t s = *state;
+    size_t i = 0, err = 0;
+
+    /* A code point left open by the previous call (at most 3 more bytes):
+     * the scanners only start between code points. */
+    while (s != S_ACC && i < len) {
+        s = dfa_step(s, buf[i]) & 63u;
+        if (s == S_REJ) {
+            err = i;
+            goto fail;
+        }
+        i++;
+    }
+    if (scan != NULL && len - i >= min_len)
+        i += scan(buf + i, len - i);
+    if (dfa_span(buf, i, len, &s, &err) != 0)
+        goto fail;
+    *state = (uint32_t)s;
+    return WSP_OK;
+
+fail:
+    *state = S_REJ;
+    if (error_offset != NULL)
+        *error_offset = err;
+    return WSP_ERR_PROTO_UTF8;
+}
+
+/* Common argument checks; returns WSP_OK to go on. */
+static int check_args(uint32_t *state, const uint8_t *buf, size_t len,
                       size_t *error_offset)
 {
-    uint64_t s;
-    size_t err = 0;
-
     if (state == NULL || (buf == NULL && len > 0))
         return WSP_ERR_INVALID_ARG;
     /* A state from a failed call (or never produced here) cannot go on;
@@ -298,50 +255,103 @@ int wsp_utf8_validate(uint32_t *state, const uint8_t *buf, size_t len,
             *error_offset = 0;
         return WSP_ERR_PROTO_UTF8;
     }
-    s = *state;
-
-#if defined(WSP_UTF8_SSE2)
-    {
-        /* The block check looks 3 bytes back, so the DFA handles the first
-         * 3 bytes and whatever code point is open after them. */
-        size_t i = 0, until = 3;
-
-        for (;;) {
-            if (until > len)
-                until = len;
-            if (dfa_span(buf, i, until, &s, &err) != 0)
-                goto fail;
-            i = until;
-            while (s != S_ACC && i < len) {
-                s = dfa_step(s, buf[i]) & 63u;
-                if (s == S_REJ) {
-                    err = i;
-                    goto fail;
-                }
-                i++;
-            }
-            if (len - i < 16u) {
-                if (dfa_span(buf, i, len, &s, &err) != 0)
-                    goto fail;
-                break;
-            }
-            {
-                scan_stop st = block_scan(buf, i, len);
-                i = st.resume;
-                until = st.until;
-            }
-        }
-    }
-#else
-    if (dfa_span(buf, 0, len, &s, &err) != 0)
-        goto fail;
-#endif
-    *state = (uint32_t)s;
     return WSP_OK;
+}
 
-fail:
-    *state = S_REJ;
-    if (error_offset != NULL)
-        *error_offset = err;
-    return WSP_ERR_PROTO_UTF8;
+const char *wsp_utf8_impl_name(wsp_utf8_impl impl)
+{
+    switch (impl) {
+    case WSP_UTF8_IMPL_SCALAR: return "scalar";
+    case WSP_UTF8_IMPL_SSE41: return "sse4.1";
+    case WSP_UTF8_IMPL_AVX2: return "avx2";
+    case WSP_UTF8_IMPL_AVX512: return "avx512";
+    case WSP_UTF8_IMPL_NEON: return "neon";
+    default: return "?";
+    }
+}
+
+wsp_utf8_support wsp_utf8_impl_support(wsp_utf8_impl impl)
+{
+    size_t min_len;
+
+    if (impl == WSP_UTF8_IMPL_SCALAR)
+        return WSP_UTF8_USABLE;
+    if (impl_scanner(impl, &min_len) == NULL)
+        return WSP_UTF8_NOT_BUILT;
+#if defined(WSP_UTF8_HAVE_X86)
+    if (!wsp_utf8_cpu_has(impl))
+        return WSP_UTF8_CPU_LACKS;
+#endif
+    return WSP_UTF8_USABLE;
+}
+
+wsp_utf8_impl wsp_utf8_impl_best(void)
+{
+#if defined(WSP_UTF8_HAVE_X86)
+    /* Asked on each input of 16 bytes or more: the compiler's runtime read
+     * CPUID at load, so this is a few loads, and the library keeps no
+     * state of its own for it. */
+    static const wsp_utf8_impl order[] = {WSP_UTF8_IMPL_AVX512, WSP_UTF8_IMPL_AVX2,
+                                          WSP_UTF8_IMPL_SSE41};
+    for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++)
+        if (wsp_utf8_cpu_has(order[k])) return order[k];
+    return WSP_UTF8_IMPL_SCALAR;
+#elif defined(WSP_UTF8_HAVE_NEON)
+    return WSP_UTF8_IMPL_NEON;
+#else
+    return WSP_UTF8_IMPL_SCALAR;
+#endif
+}
+
+int wsp_utf8_validate_impl(wsp_utf8_impl impl, uint32_t *state,
+                           const uint8_t *buf, size_t len,
+                           size_t *error_offset)
+{
+    size_t min_len = 0;
+    scan_fn scan;
+    int rc;
+
+    if ((unsigned)impl >= (unsigned)WSP_UTF8_IMPL_COUNT ||
+        wsp_utf8_impl_support(impl) != WSP_UTF8_USABLE)
+        return WSP_ERR_INVALID_ARG;
+    rc = check_args(state, buf, len, error_offset);
+    if (rc != WSP_OK)
+        return rc;
+    scan = impl_scanner(impl, &min_len);
+    return run(scan, min_len, state, buf, len, error_offset);
+}
+
+#if defined(__GNUC__)
+#define WSP_NOINLINE __attribute__((noinline))
+#else
+#define WSP_NOINLINE
+#endif
+
+/* Everything but the short-ASCII case; kept out of line so that case pays
+ * for no register saves. */
+static WSP_NOINLINE int validate_general(uint32_t *state, const uint8_t *buf,
+                                         size_t len, size_t *error_offset)
+{
+    size_t min_len = 0;
+    scan_fn scan;
+    int rc = check_args(state, buf, len, error_offset);
+
+    if (rc != WSP_OK)
+        return rc;
+    if (len < 16u)
+        return run(NULL, 0, state, buf, len, error_offset);
+    scan = impl_scanner(wsp_utf8_impl_best(), &min_len);
+    return run(scan, min_len, state, buf, len, error_offset);
+}
+
+int wsp_utf8_validate(uint32_t *state, const uint8_t *buf, size_t len,
+                      size_t *error_offset)
+{
+    /* Up to 16 bytes of ASCII between code points (small chat and JSON
+     * messages, close reasons): a couple of loads, before any argument
+     * work or choice of scanner. */
+    if (state != NULL && *state == S_ACC && buf != NULL && len <= 16u &&
+        short_ascii(buf, len))
+        return WSP_OK;
+    return validate_general(state, buf, len, error_offset);
 }

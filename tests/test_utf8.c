@@ -1,7 +1,9 @@
 /* wsp_utf8_validate: exact verdicts and error offsets, independent of how
  * the input is split across calls, checked against a reference written
  * differently from the library (code point arithmetic instead of a state
- * machine). */
+ * machine). Then every implementation compiled in (scalar DFA, SSE4.1,
+ * AVX2, AVX-512, NEON) is called on its own and compared with the scalar
+ * one on the same inputs; one this CPU cannot run is reported as skipped. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "internal.h"
 #include "test_support.h"
 #include "wsproto.h"
 
@@ -670,6 +673,388 @@ static void test_long_ascii_then_error(void **s)
     }
 }
 
+/* ---- every implementation against the scalar one ------------------------
+ * Each test below runs once per implementation (the cmocka state points at
+ * it). The scalar DFA is the yardstick: on the same input, fed in the same
+ * pieces, an implementation must give the same status, the same error
+ * offset and the same final state. */
+
+static const wsp_utf8_impl impl_list[] = {
+    WSP_UTF8_IMPL_SCALAR, WSP_UTF8_IMPL_SSE41, WSP_UTF8_IMPL_AVX2,
+    WSP_UTF8_IMPL_AVX512, WSP_UTF8_IMPL_NEON};
+
+/* Skips (never passes) a test whose implementation cannot run here. */
+static wsp_utf8_impl impl_or_skip(void **state)
+{
+    wsp_utf8_impl impl = *(const wsp_utf8_impl *)*state;
+    switch (wsp_utf8_impl_support(impl)) {
+    case WSP_UTF8_USABLE:
+        return impl;
+    case WSP_UTF8_CPU_LACKS:
+        print_message("%s: compiled in, but this CPU lacks it: NOT RUN\n",
+                      wsp_utf8_impl_name(impl));
+        break;
+    default:
+        print_message("%s: not built for this target: NOT RUN\n",
+                      wsp_utf8_impl_name(impl));
+        break;
+    }
+    skip();
+    return impl; /* not reached */
+}
+
+typedef struct verdict {
+    int rc;
+    size_t off;     /* absolute offset of the error */
+    uint32_t state; /* after the last piece (or the failing one) */
+} verdict;
+
+/* Feeds buf through impl in pieces ending at cuts[0..ncuts) (ascending,
+ * last == len). */
+static verdict run_impl(wsp_utf8_impl impl, const uint8_t *buf, size_t len,
+                        const size_t *cuts, size_t ncuts)
+{
+    verdict v = {WSP_OK, 0, WSP_UTF8_ACCEPT};
+    size_t start = 0;
+
+    assert_true(ncuts > 0 && cuts[ncuts - 1] == len);
+    for (size_t c = 0; c < ncuts; c++) {
+        size_t off = (size_t)-1;
+        v.rc = wsp_utf8_validate_impl(impl, &v.state, buf + start,
+                                      cuts[c] - start, &off);
+        if (v.rc != WSP_OK) {
+            assert_int_equal(v.rc, WSP_ERR_PROTO_UTF8);
+            assert_true(off < cuts[c] - start);
+            v.off = start + off;
+            return v;
+        }
+        start = cuts[c];
+    }
+    return v;
+}
+
+static void assert_same(verdict got, verdict want)
+{
+    assert_int_equal(got.rc, want.rc);
+    if (want.rc != WSP_OK)
+        assert_int_equal(got.off, want.off);
+    else
+        assert_int_equal(got.state, want.state);
+}
+
+/* impl and scalar on buf whole and split in two at every position (state
+ * carried across the cut); the whole verdict also against the reference. */
+static void diff_every_split(wsp_utf8_impl impl, const uint8_t *buf,
+                             size_t len)
+{
+    size_t cuts[3] = {len, len, len};
+    verdict want = run_impl(WSP_UTF8_IMPL_SCALAR, buf, len, cuts, 1);
+    size_t rerr = 0;
+    int r = ref_validate(buf, len, &rerr);
+
+    assert_int_equal(r == REF_BAD, want.rc != WSP_OK);
+    if (r == REF_BAD)
+        assert_int_equal(want.off, rerr);
+    else
+        assert_int_equal(r == REF_OPEN, want.state != WSP_UTF8_ACCEPT);
+    assert_same(run_impl(impl, buf, len, cuts, 1), want);
+    for (size_t k = 0; k <= len; k++) {
+        cuts[0] = k;
+        cuts[1] = len;
+        assert_same(run_impl(impl, buf, len, cuts, 2), want);
+        /* and a second cut a block or so later */
+        cuts[1] = k + 17 < len ? k + 17 : len;
+        cuts[2] = len;
+        assert_same(run_impl(impl, buf, len, cuts, 3), want);
+    }
+}
+
+/* Sequences that stress one rule each, valid and not. */
+static const char *const seq_corpus[] = {
+    "C2 80", "DF BF", "E0 A0 80", "ED 9F BF", "EE 80 80", "EF BF BF",
+    "F0 90 80 80", "F4 8F BF BF", "F1 80 80 80", "F3 BF BF BF",
+    "F0 9F 98 80", "E4 B8 AD",
+    /* overlong */
+    "C0 80", "C1 BF", "E0 80 80", "E0 9F BF", "F0 80 80 80", "F0 8F BF BF",
+    /* surrogates, > U+10FFFF, never-valid bytes */
+    "ED A0 80", "ED BF BF", "F4 90 80 80", "F4 BF BF BF", "F5 80 80 80",
+    "F8 88 80 80 80", "FE", "FF", "C0", "F5",
+    /* stray and missing continuations */
+    "80", "BF", "C2 80 80", "E1 80 80 80", "C2 41", "E1 80 41", "F1 80 80 41",
+    "E1 C2 80", "F1 80 C2 80", "C2 C2 80",
+    /* truncated: these end inside a code point */
+    "C2", "E1", "E1 80", "E0 A0", "ED 9F", "F0", "F0 90", "F1 80 80",
+    "F4 8F BF",
+};
+
+/* Every sequence of the corpus at offsets that put it across the 16-, 32-
+ * and 64-byte block boundaries, behind ASCII or behind multi-byte text,
+ * then followed by nothing (truncated right at the boundary), by ASCII, or
+ * by more multi-byte text; every split point each time. */
+static void test_impl_corpus_all_splits(void **state)
+{
+    wsp_utf8_impl impl = impl_or_skip(state);
+    static const size_t offsets[] = {0,  1,  13, 14, 15, 16, 17, 29, 30, 31,
+                                     32, 33, 61, 62, 63, 64, 65, 95, 127};
+    uint8_t seq[8], buf[256];
+
+    for (size_t c = 0; c < sizeof(seq_corpus) / sizeof(seq_corpus[0]); c++) {
+        size_t n = wsp_test_hex(seq_corpus[c], seq, sizeof(seq));
+        for (size_t o = 0; o < sizeof(offsets) / sizeof(offsets[0]); o++) {
+            for (unsigned before = 0; before < 2; before++) {
+                for (unsigned after = 0; after < 3; after++) {
+                    size_t pre = offsets[o], len = 0;
+                    /* multi-byte padding: "é" (C3 A9), then ASCII to fit */
+                    while (len < pre) {
+                        if (before == 1 && pre - len >= 2) {
+                            buf[len++] = 0xC3;
+                            buf[len++] = 0xA9;
+                        } else {
+                            buf[len++] = 'a';
+                        }
+                    }
+                    memcpy(buf + len, seq, n);
+                    len += n;
+                    if (after == 1) {
+                        memset(buf + len, 'z', 70);
+                        len += 70;
+                    } else if (after == 2) {
+                        for (int k = 0; k < 23; k++) {
+                            buf[len++] = 0xE6; /* U+6587 */
+                            buf[len++] = 0x96;
+                            buf[len++] = 0x87;
+                        }
+                    }
+                    diff_every_split(impl, buf, len);
+                }
+            }
+        }
+    }
+}
+
+/* Valid text of exactly 15, 16, 31, 32, 63, 64 (...) bytes whose last code
+ * point is cut short, then the same with ASCII after it: open at the end,
+ * then an error at the first byte after the cut. */
+static void test_impl_truncated_at_block_ends(void **state)
+{
+    wsp_utf8_impl impl = impl_or_skip(state);
+    static const size_t lens[] = {15, 16, 17, 31, 32, 33, 63, 64, 65,
+                                  127, 128, 129, 255, 256};
+    static const char *const open_tails[] = {"C2", "E1", "E1 80", "F0 90",
+                                             "F1 80 80", "F4 8F BF"};
+    uint8_t tail[4], buf[300];
+
+    for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+        for (size_t t = 0; t < sizeof(open_tails) / sizeof(open_tails[0]);
+             t++) {
+            size_t n = wsp_test_hex(open_tails[t], tail, sizeof(tail));
+            size_t len = lens[l];
+            for (size_t k = 0; k + n < len; k++)
+                buf[k] = (k % 5u == 4u) ? ' ' : (uint8_t)('a' + k % 26u);
+            memcpy(buf + len - n, tail, n);
+            diff_every_split(impl, buf, len);
+            {
+                size_t cut = len;
+                verdict v = run_impl(impl, buf, len, &cut, 1);
+                assert_int_equal(v.rc, WSP_OK);
+                assert_true(v.state != WSP_UTF8_ACCEPT);
+            }
+            memset(buf + len, 'q', 20);
+            diff_every_split(impl, buf, len + 20);
+            {
+                size_t cut = len + 20;
+                verdict v = run_impl(impl, buf, len + 20, &cut, 1);
+                assert_int_equal(v.rc, WSP_ERR_PROTO_UTF8);
+                assert_int_equal(v.off, len);
+            }
+        }
+    }
+}
+
+/* Text of one kind: what each generator makes a code point of. */
+enum text_mix { MIX_ASCII, MIX_MOSTLY_ASCII, MIX_MIXED, MIX_CJK, MIX_EMOJI,
+                MIX_COUNT };
+
+static uint32_t mix_cp(enum text_mix mix, uint64_t *rng)
+{
+    uint64_t r = rng_next(rng);
+    switch (mix) {
+    case MIX_ASCII:
+        return 0x20u + (uint32_t)(r % 95u);
+    case MIX_MOSTLY_ASCII: /* JSON with an accented name now and then */
+        if (r % 40u == 0)
+            return 0xC0u + (uint32_t)((r >> 8) % 0x40u);
+        return 0x20u + (uint32_t)((r >> 8) % 95u);
+    case MIX_MIXED: {
+        uint32_t cp;
+        switch (r % 4u) {
+        case 0: return 0x20u + (uint32_t)((r >> 8) % 95u);
+        case 1: return 0x80u + (uint32_t)((r >> 8) % 0x780u);
+        case 2:
+            cp = 0x800u + (uint32_t)((r >> 8) % 0xF800u);
+            return (cp >= 0xD800 && cp <= 0xDFFF) ? 0xFFFDu : cp;
+        default: return 0x10000u + (uint32_t)((r >> 8) % 0x100000u);
+        }
+    }
+    case MIX_CJK: /* ideographs, with ASCII punctuation and digits */
+        if (r % 8u == 0)
+            return 0x20u + (uint32_t)((r >> 8) % 95u);
+        return 0x4E00u + (uint32_t)((r >> 8) % 0x5200u);
+    default: /* emoji, spaces, ZWJ and variation selectors */
+        switch (r % 6u) {
+        case 0: return ' ';
+        case 1: return (r >> 8) % 2u ? 0x200Du : 0xFE0Fu;
+        default: return 0x1F300u + (uint32_t)((r >> 8) % 0x800u);
+        }
+    }
+}
+
+static size_t gen_mix(enum text_mix mix, uint64_t *rng, uint8_t *out,
+                      size_t len)
+{
+    size_t n = 0;
+    while (n + 4 <= len)
+        n += encode_cp(mix_cp(mix, rng), out + n);
+    while (n < len)
+        out[n++] = 'x';
+    return n;
+}
+
+/* Random text of each kind and many lengths, compared whole and in random
+ * pieces; the shorter ones also at every split point. */
+static void test_impl_random_mixes(void **state)
+{
+    wsp_utf8_impl impl = impl_or_skip(state);
+    static uint8_t buf[70000];
+    uint64_t rng = UINT64_C(0x2545F4914F6CDD1D);
+    size_t cuts[12];
+
+    for (int mix = 0; mix < MIX_COUNT; mix++) {
+        for (unsigned iter = 0; iter < 400; iter++) {
+            size_t len = iter < 300 ? (size_t)(rng_next(&rng) % 400u)
+                                    : (size_t)(rng_next(&rng) % sizeof(buf));
+            size_t nc;
+            verdict want;
+            len = gen_mix((enum text_mix)mix, &rng, buf, len);
+            /* a third get one damaged byte */
+            if (iter % 3u == 0 && len > 0)
+                buf[rng_next(&rng) % len] = (uint8_t)rng_next(&rng);
+            if (len <= 200)
+                diff_every_split(impl, buf, len);
+            cuts[0] = len;
+            want = run_impl(WSP_UTF8_IMPL_SCALAR, buf, len, cuts, 1);
+            assert_same(run_impl(impl, buf, len, cuts, 1), want);
+            nc = 1 + (size_t)(rng_next(&rng) % 11u);
+            for (size_t c = 0; c + 1 < nc; c++)
+                cuts[c] = (size_t)(rng_next(&rng) % (len + 1));
+            cuts[nc - 1] = len;
+            for (size_t a = 1; a < nc; a++)
+                for (size_t b = a; b > 0 && cuts[b - 1] > cuts[b]; b--) {
+                    size_t t = cuts[b];
+                    cuts[b] = cuts[b - 1];
+                    cuts[b - 1] = t;
+                }
+            assert_same(run_impl(impl, buf, len, cuts, nc), want);
+        }
+    }
+}
+
+/* Text of each kind with one byte replaced at every position in turn, so
+ * errors land at every offset within a block and on either side of block
+ * boundaries; whole and split just before the bad byte. */
+static void test_impl_error_every_position(void **state)
+{
+    wsp_utf8_impl impl = impl_or_skip(state);
+    static const uint8_t subst[] = {0xFF, 0x80, 0xBF, 0x41, 0xC0, 0xC2,
+                                    0xE0, 0xED, 0xF0, 0xF4, 0xF5, 0xA0};
+    uint8_t text[300], buf[300];
+    uint64_t rng = UINT64_C(0x1234567887654321);
+
+    for (int mix = 0; mix < MIX_COUNT; mix++) {
+        size_t n = gen_mix((enum text_mix)mix, &rng, text, sizeof(text));
+        for (size_t at = 0; at < n; at++) {
+            for (size_t k = 0; k < sizeof(subst); k++) {
+                size_t cuts[2] = {n, n};
+                verdict want;
+                memcpy(buf, text, n);
+                buf[at] = subst[k];
+                want = run_impl(WSP_UTF8_IMPL_SCALAR, buf, n, cuts, 1);
+                assert_same(run_impl(impl, buf, n, cuts, 1), want);
+                cuts[0] = at;
+                assert_same(run_impl(impl, buf, n, cuts, 2), want);
+            }
+        }
+    }
+}
+
+/* Large inputs: every scalar value in one buffer, and 1 MiB of mixed text
+ * with a single bad byte near the end and in the middle. */
+static void test_impl_long_inputs(void **state)
+{
+    wsp_utf8_impl impl = impl_or_skip(state);
+    static uint8_t big[4 * 0x110000];
+    size_t n = 0, cut;
+    uint64_t rng = 7;
+    verdict v;
+
+    for (uint32_t cp = 0; cp <= 0x10FFFF; cp++)
+        if (cp < 0xD800 || cp > 0xDFFF)
+            n += encode_cp(cp, big + n);
+    cut = n;
+    v = run_impl(impl, big, n, &cut, 1);
+    assert_int_equal(v.rc, WSP_OK);
+    assert_int_equal(v.state, WSP_UTF8_ACCEPT);
+
+    n = gen_mix(MIX_MIXED, &rng, big, 1u << 20);
+    for (size_t at = n - 70; at < n; at += 3) {
+        uint8_t keep = big[at];
+        big[at] = 0xFF;
+        cut = n;
+        v = run_impl(impl, big, n, &cut, 1);
+        assert_int_equal(v.rc, WSP_ERR_PROTO_UTF8);
+        assert_int_equal(v.off, at);
+        big[at] = keep;
+    }
+    big[n / 2] = 0xC0;
+    cut = n;
+    v = run_impl(impl, big, n, &cut, 1);
+    assert_int_equal(v.rc, WSP_ERR_PROTO_UTF8);
+    assert_int_equal(v.off, n / 2);
+}
+
+/* The per-implementation entry refuses what it cannot run, and the public
+ * call uses an implementation this CPU runs. */
+static void test_impl_support(void **s)
+{
+    uint32_t st = WSP_UTF8_ACCEPT;
+    (void)s;
+
+    assert_int_equal(wsp_utf8_impl_support(WSP_UTF8_IMPL_SCALAR),
+                     WSP_UTF8_USABLE);
+    assert_int_equal(wsp_utf8_impl_support(wsp_utf8_impl_best()),
+                     WSP_UTF8_USABLE);
+    print_message("wsp_utf8_validate uses: %s\n",
+                  wsp_utf8_impl_name(wsp_utf8_impl_best()));
+    for (size_t i = 0; i < sizeof(impl_list) / sizeof(impl_list[0]); i++) {
+        if (wsp_utf8_impl_support(impl_list[i]) == WSP_UTF8_USABLE)
+            continue;
+        assert_int_equal(wsp_utf8_validate_impl(impl_list[i], &st,
+                                                (const uint8_t *)"a", 1,
+                                                NULL),
+                         WSP_ERR_INVALID_ARG);
+    }
+    assert_int_equal(wsp_utf8_validate_impl(WSP_UTF8_IMPL_COUNT, &st,
+                                            (const uint8_t *)"a", 1, NULL),
+                     WSP_ERR_INVALID_ARG);
+}
+
+/* One test per implementation (the state points at it), named after it. */
+#define IMPL_TEST(fn, i, name) {#fn "/" name, fn, NULL, NULL, (void *)&impl_list[i]}
+#define IMPL_TESTS(fn)                                                        \
+    IMPL_TEST(fn, 0, "scalar"), IMPL_TEST(fn, 1, "sse4.1"),                   \
+        IMPL_TEST(fn, 2, "avx2"), IMPL_TEST(fn, 3, "avx512"),                 \
+        IMPL_TEST(fn, 4, "neon")
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -684,6 +1069,12 @@ int main(void)
         cmocka_unit_test(test_failed_state_stays_failed),
         cmocka_unit_test(test_null_arguments),
         cmocka_unit_test(test_long_ascii_then_error),
+        cmocka_unit_test(test_impl_support),
+        IMPL_TESTS(test_impl_corpus_all_splits),
+        IMPL_TESTS(test_impl_truncated_at_block_ends),
+        IMPL_TESTS(test_impl_random_mixes),
+        IMPL_TESTS(test_impl_error_every_position),
+        IMPL_TESTS(test_impl_long_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

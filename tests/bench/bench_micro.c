@@ -32,7 +32,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include "internal.h"
+#include "internal.h" /* each UTF-8 implementation, the resumable head parser */
 #include "wsproto.h"
 
 #include <stdint.h>
@@ -116,7 +116,8 @@ static double measure(iter_fn fn, void *ctx)
 /* ------------------------------------------------------------------------
  * Payload generators.
  * ---------------------------------------------------------------------- */
-enum payload_kind { P_BINARY, P_ASCII, P_MIXED, P_MOSTLY_ASCII };
+enum payload_kind { P_BINARY, P_ASCII, P_MIXED, P_MOSTLY_ASCII, P_JSON, P_CJK,
+                    P_EMOJI };
 
 /* Writes one UTF-8 code point of n bytes (1..4) at p. */
 static size_t put_cp(uint8_t *p, int n)
@@ -148,6 +149,70 @@ static size_t put_cp(uint8_t *p, int n)
     }
 }
 
+/* Encodes cp at p; returns its length. */
+static size_t put_scalar(uint8_t *p, uint32_t cp)
+{
+    if (cp < 0x80) {
+        p[0] = (uint8_t)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        p[0] = (uint8_t)(0xC0 | (cp >> 6));
+        p[1] = (uint8_t)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        p[0] = (uint8_t)(0xE0 | (cp >> 12));
+        p[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+        p[2] = (uint8_t)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    p[0] = (uint8_t)(0xF0 | (cp >> 18));
+    p[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
+    p[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+    p[3] = (uint8_t)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* JSON records of people, some names accented: about one non-ASCII
+ * character per 40 bytes, like chat or API traffic in European languages.
+ * The last record is cut where the buffer ends (on a code point boundary:
+ * an incomplete last character becomes spaces). */
+static void fill_json(uint8_t *p, size_t n)
+{
+    static const char *const first[] = {
+        "José", "Zoë", "Anaïs", "Björn", "Renée", "Michaël", "Łukasz", "Inês",
+        "Chloé", "Tomás", "Håkon", "Jürgen", "Laura", "Søren", "Andrés",
+        "Noémie"};
+    static const char *const last[] = {
+        "Smith", "Müller", "García", "Jones", "Dvořák", "Brown", "Ødegaard",
+        "Taylor", "Nguyễn", "Lefèvre", "Wilson", "Kowalski", "Martín",
+        "Çelik", "Walker", "Rossi"};
+    size_t i = 0;
+    while (i < n) {
+        char rec[200];
+        int k = snprintf(rec, sizeof rec,
+                         "{\"id\":%u,\"name\":\"%s %s\",\"active\":%s,"
+                         "\"score\":%u},\n",
+                         (unsigned)(rnd() % 1000000), first[rnd() % 16],
+                         last[rnd() % 16], rnd() % 2 ? "true" : "false",
+                         (unsigned)(rnd() % 10000));
+        size_t take = (size_t)k < n - i ? (size_t)k : n - i;
+        memcpy(p + i, rec, take);
+        i += take;
+    }
+    /* an open code point at the end becomes spaces */
+    for (size_t back = 1; back <= 3 && back <= n; back++) {
+        uint8_t b = p[n - back];
+        if (b < 0x80) break;
+        if (b >= 0xC0) {
+            size_t need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
+            if (need > back) memset(p + n - back, ' ', back);
+            break;
+        }
+    }
+}
+
 /* Fills p[0..n) with the kind of payload asked for; text is valid UTF-8
  * ending on a code point boundary. */
 static void fill(uint8_t *p, size_t n, enum payload_kind kind)
@@ -155,6 +220,35 @@ static void fill(uint8_t *p, size_t n, enum payload_kind kind)
     size_t i = 0;
     if (kind == P_BINARY) {
         for (; i < n; i++) p[i] = (uint8_t)rnd();
+        return;
+    }
+    if (kind == P_JSON) {
+        fill_json(p, n);
+        return;
+    }
+    if (kind == P_CJK || kind == P_EMOJI) {
+        /* CJK: ideographs with ASCII punctuation and digits now and then;
+         * emoji: pictographs (4 bytes), spaces, joiners and variation
+         * selectors (3 bytes). */
+        while (i < n) {
+            uint32_t cp;
+            uint64_t r = rnd();
+            if (kind == P_CJK)
+                cp = r % 8 == 0 ? 0x20 + (uint32_t)((r >> 8) % 95)
+                                : 0x4E00 + (uint32_t)((r >> 8) % 0x5200);
+            else
+                cp = r % 6 == 0   ? ' '
+                     : r % 6 == 1 ? ((r >> 8) % 2 ? 0x200D : 0xFE0F)
+                                  : 0x1F300 + (uint32_t)((r >> 8) % 0x700);
+            uint8_t tmp[4];
+            size_t k = put_scalar(tmp, cp);
+            if (k > n - i) {
+                memset(p + i, ' ', n - i);
+                break;
+            }
+            memcpy(p + i, tmp, k);
+            i += k;
+        }
         return;
     }
     while (i < n) {
@@ -347,6 +441,9 @@ static void bench_recv(void)
         {"binary", WSP_OP_BINARY, P_BINARY, 1},
         {"text", WSP_OP_TEXT, P_ASCII, 1},
         {"utf8mix", WSP_OP_TEXT, P_MIXED, 0},
+        {"json-eu", WSP_OP_TEXT, P_JSON, 0},
+        {"cjk", WSP_OP_TEXT, P_CJK, 0},
+        {"emoji", WSP_OP_TEXT, P_EMOJI, 0},
     };
     printf("\n## Receive path: masked client frames -> server, streaming\n\n");
     printf("msg/s in millions (M) or thousands (k), GB/s of payload; "
@@ -468,6 +565,85 @@ static void utf8_iter(void *vctx, size_t iters)
     }
 }
 
+typedef struct impl_case {
+    const uint8_t *text;
+    size_t n;
+    wsp_utf8_impl impl;
+} impl_case;
+
+static void utf8_impl_iter(void *vctx, size_t iters)
+{
+    impl_case *ic = vctx;
+    for (size_t it = 0; it < iters; it++) {
+        uint32_t st = WSP_UTF8_ACCEPT;
+        __asm__ __volatile__("" : : "r"(ic->text) : "memory");
+        if (wsp_utf8_validate_impl(ic->impl, &st, ic->text, ic->n, NULL) !=
+                WSP_OK ||
+            st != WSP_UTF8_ACCEPT)
+            die("utf8 implementation rejected valid text");
+    }
+}
+
+/* Each implementation this CPU runs, the public call (which picks one, and
+ * checks up to 16 bytes of ASCII before any choice) and memcpy of the same
+ * bytes, all on the same buffers in the same run. */
+static void bench_utf8_impls(void)
+{
+    static const struct {
+        const char *name;
+        enum payload_kind kind;
+    } kinds[] = {{"ascii", P_ASCII},
+                 {"json-eu", P_JSON},
+                 {"mixed", P_MIXED},
+                 {"cjk", P_CJK},
+                 {"emoji", P_EMOJI}};
+    static const size_t sizes[] = {16, 1024, 65536, 1048576};
+    int usable[WSP_UTF8_IMPL_COUNT];
+
+    printf("\n## UTF-8 validation per implementation (GB/s)\n\n");
+    printf("public call uses: %s; not run on this CPU:",
+           wsp_utf8_impl_name(wsp_utf8_impl_best()));
+    for (int i = 0; i < WSP_UTF8_IMPL_COUNT; i++) {
+        usable[i] = wsp_utf8_impl_support((wsp_utf8_impl)i) == WSP_UTF8_USABLE;
+        if (!usable[i]) printf(" %s", wsp_utf8_impl_name((wsp_utf8_impl)i));
+    }
+    printf("\n\n%-8s %8s | %6s |", "text", "size", "non-A");
+    for (int i = 0; i < WSP_UTF8_IMPL_COUNT; i++)
+        if (usable[i]) printf(" %8s", wsp_utf8_impl_name((wsp_utf8_impl)i));
+    printf(" | %8s | %8s %6s\n", "public", "memcpy", "pub/mc");
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+            buf_case bc = {xmalloc(sizes[s]), xmalloc(sizes[s]), sizes[s]};
+            size_t non_ascii = 0;
+            fill(bc.a, bc.n, kinds[k].kind);
+            for (size_t j = 0; j < bc.n; j++)
+                non_ascii += (bc.a[j] & 0xC0) == 0xC0;
+            /* bytes per non-ASCII character ("-": none) */
+            printf("%-8s %8zu |", kinds[k].name, bc.n);
+            if (non_ascii)
+                printf(" %6.1f |", (double)bc.n / (double)non_ascii);
+            else
+                printf(" %6s |", "-");
+            for (int i = 0; i < WSP_UTF8_IMPL_COUNT; i++) {
+                if (!usable[i]) continue;
+                impl_case ic = {bc.a, bc.n, (wsp_utf8_impl)i};
+                double t = measure(utf8_impl_iter, &ic);
+                printf(" %8.2f", (double)bc.n / t / 1e9);
+                fflush(stdout);
+            }
+            double tu = measure(utf8_iter, &bc);
+            double tc = measure(plain_memcpy_iter, &bc);
+            printf(" | %8.2f | %8.2f %6.3f\n", (double)bc.n / tu / 1e9,
+                   (double)bc.n / tc / 1e9, tc / tu);
+            fflush(stdout);
+            free(bc.a);
+            free(bc.b);
+        }
+    }
+    printf("\nnon-A: bytes per non-ASCII character. pub/mc: time of memcpy / "
+           "time of the public call.\n");
+}
+
 static void bench_unmask_utf8(int do_mask, int do_utf8)
 {
     static const size_t sizes[] = {16, 125, 1024, 16384, 65536, 1048576};
@@ -513,6 +689,7 @@ static void bench_unmask_utf8(int do_mask, int do_utf8)
                 free(bc.b);
             }
         }
+        bench_utf8_impls();
     }
 }
 

@@ -294,6 +294,22 @@ def main():
     for t in texts:
         write("fuzz_utf8", b"\x00" + t)
         write("fuzz_utf8", b"\x03\x01\x01\x02" + t)
+    # Long enough for the block scanners (16 to 64 bytes a block): text of
+    # each kind, valid and with a fault just before, on and after a block
+    # boundary, and with one cut inside the first block.
+    kinds = [("{\"name\": \"Zoë Ångström\", \"city\": \"Málaga\"} " * 6).encode(),
+             ("日本語のテキスト、中文文本。" * 8).encode(),
+             ("😀👍🏽 ❤️ 👨‍👩‍👧 " * 10).encode(),
+             ("aé€😀" * 30).encode()]
+    for t in kinds:
+        write("fuzz_utf8", b"\x00" + t)
+        write("fuzz_utf8", b"\x01\x0b" + t)
+        for at in (15, 16, 31, 32, 63, 64, 65):
+            for bad in (b"\xff", b"\x80", b"\xc0", b"\xed\xa0\x80"):
+                broken = t[:at] + bad + t[at + len(bad):]
+                write("fuzz_utf8", b"\x00" + broken)
+        # ends inside a code point right at a block end
+        write("fuzz_utf8", b"\x00" + t[:63] + b"\xf0\x9f")
 
     # fuzz_roundtrip
     def op(kind, payload):
