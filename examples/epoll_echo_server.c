@@ -198,7 +198,8 @@ enum conn_flag {
     F_CLOSE_AFTER_WRITE = 2u, /* end once the kept output is written */
     F_LINGER = 4u,            /* ...by shutting down the write side first */
     F_PING_SENT = 8u,         /* a keepalive ping awaits any sign of life */
-    F_WANT_OUT = 16u          /* registered for EPOLLOUT instead of EPOLLIN */
+    F_WANT_OUT = 16u,         /* registered for EPOLLOUT instead of EPOLLIN */
+    F_LOGGED = 32u            /* its log line is out already */
 };
 
 /* Bytes a connection holds between events; allocated only when needed. */
@@ -495,7 +496,7 @@ static int http_status_of(const conn_meta *m)
  * path: keeping it would cost every connection 128 bytes). */
 static void log_conn(const loop *l, const conn_meta *m)
 {
-    if (opts.quiet) return;
+    if (opts.quiet || (m->flags & F_LOGGED)) return;
     char peer[32], codes[48] = "", http[16] = "";
     format_peer(m->addr, m->port, peer, sizeof peer);
     if (m->close_in || m->close_out)
@@ -510,6 +511,37 @@ static void log_conn(const loop *l, const conn_meta *m)
             peer, l->index, outcome_text[m->outcome].name, http, codes,
             (unsigned long)m->messages, (unsigned long long)m->bytes,
             detail ? " detail=" : "", detail ? detail : "");
+}
+
+/* Copies peer-supplied text for the log, keeping it on one line and free
+ * of spaces whatever the peer sent. */
+static void copy_printable(char *dst, size_t cap, const char *src, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len && n + 1 < cap; i++) {
+        unsigned char ch = (unsigned char)src[i];
+        dst[n++] = (ch > 0x20 && ch < 0x7f) ? (char)ch : '?';
+    }
+    dst[n] = '\0';
+}
+
+/* A refused Origin is logged while the request is at hand, since the
+ * connection does not keep it. */
+static void log_refused_origin(const loop *l, conn_meta *m, const wsp_request *req)
+{
+    if (opts.quiet) return;
+    char peer[32], origin[128];
+    const char *o = NULL;
+    size_t ol = 0;
+    format_peer(m->addr, m->port, peer, sizeof peer);
+    if (wsp_headers_get(&req->headers, "Origin", &o, &ol) == WSP_OK)
+        copy_printable(origin, sizeof origin, o, ol);
+    else
+        copy_printable(origin, sizeof origin, "(none)", 6);
+    fprintf(stderr, "peer=%s loop=%d outcome=rejected http=403 origin=%s "
+            "messages=0 bytes=0 detail=%s\n", peer, l->index, origin,
+            wsp_strerror(WSP_ERR_HTTP_ORIGIN));
+    m->flags |= F_LOGGED;
 }
 
 static void spill_account(spill *sp)
@@ -894,6 +926,7 @@ static void process(loop *l, int fd, uint8_t *data, size_t len)
                 m->outcome = OC_REJECTED;
                 m->status = (int16_t)ev.status;
                 STAT_ADD(l, refused[ev.status == WSP_ERR_HTTP_ORIGIN ? RF_ORIGIN : RF_HTTP], 1);
+                if (ev.status == WSP_ERR_HTTP_ORIGIN) log_refused_origin(l, m, &ev.request);
                 if (ensure(l, fd, &q, 512, 1) != 0 ||
                     wsp_conn_reject(c, 0, l->out + q.used, l->out_cap - q.used,
                                     &n) != WSP_OK) {
@@ -1208,8 +1241,26 @@ static void refuse(loop *l, int fd, const struct sockaddr_in *sa,
     if (!opts.quiet) {
         char peer[32];
         format_peer(sa->sin_addr.s_addr, ntohs(sa->sin_port), peer, sizeof peer);
+        char detail[96];
+        switch (why) {
+        case RF_CONN_CAP:
+            snprintf(detail, sizeof detail, "connection cap (--max-connections %u) reached",
+                     opts.max_connections);
+            break;
+        case RF_ADDR_CAP:
+            snprintf(detail, sizeof detail, "address cap (--max-per-address %u) reached",
+                     opts.max_per_address);
+            break;
+        case RF_HANDSHAKE_CAP:
+            snprintf(detail, sizeof detail, "handshake cap (--max-handshakes %u) reached",
+                     opts.max_handshakes);
+            break;
+        default:
+            snprintf(detail, sizeof detail, "out of file descriptors");
+            break;
+        }
         fprintf(stderr, "peer=%s loop=%d outcome=overloaded http=503 detail=%s\n",
-                peer, l->index, refusal_name[why]);
+                peer, l->index, detail);
     }
 }
 
