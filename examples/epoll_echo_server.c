@@ -1369,9 +1369,15 @@ static void accept_some(loop *l)
             l->spare_fd = -1;
             sl = sizeof sa;
             fd = accept4(l->lfd, (struct sockaddr *)&sa, &sl, SOCK_CLOEXEC);
+            int err = errno;
             if (fd >= 0) refuse(l, fd, &sa, RF_FD_LIMIT);
             l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-            if (fd >= 0 && l->spare_fd >= 0) continue;
+            if (l->spare_fd >= 0) {
+                if (fd >= 0) continue;
+                /* accept reports EMFILE before it looks at the queue: with
+                 * a descriptor free it says whether anyone was waiting. */
+                if (err == EAGAIN || err == EWOULDBLOCK) return;
+            }
         }
         listener_pause(l);
         return;

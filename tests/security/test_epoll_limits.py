@@ -136,7 +136,7 @@ def per_address(binary):
         time.sleep(0.3)
         again = try_client(srv.port)
         check(again[0] == "ok", "no room after one left: %s" % again[0])
-        check(srv.wait_log(r"http=503 detail=address-cap"), "cap not logged")
+        check(srv.wait_log(r"http=503 detail=address cap"), "cap not logged")
         for g in got[1:3] + [other, again]:
             g[1].close()
         log("per-address cap: 4th refused with 503, other address served")
