@@ -63,7 +63,7 @@
 #include <unistd.h>
 
 /* One read() takes at most this much. */
-#define READ_SIZE (64u * 1024u)
+#define READ_SIZE (256u * 1024u)
 /* Room in front of the read for the bytes a connection kept back: at most
  * the HTTP head limit during the handshake, WSP_MIN_RECV_BUFFER after. */
 #define MAX_KEPT WSP_DEFAULT_MAX_HEADER_BYTES

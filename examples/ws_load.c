@@ -49,7 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define READ_SIZE (64u * 1024u)
+#define READ_SIZE (256u * 1024u)
 #define MAX_KEPT (16u * 1024u)
 #define MAX_CONNECTING 256
 /* The payload of message i on connection c starts at offset

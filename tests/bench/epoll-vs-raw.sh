@@ -78,6 +78,8 @@ echo "| scenario | WS msg/s | ws_load --raw msg/s | tcp_load msg/s | WS / best T
 echo "|---|---|---|---|---|---|---|---|"
 for s in "${SCEN[@]}"; do
   label="${s%%|*}"
+  # ONLY=REGEX picks scenarios by label.
+  if [ -n "${ONLY:-}" ] && ! [[ "$label" =~ $ONLY ]]; then continue; fi
   read -r -a args <<<"${s#*|}"
   : >"$WORK/ws" ; : >"$WORK/raw" ; : >"$WORK/tl"
   for r in $(seq 1 "$ROUNDS"); do
