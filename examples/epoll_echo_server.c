@@ -891,6 +891,8 @@ static void process(loop *l, int fd, uint8_t *data, size_t len)
     while (!stop && !drop) {
         size_t used = 0, n = 0;
         wsp_event ev;
+        /* Not every failing call fills the event; never read a stale one. */
+        ev.type = WSP_EV_NONE;
         int rc = wsp_conn_recv(c, data, len, &used, &ev);
         data += used;
         len -= used;
