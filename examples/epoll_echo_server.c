@@ -109,7 +109,7 @@ static struct {
     .port = 9002,
     .max_message = 16u * 1024u * 1024u,
     .max_connections = 20000,
-    .max_handshakes = 1024,
+    .max_handshakes = 4096,
     .max_buffered = 256u * 1024u * 1024u,
     .threads = 1,
     .handshake_ms = 10000,
@@ -1640,7 +1640,7 @@ static void usage(FILE *f)
             "  --max-per-address N       concurrent connections from one IPv4\n"
             "                            address (default 0: no cap)\n"
             "  --max-handshakes N        connections still in the handshake (default\n"
-            "                            1024); over it the oldest one is dropped\n"
+            "                            4096); over it the oldest one is dropped\n"
             "  --max-buffered BYTES      unsent output kept over all connections\n"
             "                            (default 268435456); over it the longest-\n"
             "                            stalled connections are dropped\n"
