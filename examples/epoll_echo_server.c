@@ -270,8 +270,13 @@ typedef struct stats {
     _Atomic uint64_t outcomes[OC_COUNT];
 } stats;
 
-#define STAT_ADD(l, field, n) \
-    atomic_fetch_add_explicit(&(l)->st.field, (uint64_t)(n), memory_order_relaxed)
+/* Only the owning loop writes its counters, so a relaxed load and store
+ * suffice: no locked instruction on the per-message path. */
+#define STAT_ADD(l, field, n)                                                   \
+    atomic_store_explicit(&(l)->st.field,                                       \
+                          atomic_load_explicit(&(l)->st.field, memory_order_relaxed) + \
+                              (uint64_t)(n),                                    \
+                          memory_order_relaxed)
 #define STAT_GET(s, field) atomic_load_explicit(&(s)->field, memory_order_relaxed)
 
 static enum close_bucket close_bucket_of(uint16_t code)
@@ -885,6 +890,8 @@ static void process(loop *l, int fd, uint8_t *data, size_t len)
     q.used = q.mark = q.total = 0;
     int drop = 0, stop = 0;
     unsigned pongs = 0;
+    /* Counted here and added once per read. */
+    uint64_t msgs_in = 0, bytes_in = 0, msgs_out = 0, bytes_out = 0;
 
     /* Until WSP_EV_NONE, even with no input left (a compressed message can
      * give more than one event's worth). */
@@ -943,8 +950,8 @@ static void process(loop *l, int fd, uint8_t *data, size_t len)
             stop = 1;
             break;
         case WSP_EV_DATA:
-            if (ev.flags & WSP_DATA_LAST) STAT_ADD(l, msgs_in, 1);
-            STAT_ADD(l, bytes_in, ev.len);
+            if (ev.flags & WSP_DATA_LAST) msgs_in++;
+            bytes_in += ev.len;
             /* After our own close frame (drain, idle timeout) nothing can
              * be echoed; the peer's close follows. */
             if (wsp_conn_state(c) != WSP_STATE_OPEN) break;
@@ -953,10 +960,10 @@ static void process(loop *l, int fd, uint8_t *data, size_t len)
                 break;
             }
             m->bytes += ev.len;
-            STAT_ADD(l, bytes_out, ev.len);
+            bytes_out += ev.len;
             if (ev.flags & WSP_DATA_LAST) {
                 m->messages++;
-                STAT_ADD(l, msgs_out, 1);
+                msgs_out++;
             }
             break;
         case WSP_EV_PING:
@@ -992,6 +999,12 @@ static void process(loop *l, int fd, uint8_t *data, size_t len)
         case WSP_EV_RESPONSE:
             break;
         }
+    }
+    if (bytes_in || msgs_in) {
+        STAT_ADD(l, msgs_in, msgs_in);
+        STAT_ADD(l, bytes_in, bytes_in);
+        STAT_ADD(l, msgs_out, msgs_out);
+        STAT_ADD(l, bytes_out, bytes_out);
     }
     if (drop || append_pending(l, fd, &q) != 0) {
         finish(l, fd, OC_DROPPED);

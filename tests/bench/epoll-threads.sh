@@ -25,13 +25,13 @@ cleanup() {
 }
 trap cleanup EXIT
 HZ=$(getconf CLK_TCK)
-pin() { # cpus command...
-  local cpus="$1"; shift
-  if [ -n "$cpus" ]; then taskset -c "$cpus" "$@"; else "$@"; fi
-}
+SPIN=(); LPIN=()
+[ -n "${SERVER_CPUS:-}" ] && SPIN=(taskset -c "$SERVER_CPUS")
+[ -n "${LOAD_CPUS:-}" ] && LPIN=(taskset -c "$LOAD_CPUS")
 
 start_server() { # name threads ; sets PORT LASTPID
-  pin "${SERVER_CPUS:-}" "$B/examples/epoll_echo_server" --port 0 --quiet \
+  # taskset execs the server, so $! is the server's PID.
+  "${SPIN[@]}" "$B/examples/epoll_echo_server" --port 0 --quiet \
     --max-seconds 3600 --threads "$2" >"$WORK/$1.out" 2>"$WORK/$1.err" &
   LASTPID=$!
   PIDS+=("$LASTPID")
@@ -49,7 +49,7 @@ ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 run() { # pid port -> "msgps cpu_us_per_msg"
   local t0 t1 out
   t0=$(ticks "$1")
-  out=$(pin "${LOAD_CPUS:-}" "$B/examples/ws_load" --port "$2" --timeout 120 "${LOAD_ARGS[@]}")
+  out=$("${LPIN[@]}" "$B/examples/ws_load" --port "$2" --timeout 120 "${LOAD_ARGS[@]}")
   t1=$(ticks "$1")
   echo "$out" | awk -v d=$((t1 - t0)) -v hz="$HZ" '/^RESULT/ {
       for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
