@@ -48,18 +48,21 @@ TCP_PORT=$PORT TCP_PID=$LASTPID
 
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-# run PID COMMAND... -> "msgps cpu_us_per_msg"
+# run PID COMMAND... -> "msgps server_cpu_us_per_msg generator_cpu_us_per_msg"
+# (the generator's user + system time comes from bash's time keyword)
 run() {
   local pid="$1"; shift
   local t0 t1 out
   t0=$(ticks "$pid")
-  if ! out=$("$@" 2>"$WORK/load.err"); then
+  if ! out=$( { TIMEFORMAT='%U %S'; time "$@" 2>"$WORK/load.err"; } 2>"$WORK/time"); then
     echo "load failed: $*" >&2; cat "$WORK/load.err" >&2; exit 1
   fi
   t1=$(ticks "$pid")
-  echo "$out" | awk -v d=$((t1 - t0)) -v hz="$HZ" '/^RESULT/ {
+  read -r gu gs <"$WORK/time"
+  echo "$out" | awk -v d=$((t1 - t0)) -v hz="$HZ" -v g="$gu $gs" '/^RESULT/ {
       for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-      printf "%s %.2f\n", v["msgps"], d * 1e6 / hz / v["msgs"] }'
+      split(g, gt, " ")
+      printf "%s %.2f %.2f\n", v["msgps"], d * 1e6 / hz / v["msgs"], (gt[1] + gt[2]) * 1e6 / v["msgs"] }'
 }
 
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
@@ -74,8 +77,8 @@ SCEN=(
   "10 conns x 1 MiB x 1|-c 10 -n 60 -s 1048576 -w 1"
 )
 
-echo "| scenario | WS msg/s | ws_load --raw msg/s | tcp_load msg/s | WS / best TCP | WS server CPU us/msg | TCP server CPU us/msg (ws_load --raw / tcp_load) | CPU ratio |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| scenario | WS msg/s | ws_load --raw msg/s | tcp_load msg/s | WS / best TCP | WS server CPU us/msg | TCP server CPU us/msg (ws_load --raw / tcp_load) | CPU ratio | generator CPU us/msg: ws_load / ws_load --raw / tcp_load |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for s in "${SCEN[@]}"; do
   label="${s%%|*}"
   # ONLY=REGEX picks scenarios by label.
@@ -90,9 +93,12 @@ for s in "${SCEN[@]}"; do
   ws=$(cut -d' ' -f1 "$WORK/ws" | median); wsc=$(cut -d' ' -f2 "$WORK/ws" | median)
   raw=$(cut -d' ' -f1 "$WORK/raw" | median); rawc=$(cut -d' ' -f2 "$WORK/raw" | median)
   tl=$(cut -d' ' -f1 "$WORK/tl" | median); tlc=$(cut -d' ' -f2 "$WORK/tl" | median)
-  awk -v l="$label" -v ws="$ws" -v raw="$raw" -v tl="$tl" -v wsc="$wsc" -v rawc="$rawc" -v tlc="$tlc" 'BEGIN {
+  wsg=$(cut -d' ' -f3 "$WORK/ws" | median); rawg=$(cut -d' ' -f3 "$WORK/raw" | median)
+  tlg=$(cut -d' ' -f3 "$WORK/tl" | median)
+  awk -v l="$label" -v ws="$ws" -v raw="$raw" -v tl="$tl" -v wsc="$wsc" -v rawc="$rawc" -v tlc="$tlc" \
+      -v g="$wsg / $rawg / $tlg" 'BEGIN {
     best = raw > tl ? raw : tl; bc = rawc < tlc ? rawc : tlc
-    printf "| %s | %d | %d | %d | %.2f | %.2f | %.2f / %.2f | %.2f |\n", l, ws, raw, tl, ws / best, wsc, rawc, tlc, (bc > 0 ? wsc / bc : 0) }'
+    printf "| %s | %d | %d | %d | %.2f | %.2f | %.2f / %.2f | %.2f | %s |\n", l, ws, raw, tl, ws / best, wsc, rawc, tlc, (bc > 0 ? wsc / bc : 0), g }'
 done
 echo
 echo "rounds: $ROUNDS; load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
