@@ -497,8 +497,9 @@ static int http_status_of(const conn_meta *m)
     }
 }
 
-/* One line per connection, in the thread server's format (without the
- * path: keeping it would cost every connection 128 bytes). */
+/* One line per connection, in the thread server's format plus the loop;
+ * the path is always "-": keeping it would cost every connection 128
+ * bytes. */
 static void log_conn(const loop *l, const conn_meta *m)
 {
     if (opts.quiet || (m->flags & F_LOGGED)) return;
@@ -512,7 +513,7 @@ static void log_conn(const loop *l, const conn_meta *m)
     const char *detail = outcome_text[m->outcome].detail;
     if (!detail && m->status && m->outcome != OC_NOT_FOUND)
         detail = wsp_strerror(m->status);
-    fprintf(stderr, "peer=%s loop=%d outcome=%s%s%s messages=%lu bytes=%llu%s%s\n",
+    fprintf(stderr, "peer=%s loop=%d path=- outcome=%s%s%s messages=%lu bytes=%llu%s%s\n",
             peer, l->index, outcome_text[m->outcome].name, http, codes,
             (unsigned long)m->messages, (unsigned long long)m->bytes,
             detail ? " detail=" : "", detail ? detail : "");
@@ -543,7 +544,7 @@ static void log_refused_origin(const loop *l, conn_meta *m, const wsp_request *r
         copy_printable(origin, sizeof origin, o, ol);
     else
         copy_printable(origin, sizeof origin, "(none)", 6);
-    fprintf(stderr, "peer=%s loop=%d outcome=rejected http=403 origin=%s "
+    fprintf(stderr, "peer=%s loop=%d path=- outcome=rejected http=403 origin=%s "
             "messages=0 bytes=0 detail=%s\n", peer, l->index, origin,
             wsp_strerror(WSP_ERR_HTTP_ORIGIN));
     m->flags |= F_LOGGED;
@@ -1274,7 +1275,7 @@ static void refuse(loop *l, int fd, const struct sockaddr_in *sa,
             snprintf(detail, sizeof detail, "out of file descriptors");
             break;
         }
-        fprintf(stderr, "peer=%s loop=%d outcome=overloaded http=503 detail=%s\n",
+        fprintf(stderr, "peer=%s loop=%d path=- outcome=overloaded http=503 detail=%s\n",
                 peer, l->index, detail);
     }
 }

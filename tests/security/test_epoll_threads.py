@@ -45,7 +45,7 @@ def main(args):
         rc = srv.proc.wait(timeout=5)
         check(rc == 0, "server exited %d" % rc)
         loops = {int(m.group(1)) for m in
-                 (re.search(r"loop=(\d+) outcome=shutdown", l)
+                 (re.search(r"loop=(\d+) path=- outcome=shutdown", l)
                   for l in srv.log_lines()) if m}
         check(loops == {0, 1}, "shutdown log lines from loops %r" % loops)
         log("threads: connections per loop %s, both drained"
