@@ -1451,14 +1451,18 @@ static void print_stats(void)
 {
     stats sum;
     memset(&sum, 0, sizeof sum);
-    uint64_t *acc = (uint64_t *)(void *)&sum;
+    /* stats is nothing but _Atomic uint64_t fields: walk it as an array. */
+    _Atomic uint64_t *acc = (_Atomic uint64_t *)(void *)&sum;
     size_t nfields = sizeof sum / sizeof(uint64_t);
     FILE *f = stderr;
     for (unsigned i = 0; i < opts.threads; i++) {
         const stats *s = &g_loops[i].st;
         const _Atomic uint64_t *src = (const _Atomic uint64_t *)(const void *)s;
         for (size_t j = 0; j < nfields; j++)
-            acc[j] += atomic_load_explicit(&src[j], memory_order_relaxed);
+            atomic_store_explicit(&acc[j],
+                                  atomic_load_explicit(&acc[j], memory_order_relaxed) +
+                                      atomic_load_explicit(&src[j], memory_order_relaxed),
+                                  memory_order_relaxed);
         if (opts.threads > 1)
             fprintf(f, "epoll_echo_server: loop %u: open=%llu total=%llu messages=%llu\n", i,
                     (unsigned long long)STAT_GET(s, open),
