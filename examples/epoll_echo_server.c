@@ -1923,12 +1923,16 @@ int main(int argc, char **argv)
     }
     loop *l0 = &g_loops[0];
     l0->sig_fd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (l0->sig_fd >= 0) {
-        struct epoll_event ev;
-        ev.events = EPOLLIN;
-        ev.data.u64 = (uint64_t)l0->sig_fd;
-        epoll_ctl(l0->ep, EPOLL_CTL_ADD, l0->sig_fd, &ev);
+    if (l0->sig_fd < 0) {
+        /* The signals are blocked: without the signalfd nothing would
+         * ever see SIGTERM. */
+        perror("epoll_echo_server: signalfd");
+        return 1;
     }
+    struct epoll_event sev;
+    sev.events = EPOLLIN;
+    sev.data.u64 = (uint64_t)l0->sig_fd;
+    epoll_ctl(l0->ep, EPOLL_CTL_ADD, l0->sig_fd, &sev);
     printf("epoll_echo_server listening on %s:%u\n", opts.host, port);
     fflush(stdout);
 
