@@ -10,6 +10,7 @@ import asyncio
 import os
 import shutil
 import ssl
+import time
 import subprocess
 import sys
 import tempfile
@@ -200,6 +201,13 @@ def main():
                         os.path.join(ca, "server.pem"), "--tls-key",
                         os.path.join(ca, "server.key")) as server:
             asyncio.run(idle_close(server, ca))
+            # The line is written once the server has closed TCP, which
+            # may be after the client saw the close: wait for it a while.
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not any(
+                    "outcome=timeout" in l and "close_out=1001" in l
+                    for l in server.log_lines):
+                time.sleep(0.05)
             check(any("outcome=timeout" in l and "close_out=1001" in l
                       for l in server.log_lines),
                   "server log: %r" % server.log_lines)
