@@ -189,6 +189,98 @@ static int check_start_prefix(const char *buf, size_t from, size_t to,
     return WSP_OK;
 }
 
+/* The phase before the start line (RFC 9112 2.2: empty lines before it are
+ * ignored) up to the start line's end. WSP_ERR_NEED_MORE: its LF has not
+ * come yet (the progress then says how far the search got). */
+static int scan_start_line(const char *buf, size_t scan, int is_request,
+                           start_line_fn parse_start, void *msg, head_scan *p)
+{
+    while (p->phase == WSP_HEAD_START_LINE) {
+        size_t from = p->searched;
+        const char *nl = memchr(buf + from, '\n', scan - from);
+        p->examined += (nl ? (size_t)(nl - buf) + 1 : scan) - from;
+        if (!nl) {
+            int rc = check_start_prefix(buf, from, scan, is_request, p);
+            if (rc != WSP_OK) return rc;
+            p->searched = scan;
+            return WSP_ERR_NEED_MORE;
+        }
+        size_t lf = (size_t)(nl - buf);
+        line l = line_at(buf, p->line_start, lf);
+        p->examined += l.len;
+        if (l.len) {
+            /* Checked now so that a bad start line fails at once; parsed
+             * again once the head is complete, as buf may have moved by
+             * then. */
+            int rc = parse_start(&l, msg);
+            if (rc != WSP_OK) return rc;
+            p->start_line = p->line_start;
+            p->phase = WSP_HEAD_FIELDS;
+        }
+        p->line_start = p->searched = lf + 1;
+        p->prefix = WSP_PREFIX_CRS;
+        p->literal = 0;
+    }
+    return WSP_OK;
+}
+
+/* Header lines up to the empty one, each checked once; *head_len is the
+ * head's length when it is complete. WSP_ERR_NEED_MORE: no empty line
+ * yet. */
+static int scan_fields(const char *buf, size_t scan, size_t max_headers, head_scan *p,
+                       size_t *head_len)
+{
+    /* The count may have been reached with a larger max_headers before. */
+    if (p->headers > max_headers) return WSP_ERR_HTTP_TOO_LARGE;
+    for (;;) {
+        size_t from = p->searched;
+        const char *nl = memchr(buf + from, '\n', scan - from);
+        p->examined += (nl ? (size_t)(nl - buf) + 1 : scan) - from;
+        if (!nl) {
+            p->searched = scan;
+            return WSP_ERR_NEED_MORE;
+        }
+        size_t lf = (size_t)(nl - buf);
+        line l = line_at(buf, p->line_start, lf);
+        if (l.len == 0) {
+            *head_len = lf + 1;
+            return WSP_OK;
+        }
+        if (++p->headers > max_headers) return WSP_ERR_HTTP_TOO_LARGE;
+        p->examined += l.len;
+        int rc = check_header_line(&l);
+        if (rc != WSP_OK) return rc;
+        p->line_start = p->searched = lf + 1;
+    }
+}
+
+/* A complete head: where the start line and the header lines end is found
+ * again rather than kept, so that the progress fits the connection's
+ * handshake state (this costs the start line once); then the start line
+ * is parsed into msg for the buffer as it is now. */
+static int finish_head(const char *buf, size_t scan, start_line_fn parse_start,
+                       void *msg, wsp_headers *headers, head_scan *p)
+{
+    const char *start_lf = memchr(buf + p->start_line, '\n', scan - p->start_line);
+    if (!start_lf) return WSP_ERR_HTTP_MALFORMED; /* not reached: it was found */
+    size_t headers_start = (size_t)(start_lf - buf) + 1, headers_end = headers_start;
+    if (p->line_start > headers_start) {
+        /* The last header line is not empty, so a CR before its LF is its
+         * terminator's. */
+        headers_end = p->line_start - 1;
+        if (buf[headers_end - 1] == '\r') headers_end--;
+    }
+    line l = line_at(buf, p->start_line, headers_start - 1);
+    p->examined += 2 * (l.len + 1);
+    int rc = parse_start(&l, msg);
+    if (rc != WSP_OK) return rc; /* not reached: it passed before */
+    headers->array = NULL;
+    headers->count = p->headers;
+    headers->raw = buf + headers_start;
+    headers->raw_len = headers_end - headers_start;
+    return WSP_OK;
+}
+
 /* Shared by requests and responses: the start line, then header lines up
  * to the empty line, within the limits. Resumes where *progress stopped:
  * the LF search starts at the first byte not searched yet, and each
@@ -216,90 +308,20 @@ static int parse_head(const char *buf, size_t len, size_t max_bytes,
         scan_store(progress, &p);
         return WSP_ERR_NEED_MORE; /* buf may be NULL: no arithmetic on it */
     }
-    int rc;
     size_t head_len = 0;
-    line l;
-
-    /* RFC 9112 2.2: ignore empty lines before the start line. */
-    while (p.phase == WSP_HEAD_START_LINE) {
-        size_t from = p.searched;
-        const char *nl = memchr(buf + from, '\n', scan - from);
-        p.examined += (nl ? (size_t)(nl - buf) + 1 : scan) - from;
-        if (!nl) {
-            rc = check_start_prefix(buf, from, scan, is_request, &p);
-            if (rc != WSP_OK) return rc;
-            p.searched = scan;
-            goto incomplete;
-        }
-        size_t lf = (size_t)(nl - buf);
-        l = line_at(buf, p.line_start, lf);
-        p.examined += l.len;
-        if (l.len) {
-            /* Checked now so that a bad start line fails at once; parsed
-             * again once the head is complete, as buf may have moved by
-             * then. */
-            rc = parse_start(&l, msg);
-            if (rc != WSP_OK) return rc;
-            p.start_line = p.line_start;
-            p.phase = WSP_HEAD_FIELDS;
-        }
-        p.line_start = p.searched = lf + 1;
-        p.prefix = WSP_PREFIX_CRS;
-        p.literal = 0;
+    int rc = scan_start_line(buf, scan, is_request, parse_start, msg, &p);
+    if (rc == WSP_OK) rc = scan_fields(buf, scan, max_headers, &p, &head_len);
+    if (rc == WSP_OK) rc = finish_head(buf, scan, parse_start, msg, headers, &p);
+    if (rc == WSP_ERR_NEED_MORE) {
+        if (len >= max_bytes) return WSP_ERR_HTTP_TOO_LARGE;
+        scan_store(progress, &p);
+        return WSP_ERR_NEED_MORE;
     }
-
-    /* The count may have been reached with a larger max_headers before. */
-    if (p.headers > max_headers) return WSP_ERR_HTTP_TOO_LARGE;
-    for (;;) {
-        size_t from = p.searched;
-        const char *nl = memchr(buf + from, '\n', scan - from);
-        p.examined += (nl ? (size_t)(nl - buf) + 1 : scan) - from;
-        if (!nl) {
-            p.searched = scan;
-            goto incomplete;
-        }
-        size_t lf = (size_t)(nl - buf);
-        l = line_at(buf, p.line_start, lf);
-        if (l.len == 0) {
-            head_len = lf + 1;
-            break;
-        }
-        if (++p.headers > max_headers) return WSP_ERR_HTTP_TOO_LARGE;
-        p.examined += l.len;
-        rc = check_header_line(&l);
-        if (rc != WSP_OK) return rc;
-        p.line_start = p.searched = lf + 1;
-    }
-
-    /* Where the start line and the header lines end is found again rather
-     * than kept, so that the progress fits the connection's handshake
-     * state: this costs the start line once. */
-    const char *start_lf = memchr(buf + p.start_line, '\n', scan - p.start_line);
-    if (!start_lf) return WSP_ERR_HTTP_MALFORMED; /* not reached: it was found */
-    size_t headers_start = (size_t)(start_lf - buf) + 1, headers_end = headers_start;
-    if (p.line_start > headers_start) {
-        /* The last header line is not empty, so a CR before its LF is its
-         * terminator's. */
-        headers_end = p.line_start - 1;
-        if (buf[headers_end - 1] == '\r') headers_end--;
-    }
-    l = line_at(buf, p.start_line, headers_start - 1);
-    p.examined += 2 * (l.len + 1);
-    rc = parse_start(&l, msg);
-    if (rc != WSP_OK) return rc; /* not reached: it passed before */
-    headers->array = NULL;
-    headers->count = p.headers;
-    headers->raw = buf + headers_start;
-    headers->raw_len = headers_end - headers_start;
+    if (rc != WSP_OK) return rc;
     *consumed = head_len;
     memset(progress, 0, sizeof *progress);
     progress->examined = (uint32_t)p.examined;
     return WSP_OK;
-
-incomplete:
-    if (len >= max_bytes) return WSP_ERR_HTTP_TOO_LARGE;
-    scan_store(progress, &p);
-    return WSP_ERR_NEED_MORE;
 }
 
 static int parse_request_line(const line *l, void *out)
