@@ -694,8 +694,10 @@ WSP_API int wsp_conn_accept_request(wsp_conn *conn, const wsp_request *req,
                                     size_t *out_len);
 
 /** Most bytes of offers a client connection keeps to check the response
- * against: the offered subprotocols plus the names of the extensions in
- * wsp_client_options.extensions, each counted with one separator byte. */
+ * against: the offered subprotocols joined by commas, plus the names of the
+ * offered extensions joined by commas (permessage-deflate's 18 bytes first
+ * when wsp_config.deflate is set, then the names in
+ * wsp_client_options.extensions; their parameters are not kept). */
 #define WSP_MAX_CLIENT_OFFER 76u
 
 /** Client handshake options. Read only during wsp_conn_client_request():
