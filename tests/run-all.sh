@@ -20,31 +20,53 @@ fuzz_seed=${WSP_FUZZ_SEED-1}
 . tests/support/debian-packages.sh
 
 install_deps() {
-    local pkgs=(build-essential cmake pkg-config clang libclang-rt-dev libcmocka-dev
+    # llvm: llvm-symbolizer, so sanitizer and fuzzer reports name source lines.
+    # libssl-dev and openssl: the TLS examples and their test certificates.
+    local pkgs=(build-essential cmake pkg-config clang libclang-rt-dev llvm libcmocka-dev
                 valgrind gcovr zlib1g-dev doxygen libssl-dev openssl)
-    install_debian_packages "${pkgs[@]}"
+    install_debian_packages "${pkgs[@]}" || return 1
     if [ -f tests/interop/install-deps.sh ]; then
-        bash tests/interop/install-deps.sh
+        bash tests/interop/install-deps.sh || return 1
     fi
 }
 
 passed=0
 failed=0
 failures=()
+timings=()
+suite_start=$SECONDS
 
 # run NAME CMD...: one step of the suite; a failing step is recorded and the
-# suite goes on, so one run shows every failure.
+# suite goes on, so one run shows every failure. Each step ends with one
+# line giving its result and time, and the summary repeats them.
 run() {
-    local name=$1
+    local name=$1 start=$SECONDS result
     shift
     echo
     echo "== $name"
     if "$@"; then
         passed=$((passed + 1))
+        result=ok
     else
         failed=$((failed + 1))
         failures+=("$name")
+        result=FAILED
     fi
+    local line
+    line=$(printf '%-6s %4d s  %s' "$result" $((SECONDS - start)) "$name")
+    timings+=("$line")
+    echo "-- $line"
+}
+
+summary() {
+    echo
+    echo "== summary"
+    printf '%s\n' "${timings[@]}"
+    echo "total: $((SECONDS - suite_start)) s"
+    if [ ${#failures[@]} -gt 0 ]; then
+        printf 'failed step: %s\n' "${failures[@]}"
+    fi
+    echo "run-all: $passed passed, $failed failed"
 }
 
 configure_build() {
@@ -60,8 +82,21 @@ ctest_in() {
     ctest --test-dir "$dir" --output-on-failure -j "$jobs" "$@"
 }
 
+# Installing is not a test step, but nothing can run without it: its time
+# is reported like a step's, and a failure ends the suite at once.
 if [ "${WSP_SKIP_INSTALL:-0}" != 1 ]; then
-    install_deps
+    echo "== install test dependencies (Debian packages)"
+    install_start=$SECONDS
+    if install_deps; then
+        timings+=("$(printf '%-6s %4d s  %s' ok $((SECONDS - install_start)) "install (set-up)")")
+    else
+        timings+=("$(printf '%-6s %4d s  %s' FAILED $((SECONDS - install_start)) "install (set-up)")")
+        failed=1
+        failures+=("install (set-up)")
+        summary
+        exit 1
+    fi
+    echo "-- ${timings[0]}"
 fi
 
 run "gcc build (-Werror)" configure_build "$builds/gcc" \
@@ -94,9 +129,5 @@ if [ -f tests/fuzz/run-fuzzers.sh ] && [ "$fuzz_seconds" -gt 0 ]; then
         bash tests/fuzz/run-fuzzers.sh "$fuzz_seconds"
 fi
 
-echo
-if [ ${#failures[@]} -gt 0 ]; then
-    printf 'failed step: %s\n' "${failures[@]}"
-fi
-echo "run-all: $passed passed, $failed failed"
+summary
 [ "$failed" -eq 0 ]

@@ -3,15 +3,27 @@
 // kernel picks, run echo_client, and fail loudly when something is missing.
 const { spawn, execFile } = require('child_process');
 const fs = require('fs');
+const path = require('path');
+
+// Debian's node-* packages (node-ws) install under /usr/share/nodejs, which
+// Debian's own node searches by itself and a node from elsewhere (a newer
+// release on the same machine) does not: that directory is tried first, so
+// every node runs the tests against the same, Debian-packaged library.
+const DEBIAN_NODE_MODULES = '/usr/share/nodejs';
 
 function requireDep(name) {
-  try {
-    return require(name);
-  } catch (e) {
-    console.error(`FAIL: npm package '${name}' is missing (${e.message}); ` +
-      'run tests/interop/install-deps.sh');
-    process.exit(1);
+  const tried = [];
+  for (const where of [path.join(DEBIAN_NODE_MODULES, name), name]) {
+    try {
+      return require(where);
+    } catch (e) {
+      if (e.code !== 'MODULE_NOT_FOUND') throw e;
+      tried.push(where);
+    }
   }
+  console.error(`FAIL: Node module '${name}' not found (tried ${tried.join(', ')}); ` +
+    `run tests/interop/install-deps.sh (Debian package node-${name})`);
+  process.exit(1);
 }
 
 function check(cond, what) {

@@ -2,48 +2,33 @@
 // Headless Chromium loads echo_server's "/" page, which opens a WebSocket
 // back to the server, sends "WebSocket rocks", shows the echo and closes.
 // usage: node test_browser.js ECHO_SERVER SCREENSHOT.png
-const fs = require('fs');
-const os = require('os');
-const path = require('path');
-const { requireDep, check, startServer, main } = require('./common');
+const { check, startServer, main } = require('./common');
+const { launch } = require('./chromium');
 
-const { chromium } = requireDep('playwright-core');
-
-const CHROMIUM = process.env.WSPROTO_CHROMIUM || '/usr/bin/chromium';
+// The page's output lines: text, class and the colour they are shown in.
+function outputLines() {
+  return Array.from(document.querySelectorAll('#output p')).map((p) => ({
+    text: p.textContent, cls: p.className, color: getComputedStyle(p).color,
+  }));
+}
 
 main(async () => {
   const [serverBin, shotPath] = process.argv.slice(2);
   check(serverBin && shotPath, 'usage: test_browser.js ECHO_SERVER SCREENSHOT.png');
-  check(fs.existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}; run tests/interop/install-deps.sh`);
 
   const srv = await startServer(serverBin);
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'wsproto-chromium-'));
-  let context;
+  let browser;
   try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
-        '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
-      viewport: { width: 900, height: 600 },
-      timeout: 30000,
-    });
-    const page = context.pages()[0] || await context.newPage();
-    const consoleErrors = [];
-    page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-    page.on('pageerror', (e) => consoleErrors.push(String(e)));
+    browser = await launch({ width: 900, height: 600 });
+    const { page } = browser;
 
     const url = `http://127.0.0.1:${srv.port}/`;
-    const resp = await page.goto(url, { waitUntil: 'load', timeout: 20000 });
-    check(resp && resp.status() === 200, `GET / answered ${resp && resp.status()}`);
-    await page.waitForFunction(
-      () => document.getElementById('output').innerText.includes('DISCONNECTED'),
-      null, { timeout: 20000 });
+    const status = await page.goto(url, 20000);
+    check(status === 200, `GET / answered ${status}`);
+    await page.waitFor(
+      () => document.getElementById('output').innerText.includes('DISCONNECTED'), [], 20000);
 
-    const lines = await page.$$eval('#output p', (ps) => ps.map((p) => ({
-      text: p.textContent, cls: p.className, color: getComputedStyle(p).color,
-    })));
+    const lines = await page.evaluate(outputLines);
     console.log(lines.map((l) => `  ${l.text}`).join('\n'));
     const texts = lines.map((l) => l.text);
     const expect = ['CONNECTED', 'SENT: WebSocket rocks', 'RESPONSE: WebSocket rocks', 'DISCONNECTED'];
@@ -52,32 +37,30 @@ main(async () => {
     const response = lines[2];
     check(response.color === 'rgb(0, 0, 255)', `RESPONSE is not blue: ${response.color}`);
     check(!lines.some((l) => l.cls === 'error'), 'page shows an error');
-    check(consoleErrors.length === 0, `console errors: ${consoleErrors.join('; ')}`);
+    check(page.errors.length === 0, `page errors: ${page.errors.join('; ')}`);
 
-    fs.mkdirSync(path.dirname(path.resolve(shotPath)), { recursive: true });
-    await page.screenshot({ path: shotPath, fullPage: true });
+    await page.screenshot(shotPath);
     console.log(`screenshot: ${shotPath}`);
 
     // The input box opens a new connection that stays open for more.
     for (const msg of ['typed \u00e9\u2713', 'second typed']) {
       await page.fill('#message', msg);
       await page.click('button[type=submit]');
-      await page.waitForFunction((m) => document.getElementById('output').innerText
-        .includes(`RESPONSE: ${m}`), msg, { timeout: 10000 });
+      await page.waitFor((m) => document.getElementById('output').innerText
+        .includes(`RESPONSE: ${m}`), [msg], 10000);
     }
     await page.click('#disconnect');
-    await page.waitForFunction(() => document.querySelectorAll('#output p').length >= 10,
-      null, { timeout: 10000 });
-    const more = await page.$$eval('#output p', (ps) => ps.slice(4).map((p) => p.textContent));
+    await page.waitFor(() => document.querySelectorAll('#output p').length >= 10, [], 10000);
+    const more = (await page.evaluate(outputLines)).slice(4).map((l) => l.text);
     const expectMore = ['CONNECTED', 'SENT: typed \u00e9\u2713', 'RESPONSE: typed \u00e9\u2713',
       'SENT: second typed', 'RESPONSE: second typed', 'DISCONNECTED'];
     check(JSON.stringify(more) === JSON.stringify(expectMore),
       `input box: ${JSON.stringify(more)}`);
-    check(!(await page.$('#output p.error')), 'input box run shows an error');
-    check(consoleErrors.length === 0, `console errors: ${consoleErrors.join('; ')}`);
+    check(!(await page.evaluate(() => document.querySelector('#output p.error') !== null)),
+      'input box run shows an error');
+    check(page.errors.length === 0, `page errors: ${page.errors.join('; ')}`);
   } finally {
-    if (context) await context.close();
-    fs.rmSync(profile, { recursive: true, force: true });
+    if (browser) await browser.close();
     await srv.stop();
   }
   // The server logs one line per connection: the page load and the

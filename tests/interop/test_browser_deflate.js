@@ -6,14 +6,8 @@
 // messages exactly. Against echo_server --no-deflate, ws.extensions is
 // empty.
 // usage: node test_browser_deflate.js ECHO_SERVER
-const fs = require('fs');
-const os = require('os');
-const path = require('path');
-const { requireDep, check, startServer, main } = require('./common');
-
-const { chromium } = requireDep('playwright-core');
-
-const CHROMIUM = process.env.WSPROTO_CHROMIUM || '/usr/bin/chromium';
+const { check, startServer, main } = require('./common');
+const { launch } = require('./chromium');
 
 // In the page: open a WebSocket, send each message, compare each echo.
 async function pageEcho(page) {
@@ -49,30 +43,17 @@ async function pageEcho(page) {
 
 async function run(serverBin, extra) {
   const srv = await startServer(serverBin, extra);
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'wsproto-chromium-'));
-  let context;
+  let browser;
   const out = {};
   try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
-        '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
-      viewport: { width: 900, height: 600 },
-      timeout: 30000,
-    });
-    const page = context.pages()[0] || await context.newPage();
-    const errors = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
+    browser = await launch({ width: 900, height: 600 });
+    const { page } = browser;
     // The WebSocket handshake as the browser saw it.
-    const cdp = await context.newCDPSession(page);
-    await cdp.send('Network.enable');
     const handshakes = [];
-    cdp.on('Network.webSocketWillSendHandshakeRequest', (e) => {
+    page.on('Network.webSocketWillSendHandshakeRequest', (e) => {
       handshakes.push({ id: e.requestId, request: e.request.headers });
     });
-    cdp.on('Network.webSocketHandshakeResponseReceived', (e) => {
+    page.on('Network.webSocketHandshakeResponseReceived', (e) => {
       const h = handshakes.find((x) => x.id === e.requestId);
       if (h) h.response = e.response;
     });
@@ -81,12 +62,12 @@ async function run(serverBin, extra) {
       return key === undefined ? null : headers[key];
     };
 
-    const resp = await page.goto(`http://127.0.0.1:${srv.port}/`, { waitUntil: 'load', timeout: 20000 });
-    check(resp && resp.status() === 200, `GET / answered ${resp && resp.status()}`);
-    await page.waitForFunction(
-      () => document.getElementById('output').innerText.includes('DISCONNECTED'),
-      null, { timeout: 20000 });
-    const lines = await page.$$eval('#output p', (ps) => ps.map((p) => p.textContent));
+    const status = await page.goto(`http://127.0.0.1:${srv.port}/`, 20000);
+    check(status === 200, `GET / answered ${status}`);
+    await page.waitFor(
+      () => document.getElementById('output').innerText.includes('DISCONNECTED'), [], 20000);
+    const lines = await page.evaluate(
+      () => Array.from(document.querySelectorAll('#output p')).map((p) => p.textContent));
     check(lines.includes('RESPONSE: WebSocket rocks'), `echo page shows ${JSON.stringify(lines)}`);
     check(handshakes.length === 1 && handshakes[0].response,
       `expected one WebSocket handshake, saw ${JSON.stringify(handshakes)}`);
@@ -95,10 +76,10 @@ async function run(serverBin, extra) {
     out.status = hs.response.status;
     out.answer = header(hs.response.headers, 'sec-websocket-extensions');
     out.echo = await pageEcho(page);
-    check(errors.length === 0, `page errors: ${errors.join('; ')}`);
+    const thrown = page.errors.filter((e) => e.startsWith('exception:'));
+    check(thrown.length === 0, `page errors: ${thrown.join('; ')}`);
   } finally {
-    if (context) await context.close();
-    fs.rmSync(profile, { recursive: true, force: true });
+    if (browser) await browser.close();
     await srv.stop();
   }
   // Chromium may open a spare connection it never sends a request on
@@ -112,7 +93,6 @@ async function run(serverBin, extra) {
 main(async () => {
   const [serverBin] = process.argv.slice(2);
   check(serverBin, 'usage: test_browser_deflate.js ECHO_SERVER');
-  check(fs.existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}; run tests/interop/install-deps.sh`);
 
   const on = await run(serverBin, []);
   console.log(`echo page offered:  Sec-WebSocket-Extensions: ${on.offer}`);
