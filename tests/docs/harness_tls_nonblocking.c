@@ -1,0 +1,24 @@
+/* Harness for the non-blocking TLS sample: file-scope code that defines
+ * `int serve_tls_nonblocking(SSL_CTX *ctx, int fd)`. serve_tls_nonblocking() gets a server context
+ * with a certificate and key, and a socket set to O_NONBLOCK whose peer is a TLS
+ * client in this process; tls_peer_test() (tls_peer.c) checks everything
+ * the client received, in two sessions. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <wsproto.h>
+
+#include SAMPLE_HEAD
+
+#include "tls_peer.h"
+#include "wrap.h"
+
+#include SAMPLE_BODY
+
+int main(void)
+{
+    return tls_peer_test(SAMPLE_NAME, serve_tls_nonblocking, TLS_PEER_NONBLOCKING);
+}
