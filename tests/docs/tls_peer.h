@@ -11,10 +11,12 @@ typedef enum tls_peer_socket {
     TLS_PEER_NONBLOCKING /* O_NONBLOCK: the sample waits with poll */
 } tls_peer_socket;
 
-/* Runs serve(ctx, fd) in a thread, once with OpenSSL's defaults and once
- * with read-ahead on (OpenSSL then takes several records from the socket
- * at once, so a sample that waits on poll while OpenSSL holds bytes gets
- * stuck). ctx has a self-signed certificate made in memory for the name
+/* Runs serve(ctx, fd) in a thread, in three sessions: with OpenSSL's
+ * defaults; with read-ahead on (OpenSSL then takes several records from the
+ * socket at once, so a sample that waits on poll while OpenSSL holds bytes
+ * gets stuck); and with read-ahead and a small send buffer on the sample's
+ * side (its writes stop half-way and must be retried). ctx has a
+ * self-signed certificate made in memory for the name
  * "docs.test"; serve must close fd and return 0 after a clean close.
  *
  * The client verifies the certificate and the name, sends the upgrade
