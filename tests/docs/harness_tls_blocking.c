@@ -2,7 +2,7 @@
  * `int serve_tls(SSL_CTX *ctx, int fd)`. serve_tls() gets a server context
  * with a certificate and key, and a blocking socket whose peer is a TLS
  * client in this process; tls_peer_test() (tls_peer.c) checks everything
- * the client received, in two sessions. */
+ * the client received, in three sessions. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <stdint.h>

@@ -1,8 +1,8 @@
 /* Harness for the non-blocking TLS sample: file-scope code that defines
- * `int serve_tls_nonblocking(SSL_CTX *ctx, int fd)`. serve_tls_nonblocking() gets a server context
- * with a certificate and key, and a socket set to O_NONBLOCK whose peer is a TLS
- * client in this process; tls_peer_test() (tls_peer.c) checks everything
- * the client received, in two sessions. */
+ * `int serve_tls_nonblocking(SSL_CTX *ctx, int fd)`. It gets a server
+ * context with a certificate and key, and a socket set to O_NONBLOCK whose
+ * peer is a TLS client in this process; tls_peer_test() (tls_peer.c) checks
+ * everything the client received, in three sessions. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <stdint.h>
