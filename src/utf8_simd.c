@@ -275,14 +275,31 @@ TARGET_AVX2 size_t wsp_utf8_scan_avx2(const uint8_t *buf, size_t len)
     t.fourth = _mm256_set1_epi8(0x70);
     t.bit7 = _mm256_set1_epi8((char)0x80);
 
-    while (len - p >= 64u) {
+    /* 128 bytes a group: with text that has a non-ASCII character every
+     * 40 bytes or so, a 64-byte group is all ASCII often enough that the
+     * skip branch mispredicts, and that costs more than it saves. */
+    while (len - p >= 128u) {
         __m256i a = LOAD256(buf + p), b = LOAD256(buf + p + 32);
-        if (_mm256_movemask_epi8(_mm256_or_si256(a, b)) == 0 &&
+        __m256i c = LOAD256(buf + p + 64), d = LOAD256(buf + p + 96);
+        __m256i any = _mm256_or_si256(_mm256_or_si256(a, b),
+                                      _mm256_or_si256(c, d));
+        if (_mm256_movemask_epi8(any) == 0 &&
             _mm256_testz_si256(open, open)) {
-            prev = b;
-            p += 64;
+            prev = d;
+            p += 128;
             continue;
         }
+        __m256i err = _mm256_or_si256(
+            _mm256_or_si256(avx2_errors(&t, prev, a), avx2_errors(&t, a, b)),
+            _mm256_or_si256(avx2_errors(&t, b, c), avx2_errors(&t, c, d)));
+        if (!_mm256_testz_si256(err, err))
+            return boundary_before(buf, p);
+        open = _mm256_subs_epu8(d, open_max);
+        prev = d;
+        p += 128;
+    }
+    while (len - p >= 64u) {
+        __m256i a = LOAD256(buf + p), b = LOAD256(buf + p + 32);
         __m256i err = _mm256_or_si256(avx2_errors(&t, prev, a),
                                       avx2_errors(&t, a, b));
         if (!_mm256_testz_si256(err, err))
