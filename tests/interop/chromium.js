@@ -111,30 +111,29 @@ class Page {
       { width, height, deviceScaleFactor: 1, mobile: false });
   }
 
-  // Navigates and waits for the load event; answers the HTTP status of the
-  // document.
+  // Navigates and waits until the new document has loaded; answers its HTTP
+  // status. Polling the document (not waiting for a load event) cannot be
+  // fooled by the load of the blank page the browser started with.
   async goto(url, timeoutMs) {
-    let status = null;
-    let loaderId = null;
-    let onLoad;
-    const loaded = new Promise((resolve) => { onLoad = resolve; });
+    const statusByLoader = new Map();
     this.on('Network.responseReceived', (e) => {
-      if (e.type === 'Document' && (loaderId === null || e.loaderId === loaderId)) status = e.response.status;
+      if (e.type === 'Document') statusByLoader.set(e.loaderId, e.response.status);
     });
-    this.on('Page.loadEventFired', () => onLoad());
     const nav = await this.send('Page.navigate', { url });
     if (nav.errorText) throw new Error(`navigating to ${url}: ${nav.errorText}`);
-    loaderId = nav.loaderId;
-    let timer;
-    const timeout = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${url} did not load in ${timeoutMs} ms`)), timeoutMs);
-    });
-    try {
-      await Promise.race([loaded, timeout]);
-    } finally {
-      clearTimeout(timer);
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      let state = null;
+      try {
+        state = await this.evaluate(() => [location.href, document.readyState]);
+      } catch (e) {
+        // The old document's context went away mid-call: not loaded yet.
+      }
+      if (state && state[0] === url && state[1] === 'complete') break;
+      if (Date.now() > end) throw new Error(`${url} did not load in ${timeoutMs} ms (${state})`);
+      await sleep(50);
     }
-    return status;
+    return statusByLoader.has(nav.loaderId) ? statusByLoader.get(nav.loaderId) : null;
   }
 
   // Runs fn(...args) in the page and answers its (awaited) result, which

@@ -4,8 +4,9 @@
 # says how long it took. It never lets apt remove a package to make room: a
 # test script must not break the machine it runs on, so a conflict is an
 # error instead. Recommended packages are not installed: every script names
-# what it needs, and a recommendation such as qemu-user-binfmt would register
-# interpreters with the kernel, which nothing here uses (qemu is run by name).
+# what it needs, and a recommendation such as qemu-user-binfmt registers qemu
+# with the kernel for foreign binaries, machine-wide state nothing here needs
+# (the scripts run qemu by name).
 
 # as_root CMD...: runs CMD as root: directly when root, else through sudo.
 as_root() {
