@@ -406,6 +406,42 @@ WSP_API int wsp_http_build_error(int http_status, uint8_t *out,
                                  size_t out_cap, size_t *out_len);
 
 /* ------------------------------------------------------------------------
+ * Layer 2 for clients that do not use wsp_conn (their own framing, or a
+ * test): the request wsp_conn_client_request writes and the check it
+ * applies to the 101. wsp_client_options and WSP_MAX_CLIENT_OFFER are
+ * documented with the connection below.
+ * ---------------------------------------------------------------------- */
+struct wsp_client_options;
+struct wsp_response_event;
+
+/** Writes a client's upgrade request (RFC 6455 4.1) for the 16 random
+ * bytes in nonce (the caller draws them from a CSPRNG, one set per
+ * connection; the library base64-encodes them into Sec-WebSocket-Key).
+ * Nothing in opts is read after the call. With out NULL and out_cap 0 it
+ * only measures. Returns WSP_OK, WSP_ERR_BUFFER_TOO_SMALL,
+ * WSP_ERR_INVALID_ARG (missing host, a target or header with forbidden
+ * bytes, a subprotocol that is not a token), WSP_ERR_LIMIT (the offers
+ * exceed WSP_MAX_CLIENT_OFFER); *out_len is 0 on failure. */
+WSP_API int wsp_upgrade_build_request(const struct wsp_client_options *opts,
+                                      const uint8_t nonce[16], uint8_t *out,
+                                      size_t out_cap, size_t *out_len);
+
+/** Checks a parsed response (wsp_http_parse_response) to the request
+ * built with the same opts and nonce: status 101 from HTTP/1.1 or later,
+ * Upgrade and Connection, the Sec-WebSocket-Accept for the nonce, at most
+ * one subprotocol and one that was offered, and only extensions whose names
+ * were offered (an extension's parameters are the caller's to check, e.g.
+ * with wsp_deflate_parse). Fills *result (status, http_status, a copy of
+ * *resp, the chosen subprotocol and the extensions value, pointing into
+ * the response's buffer) and returns result->status: WSP_OK, a
+ * WSP_ERR_HTTP_* reason, WSP_ERR_LIMIT (offers over WSP_MAX_CLIENT_OFFER),
+ * or WSP_ERR_INVALID_ARG (*result then untouched). */
+WSP_API int wsp_upgrade_check_response(const wsp_response *resp,
+                                       const struct wsp_client_options *opts,
+                                       const uint8_t nonce[16],
+                                       struct wsp_response_event *result);
+
+/* ------------------------------------------------------------------------
  * Layer 3: the connection.
  * ---------------------------------------------------------------------- */
 /** Which end of the connection this side is. */

@@ -604,3 +604,36 @@ int wsp_handshake_read_response(wsp_handshake *hs, const uint8_t *data, size_t l
                                                 agreed, deflate_found);
     return WSP_OK;
 }
+
+/* Layer 2 for clients that keep no wsp_conn: the same request builder and
+ * response check the connection uses, on a handshake state that lives for
+ * the call. */
+int wsp_upgrade_build_request(const wsp_client_options *opts, const uint8_t nonce[16],
+                              uint8_t *out, size_t out_cap, size_t *out_len)
+{
+    if (out_len) *out_len = 0;
+    if (!opts || !opts->host || !nonce || !out_len) return WSP_ERR_INVALID_ARG;
+    if (!out && out_cap) return WSP_ERR_INVALID_ARG;
+    wsp_handshake hs;
+    memset(&hs, 0, sizeof hs);
+    return wsp_handshake_write_request(&hs, opts, nonce, out, out_cap, out_len);
+}
+
+int wsp_upgrade_check_response(const wsp_response *resp, const wsp_client_options *opts,
+                               const uint8_t nonce[16], wsp_response_event *result)
+{
+    if (!resp || !opts || !nonce || !result) return WSP_ERR_INVALID_ARG;
+    wsp_handshake hs;
+    memset(&hs, 0, sizeof hs);
+    int rc = keep_offer(&hs, opts);
+    if (rc != WSP_OK) return rc;
+    char key[WSP_BASE64_LEN(16) + 1];
+    wsp_base64_encode(nonce, 16, key);
+    key[sizeof key - 1] = '\0';
+    wsp_accept_key(key, sizeof key - 1, hs.accept);
+    memset(result, 0, sizeof *result);
+    result->response = *resp;
+    result->http_status = resp->status;
+    result->status = check_response(&hs, resp, result);
+    return result->status;
+}

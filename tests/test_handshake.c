@@ -1110,6 +1110,91 @@ static void test_regression_build_response_out_len(void **state)
     assert_int_equal(n, 0);
 }
 
+/* Layer 2 for clients: the request and the 101 check without a
+ * connection, against a server built from the same library's helpers. */
+static size_t answer_101(const uint8_t *req, size_t req_len, const char *extra,
+                         char *resp, size_t cap)
+{
+    wsp_request r;
+    wsp_upgrade_info info;
+    size_t used = 0;
+    assert_int_equal(wsp_http_parse_request((const char *)req, req_len, 0, 0, &r, &used),
+                     WSP_OK);
+    assert_int_equal(used, req_len);
+    assert_int_equal(wsp_upgrade_validate(&r, NULL, &info), WSP_OK);
+    int n = snprintf(resp, cap,
+                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
+                     info.accept, extra);
+    assert_true(n > 0 && (size_t)n < cap);
+    return (size_t)n;
+}
+
+static int check_answer(const wsp_client_options *o, const uint8_t nonce[16],
+                        const char *resp, size_t len, wsp_response_event *result)
+{
+    wsp_response r;
+    size_t used = 0;
+    assert_int_equal(wsp_http_parse_response(resp, len, 0, 0, &r, &used), WSP_OK);
+    return wsp_upgrade_check_response(&r, o, nonce, result);
+}
+
+static void test_client_request_and_check_without_conn(void **state)
+{
+    (void)state;
+    static const char *const subs[] = {"chat.v2", "chat.v1"};
+    static const uint8_t nonce[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    wsp_client_options o;
+    memset(&o, 0, sizeof o);
+    o.host = "example.com";
+    o.target = "/ws";
+    o.subprotocols = subs;
+    o.subprotocol_count = 2;
+    o.extensions = "x-custom; a=1";
+    size_t need = 12345, n = 12345;
+    assert_int_equal(wsp_upgrade_build_request(&o, nonce, NULL, 0, &need), WSP_OK);
+    uint8_t req[512];
+    assert_int_equal(wsp_upgrade_build_request(&o, nonce, req, need - 1, &n),
+                     WSP_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(n, 0);
+    assert_int_equal(wsp_upgrade_build_request(&o, nonce, req, sizeof req, &n), WSP_OK);
+    assert_int_equal(n, need);
+    /* The key is the nonce in base64 (RFC 6455 4.1). */
+    assert_non_null(strstr((const char *)req, "Sec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==\r\n"));
+
+    char resp[1024];
+    wsp_response_event res;
+    size_t rn = answer_101(req, n, "Sec-WebSocket-Protocol: chat.v1\r\n"
+                                   "Sec-WebSocket-Extensions: x-custom; a=1\r\n",
+                           resp, sizeof resp);
+    assert_int_equal(check_answer(&o, nonce, resp, rn, &res), WSP_OK);
+    assert_int_equal(res.status, WSP_OK);
+    assert_int_equal(res.http_status, 101);
+    assert_int_equal(res.subprotocol_len, 7);
+    assert_memory_equal(res.subprotocol, "chat.v1", 7);
+    assert_non_null(res.extensions);
+
+    /* A subprotocol or an extension that was not offered, another nonce. */
+    rn = answer_101(req, n, "Sec-WebSocket-Protocol: chat.v3\r\n", resp, sizeof resp);
+    assert_int_equal(check_answer(&o, nonce, resp, rn, &res), WSP_ERR_HTTP_SUBPROTOCOL);
+    rn = answer_101(req, n, "Sec-WebSocket-Extensions: permessage-deflate\r\n", resp,
+                    sizeof resp);
+    assert_int_equal(check_answer(&o, nonce, resp, rn, &res), WSP_ERR_HTTP_EXTENSION);
+    static const uint8_t other[16] = {16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1};
+    rn = answer_101(req, n, "", resp, sizeof resp);
+    assert_int_equal(check_answer(&o, other, resp, rn, &res), WSP_ERR_HTTP_ACCEPT);
+    assert_int_equal(check_answer(&o, nonce, resp, rn, &res), WSP_OK);
+    assert_null(res.subprotocol);
+    assert_null(res.extensions);
+
+    /* Bad arguments change nothing. */
+    n = 12345;
+    assert_int_equal(wsp_upgrade_build_request(NULL, nonce, req, sizeof req, &n),
+                     WSP_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    assert_int_equal(wsp_upgrade_check_response(NULL, &o, nonce, &res), WSP_ERR_INVALID_ARG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1134,6 +1219,7 @@ int main(void)
         cmocka_unit_test(test_check_response),
         cmocka_unit_test(test_accept_key_empty),
         cmocka_unit_test(test_regression_build_response_out_len),
+        cmocka_unit_test(test_client_request_and_check_without_conn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
