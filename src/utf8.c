@@ -18,8 +18,9 @@
  *    left open by the previous call, re-runs a stretch a scanner flagged
  *    (to find the exact byte), and takes the tail shorter than a block.
  *
- * The public state is the DFA state. On x86-64 the scanner is chosen once
- * at run time from what the CPU offers; on AArch64 NEON is always there.
+ * The public state is the DFA state. On x86-64 the scanner is chosen at run
+ * time, for each input of a block or more, from the CPU features the
+ * compiler's runtime read at load; on AArch64 NEON is always there.
  * WSP_NO_SIMD leaves the DFA alone (with a 64-bit-word ASCII skip). */
 #include "internal.h"
 
