@@ -3,7 +3,8 @@ non-blocking TLS loop: Python `websockets` echoes messages of 0 B to 16 MiB
 with and without permessage-deflate, the page comes over https, the idle
 timeout and a SIGTERM drain close with 1001 over TLS, a client that never
 sends a ClientHello is dropped at the handshake timeout (and counts against
-the handshake cap), and --threads 2 serves.
+the handshake cap), one that stops reading is dropped at --send-timeout,
+and --threads 2 serves.
 
 usage: test_epoll_tls.py EPOLL_ECHO_SERVER MAKE_TEST_CA
 """
@@ -20,7 +21,8 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from interop_common import (EchoServer, TestFailure, check,  # noqa: E402
-                            log, main_wrapper, require_module)
+                            encode_frame, log, main_wrapper, require_module,
+                            upgrade_request)
 
 websockets = require_module("websockets")
 import websockets.exceptions  # noqa: E402
@@ -125,6 +127,30 @@ def wait_eof(s):
     return time.monotonic() - t0
 
 
+def stalled_reader(port, ca):
+    """A wss client that sends a large message and never reads the echo:
+    the server's TLS writes stop taking bytes, and --send-timeout ends it."""
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(20)
+    raw.connect(("127.0.0.1", port))
+    s = client_ctx(ca).wrap_socket(raw, server_hostname="127.0.0.1")
+    s.sendall(upgrade_request("/stall"))
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(1)
+        check(chunk != b"", "no handshake response")
+        head += chunk
+    check(head.startswith(b"HTTP/1.1 101"), "handshake: %r" % head[:40])
+    try:
+        # Blocks once the server, its output stuck, stops reading, and
+        # ends when the server drops the connection.
+        s.sendall(encode_frame(2, os.urandom(8 << 20)))
+    except (ssl.SSLError, OSError):
+        pass
+    return s
+
+
 async def many_echo(server, ca, count):
     async def one(i):
         async with websockets.connect(
@@ -187,6 +213,16 @@ def main():
             asyncio.run(many_echo(server, ca, 1))
         log("silent TCP client dropped at the handshake timeout (%.2f s); "
             "handshake cap evicts the oldest" % timed_out)
+
+        with EchoServer(binary, "--send-timeout", "1", *tls_args(ca)) as server:
+            s = stalled_reader(server.port, ca)
+            try:
+                check(wait_for_log(server, lambda l: "send stalled" in l, 15),
+                      "server log: %r" % server.log_lines)
+            finally:
+                s.close()
+            asyncio.run(many_echo(server, ca, 1))
+        log("a wss client that stops reading is dropped at --send-timeout")
 
         with EchoServer(binary, "--threads", "2", *tls_args(ca)) as server:
             asyncio.run(many_echo(server, ca, 16))
