@@ -245,6 +245,8 @@ typedef struct conn_meta {
     uint8_t flags;       /* enum conn_flag */
     uint8_t outcome;     /* enum outcome */
 } conn_meta;
+/* Every connection pays for each byte here; TLS state stays out of it. */
+_Static_assert(sizeof(conn_meta) <= 48, "conn_meta grew past 48 bytes");
 
 /* wsp_conn and conn_meta slots indexed by descriptor. Descriptors are
  * process-wide, so one array serves every loop: each descriptor belongs to
