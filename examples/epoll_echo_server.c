@@ -11,6 +11,13 @@
  * deflate unless --no-deflate) and every message is echoed back, streamed
  * piece by piece as it arrives.
  *
+ * With --tls-cert and --tls-key (PEM files) every connection is TLS (https
+ * and wss on the one port), non-blocking like the rest: the TLS handshake
+ * runs within the HTTP handshake's timer and cap, payloads are copied
+ * (OpenSSL encrypts from one buffer, so no zero-copy writev), bytes
+ * OpenSSL holds are read without waiting for epoll, and a clean end sends
+ * close_notify after the WebSocket close.
+ *
  * Layout of the program, top to bottom:
  *   - per-connection records: a wsp_conn and a 48-byte conn_meta, in one
  *     array indexed by file descriptor (an idle connection costs that slot
@@ -39,6 +46,7 @@
 #define _GNU_SOURCE
 
 #include "echo_page.h"
+#include "tls_io.h"
 #include "wsproto.h"
 
 #include <arpa/inet.h>
@@ -61,6 +69,11 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifdef EXAMPLES_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#endif
 
 /* One read() takes at most this much. */
 #define READ_SIZE (256u * 1024u)
@@ -104,6 +117,7 @@ static struct {
     int origin_check, allow_null_origin, require_origin;
     const char **allowed_origins;
     size_t allowed_origin_count;
+    const char *tls_cert, *tls_key; /* both set: serve https and wss */
 } opts = {
     .host = "127.0.0.1",
     .port = 9002,
@@ -199,7 +213,9 @@ enum conn_flag {
     F_LINGER = 4u,            /* ...by shutting down the write side first */
     F_PING_SENT = 8u,         /* a keepalive ping awaits any sign of life */
     F_WANT_OUT = 16u,         /* registered for EPOLLOUT instead of EPOLLIN */
-    F_LOGGED = 32u            /* its log line is out already */
+    F_LOGGED = 32u,           /* its log line is out already */
+    F_TLS_READ_WANTS_OUT = 64u, /* a TLS read (handshake) must write first */
+    F_TLS_READY = 128u        /* in the loop's list of TLS bytes to read */
 };
 
 /* Bytes a connection holds between events; allocated only when needed. */
@@ -229,6 +245,8 @@ typedef struct conn_meta {
     uint8_t flags;       /* enum conn_flag */
     uint8_t outcome;     /* enum outcome */
 } conn_meta;
+/* Every connection pays for each byte here; TLS state stays out of it. */
+_Static_assert(sizeof(conn_meta) <= 48, "conn_meta grew past 48 bytes");
 
 /* wsp_conn and conn_meta slots indexed by descriptor. Descriptors are
  * process-wide, so one array serves every loop: each descriptor belongs to
@@ -246,6 +264,149 @@ static conn_meta *meta_of(int fd)
 {
     return (conn_meta *)(void *)(g_slots + (size_t)fd * g_stride + g_meta_off);
 }
+
+/* ------------------------------------------------------------------------
+ * TLS (--tls-cert/--tls-key). The SSL objects live in a side table indexed
+ * by descriptor, allocated only when TLS is on: a plain server keeps its
+ * per-connection slot as it is. OpenSSL never blocks here: a call that
+ * cannot go on says SSL_ERROR_WANT_READ or _WANT_WRITE, and the connection
+ * waits for epoll to report that direction.
+ * ---------------------------------------------------------------------- */
+enum io_status { IOS_OK, IOS_AGAIN, IOS_WANT_OUT, IOS_EOF, IOS_ERROR };
+
+#ifdef EXAMPLES_TLS
+static SSL_CTX *g_tls_ctx;
+static SSL **g_tls; /* NULL without TLS; else one entry per descriptor */
+
+static int tls_on(void)
+{
+    return g_tls != NULL;
+}
+
+static int tls_attach(int fd)
+{
+    SSL *ssl = SSL_new(g_tls_ctx);
+    if (!ssl || SSL_set_fd(ssl, fd) != 1) {
+        SSL_free(ssl);
+        ERR_clear_error();
+        return -1;
+    }
+    SSL_set_accept_state(ssl);
+    /* Partial writes: a full socket takes whole records and the rest is
+     * kept by the server. The kept bytes move (they are copied to the
+     * connection's spill), and the retry starts with the same bytes, which
+     * is what OpenSSL asks of a retried write. Idle connections give their
+     * record buffers back. */
+    SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                          SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                          SSL_MODE_RELEASE_BUFFERS);
+    g_tls[fd] = ssl;
+    return 0;
+}
+
+static void tls_detach(int fd)
+{
+    /* No SSL_shutdown: a connection that failed ends without close_notify,
+     * and a clean end sent it already (tls_close_notify). */
+    SSL_free(g_tls[fd]);
+    g_tls[fd] = NULL;
+}
+
+static enum io_status tls_status(SSL *ssl, int ret)
+{
+    switch (SSL_get_error(ssl, ret)) {
+    case SSL_ERROR_WANT_READ: return IOS_AGAIN;
+    case SSL_ERROR_WANT_WRITE: return IOS_WANT_OUT;
+    case SSL_ERROR_ZERO_RETURN: return IOS_EOF;
+    default: break;
+    }
+    ERR_clear_error();
+    return IOS_ERROR;
+}
+
+/* Decrypted bytes into buf; *got is set on IOS_OK. The first call runs
+ * the TLS handshake. */
+static enum io_status tls_read(int fd, uint8_t *buf, size_t cap, size_t *got)
+{
+    ERR_clear_error();
+    int ret = SSL_read_ex(g_tls[fd], buf, cap, got);
+    return ret == 1 ? IOS_OK : tls_status(g_tls[fd], ret);
+}
+
+/* Writes whole records; *put counts the bytes taken, possibly fewer than
+ * n when the socket fills (IOS_AGAIN then). */
+static enum io_status tls_write(int fd, const uint8_t *p, size_t n, size_t *put)
+{
+    *put = 0;
+    while (*put < n) {
+        size_t w = 0;
+        ERR_clear_error();
+        int ret = SSL_write_ex(g_tls[fd], p + *put, n - *put, &w);
+        if (ret != 1) {
+            enum io_status st = tls_status(g_tls[fd], ret);
+            /* Renegotiation is refused, so a write that wants to read is as
+             * stuck as one that wants to write: wait for the socket. */
+            return st == IOS_WANT_OUT || st == IOS_AGAIN ? IOS_AGAIN : IOS_ERROR;
+        }
+        *put += w;
+    }
+    return IOS_OK;
+}
+
+/* Bytes OpenSSL read from the socket but did not hand out yet: epoll
+ * cannot see them. */
+static int tls_has_pending(int fd)
+{
+    return SSL_has_pending(g_tls[fd]);
+}
+
+/* After the WebSocket close (or the HTTP response): our close_notify,
+ * without waiting for the peer's. */
+static void tls_close_notify(int fd)
+{
+    ERR_clear_error();
+    if (SSL_shutdown(g_tls[fd]) < 0) ERR_clear_error();
+}
+#else
+static int tls_on(void)
+{
+    return 0;
+}
+static int tls_attach(int fd)
+{
+    (void)fd;
+    return -1;
+}
+static void tls_detach(int fd)
+{
+    (void)fd;
+}
+static enum io_status tls_read(int fd, uint8_t *buf, size_t cap, size_t *got)
+{
+    (void)fd;
+    (void)buf;
+    (void)cap;
+    *got = 0;
+    return IOS_ERROR;
+}
+static enum io_status tls_write(int fd, const uint8_t *p, size_t n, size_t *put)
+{
+    (void)fd;
+    (void)p;
+    (void)n;
+    *put = 0;
+    return IOS_ERROR;
+}
+static int tls_has_pending(int fd)
+{
+    (void)fd;
+    return 0;
+}
+static void tls_close_notify(int fd)
+{
+    (void)fd;
+}
+#endif
 
 /* ------------------------------------------------------------------------
  * Counters. Each loop writes its own; SIGUSR1 reads them all from another
@@ -316,6 +477,10 @@ typedef struct loop {
     uint32_t drain_deadline;
     int listen_paused;
     uint32_t listen_resume;
+    /* TLS: connections with decrypted bytes waiting inside OpenSSL, read
+     * before the next epoll_wait (which then does not sleep). */
+    int *tls_ready;
+    size_t tls_ready_n, tls_ready_cap;
     stats st;
 } loop;
 
@@ -595,6 +760,7 @@ static void finish(loop *l, int fd, enum outcome why)
     set_state(m, CS_FREE);
     addr_release(m->addr);
     drop_spill(m);
+    if (tls_on()) tls_detach(fd);
     wsp_conn_deinit(conn_of(fd));
     memset(m, 0, sizeof *m);
     m->prev = m->next = -1;
@@ -619,7 +785,7 @@ static void maybe_free_spill(conn_meta *m)
 static void update_interest(loop *l, int fd)
 {
     conn_meta *m = meta_of(fd);
-    int want_out = (m->flags & F_PAUSED) != 0;
+    int want_out = (m->flags & (F_PAUSED | F_TLS_READ_WANTS_OUT)) != 0;
     if (want_out == ((m->flags & F_WANT_OUT) != 0)) return;
     struct epoll_event ev;
     ev.events = want_out ? EPOLLOUT : EPOLLIN;
@@ -697,7 +863,21 @@ static int write_out(loop *l, int fd, outq *q)
     q->used = q->mark = q->total = 0;
     if (total == 0) return 0;
     conn_meta *m = meta_of(fd);
-    if (!(m->flags & F_PAUSED)) {
+    if (!(m->flags & F_PAUSED) && tls_on()) {
+        /* Under TLS every piece is in l->out or a small buffer of the
+         * caller (no zero-copy payload): one record per piece at most
+         * 16 KiB. What the socket does not take is kept, starting with the
+         * bytes of the write that could not finish. */
+        for (int i = 0; i < n; i++) {
+            size_t put = 0;
+            enum io_status st = tls_write(fd, q->iov[i].iov_base,
+                                          q->iov[i].iov_len, &put);
+            done += put;
+            if (st == IOS_ERROR) return -1;
+            if (st != IOS_OK) break;
+        }
+        if (done == total) return 0;
+    } else if (!(m->flags & F_PAUSED)) {
         struct msghdr mh;
         memset(&mh, 0, sizeof mh);
         mh.msg_iov = q->iov;
@@ -774,7 +954,7 @@ static int echo_piece(loop *l, int fd, const wsp_data_event *ev, outq *q)
      * put until the write. With it a piece may live in the connection's
      * inflate buffer, which the next wsp_conn_recv reuses, and a message
      * started compressed cannot go on uncompressed: so copy. */
-    if (ev->len >= ZEROCOPY_MIN && !wsp_conn_deflate_active(c)) {
+    if (ev->len >= ZEROCOPY_MIN && !wsp_conn_deflate_active(c) && !tls_on()) {
         if (ensure(l, fd, q, WSP_MAX_FRAME_HEADER, 2) != 0) return -1;
         rc = wsp_conn_send_zerocopy(c, ev->opcode, ev->payload, ev->len, flags,
                                     l->out + q->used, &n);
@@ -865,6 +1045,7 @@ static int serve_plain(loop *l, int fd, const wsp_request *req, outq *q)
 static void end_after_write(loop *l, int fd)
 {
     conn_meta *m = meta_of(fd);
+    if (tls_on()) tls_close_notify(fd);
     if (m->flags & F_LINGER) {
         m->flags &= (uint8_t)~(F_CLOSE_AFTER_WRITE | F_LINGER);
         shutdown(fd, SHUT_WR);
@@ -1044,12 +1225,66 @@ static void process(loop *l, int fd, uint8_t *data, size_t len)
     maybe_free_spill(m);
 }
 
+/* Puts the bytes kept from the last read in front of start; returns how
+ * many. */
+static size_t restore_kept(conn_meta *m, uint8_t *start)
+{
+    size_t kept = 0;
+    if (m->sp && m->sp->kept_len) {
+        kept = m->sp->kept_len;
+        memcpy(start - kept, m->sp->kept, kept);
+        free(m->sp->kept);
+        m->sp->kept = NULL;
+        m->sp->kept_len = 0;
+    }
+    return kept;
+}
+
+/* on_readable over TLS. SSL_read_ex hands out at most one record per call,
+ * so it is called until OpenSSL wants more from the socket or the buffer
+ * is full; what stays inside OpenSSL then is found by tls_note_pending.
+ * The first reads run the TLS handshake, within the handshake timer that
+ * started at accept. */
+static int on_readable_tls(loop *l, int fd)
+{
+    conn_meta *m = meta_of(fd);
+    uint8_t *start = l->in + MAX_KEPT;
+    size_t got = 0;
+    enum io_status st = IOS_OK;
+    m->flags &= (uint8_t)~F_TLS_READ_WANTS_OUT;
+    while (got < READ_SIZE) {
+        size_t n = 0;
+        st = tls_read(fd, start + got, READ_SIZE - got, &n);
+        if (st != IOS_OK) break;
+        got += n;
+    }
+    /* A handshake message that did not fit in the socket: wait for room,
+     * then read again. */
+    if (st == IOS_WANT_OUT) m->flags |= F_TLS_READ_WANTS_OUT;
+    int ended = st == IOS_EOF || st == IOS_ERROR;
+    if (got == 0) {
+        if (ended) finish(l, fd, OC_DROPPED);
+        return 0;
+    }
+    m->flags &= (uint8_t)~F_PING_SENT;
+    size_t kept = restore_kept(m, start);
+    process(l, fd, start - kept, kept + got);
+    /* The peer's last bytes are handled; a close reply still going out
+     * finishes on its own (or at the close timer). */
+    if (ended && m->state != CS_FREE && m->state != CS_FINISHING)
+        finish(l, fd, OC_DROPPED);
+    return 1;
+}
+
 /* Returns 1 if the peer sent something (re-arms the idle timer). */
 static int on_readable(loop *l, int fd)
 {
     conn_meta *m = meta_of(fd);
     uint8_t *start = l->in + MAX_KEPT;
     ssize_t n;
+    /* Lingering after an HTTP response, the bytes are only waited out:
+     * read them raw, TLS or not. */
+    if (tls_on() && m->state != CS_LINGER) return on_readable_tls(l, fd);
     do n = read(fd, start, READ_SIZE);
     while (n < 0 && errno == EINTR);
     if (n < 0 && errno == EAGAIN) return 0;
@@ -1059,14 +1294,7 @@ static int on_readable(loop *l, int fd)
     }
     if (m->state == CS_LINGER) return 1; /* discarded */
     m->flags &= (uint8_t)~F_PING_SENT; /* any input shows the peer is there */
-    size_t kept = 0;
-    if (m->sp && m->sp->kept_len) {
-        kept = m->sp->kept_len;
-        memcpy(start - kept, m->sp->kept, kept);
-        free(m->sp->kept);
-        m->sp->kept = NULL;
-        m->sp->kept_len = 0;
-    }
+    size_t kept = restore_kept(m, start);
     process(l, fd, start - kept, kept + (size_t)n);
     return 1;
 }
@@ -1077,8 +1305,20 @@ static int on_writable(loop *l, int fd)
     conn_meta *m = meta_of(fd);
     spill *sp = m->sp;
     ssize_t w;
-    do w = send(fd, sp->out + sp->out_off, sp->out_len - sp->out_off, MSG_NOSIGNAL);
-    while (w < 0 && errno == EINTR);
+    if (tls_on()) {
+        /* The same bytes as the write that could not finish, first. */
+        size_t put = 0;
+        if (tls_write(fd, sp->out + sp->out_off, sp->out_len - sp->out_off,
+                      &put) == IOS_ERROR) {
+            finish(l, fd, OC_DROPPED);
+            return 0;
+        }
+        if (put == 0) return 0;
+        w = (ssize_t)put;
+    } else {
+        do w = send(fd, sp->out + sp->out_off, sp->out_len - sp->out_off, MSG_NOSIGNAL);
+        while (w < 0 && errno == EINTR);
+    }
     if (w < 0) {
         if (errno != EAGAIN) finish(l, fd, OC_DROPPED);
         return 0;
@@ -1175,8 +1415,13 @@ static void expire(loop *l, int fd, enum timer_kind kind)
             wsp_conn_close(conn_of(fd), 1001, reason, sizeof reason - 1, buf,
                            sizeof buf, &n) == WSP_OK) {
             note_close_sent(l, m, 1001);
-            ssize_t w = send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-            (void)w;
+            if (tls_on()) {
+                size_t put = 0;
+                (void)tls_write(fd, buf, n, &put);
+            } else {
+                ssize_t w = send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+                (void)w;
+            }
         }
         finish(l, fd, OC_PONG_TIMEOUT);
         break;
@@ -1249,7 +1494,8 @@ static void refuse(loop *l, int fd, const struct sockaddr_in *sa,
     uint8_t buf[256];
     size_t n = 0;
     STAT_ADD(l, refused[why], 1);
-    if (wsp_http_build_error(503, buf, sizeof buf, &n) == WSP_OK) {
+    /* Over TLS the answer would need a TLS handshake first: just close. */
+    if (!tls_on() && wsp_http_build_error(503, buf, sizeof buf, &n) == WSP_OK) {
         ssize_t w = send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
         (void)w;
     }
@@ -1325,7 +1571,9 @@ static void admit(loop *l, int fd, const struct sockaddr_in *sa)
     ev.events = EPOLLIN;
     ev.data.u64 = (uint64_t)fd;
     if (wsp_conn_init(conn_of(fd), &g_cfg) != WSP_OK ||
+        (tls_on() && tls_attach(fd) != 0) ||
         epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        if (tls_on()) tls_detach(fd);
         m->state = CS_FREE;
         atomic_fetch_sub(&g_handshakes, 1);
         atomic_fetch_sub(&g_active, 1);
@@ -1528,6 +1776,43 @@ static void on_signals(loop *l)
 /* ------------------------------------------------------------------------
  * The loop.
  * ---------------------------------------------------------------------- */
+/* Level-triggered epoll reports bytes in the socket, not bytes OpenSSL
+ * already took from it: a connection with such bytes (a full read buffer,
+ * records that came with the handshake, reading resumed after a pause) is
+ * listed to be read without an event. */
+static void tls_note_pending(loop *l, int fd)
+{
+    conn_meta *m = meta_of(fd);
+    if (m->state == CS_FREE || m->state == CS_LINGER ||
+        (m->flags & (F_PAUSED | F_TLS_READY)) || !tls_has_pending(fd))
+        return;
+    if (l->tls_ready_n == l->tls_ready_cap) return; /* sized to never fill */
+    m->flags |= F_TLS_READY;
+    l->tls_ready[l->tls_ready_n++] = fd;
+}
+
+static void run_tls_ready(loop *l)
+{
+    size_t count = l->tls_ready_n;
+    for (size_t i = 0; i < count; i++) {
+        int fd = l->tls_ready[i];
+        conn_meta *m = meta_of(fd);
+        /* Ended since it was listed (the flag went with its record). */
+        if (!(m->flags & F_TLS_READY)) continue;
+        m->flags &= (uint8_t)~F_TLS_READY;
+        if (m->flags & F_PAUSED) continue;
+        int progress = on_readable(l, fd);
+        if (m->state != CS_FREE) {
+            update_interest(l, fd);
+            retime(l, fd, progress);
+            tls_note_pending(l, fd);
+        }
+    }
+    l->tls_ready_n -= count;
+    memmove(l->tls_ready, l->tls_ready + count,
+            l->tls_ready_n * sizeof *l->tls_ready);
+}
+
 static void *loop_run(void *arg)
 {
     loop *l = arg;
@@ -1538,7 +1823,8 @@ static void *loop_run(void *arg)
         if (l->draining &&
             (l->conns == 0 || (int32_t)(l->now - l->drain_deadline) >= 0))
             break;
-        int n = epoll_wait(l->ep, evs, MAX_EVENTS, next_wait_ms(l));
+        int n = epoll_wait(l->ep, evs, MAX_EVENTS,
+                           l->tls_ready_n ? 0 : next_wait_ms(l));
         l->now = clock_ms();
         for (int i = 0; i < n; i++) {
             int fd = (int)evs[i].data.u64;
@@ -1562,14 +1848,18 @@ static void *loop_run(void *arg)
             if (m->flags & F_PAUSED) {
                 if (evs[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
                     progress = on_writable(l, fd);
-            } else if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+            } else if ((evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) ||
+                       ((m->flags & F_TLS_READ_WANTS_OUT) &&
+                        (evs[i].events & EPOLLOUT))) {
                 progress = on_readable(l, fd);
             }
             if (m->state != CS_FREE) {
                 update_interest(l, fd);
                 retime(l, fd, progress);
+                if (tls_on()) tls_note_pending(l, fd);
             }
         }
+        if (l->tls_ready_n) run_tls_ready(l);
         if (atomic_load_explicit(&g_drain, memory_order_relaxed) && !l->draining)
             start_drain(l);
         if (stop_at && !l->draining && l->now >= stop_at) start_drain(l);
@@ -1580,6 +1870,9 @@ static void *loop_run(void *arg)
     /* Drain over: whoever has not answered is closed now. */
     for (int k = TK_NONE + 1; k < TK_COUNT; k++)
         while (l->head[k] >= 0) finish(l, l->head[k], OC_DRAIN_TIMEOUT);
+    /* OpenSSL's per-thread state goes now: main does not wait for the
+     * threads' exit handlers. */
+    if (tls_on() && l->index > 0) tls_io_thread_done();
     return NULL;
 }
 
@@ -1625,6 +1918,13 @@ static int loop_init(loop *l, int index, int lfd)
      * for what compression adds to a message that did not shrink. */
     l->out_cap = 2u * (MAX_KEPT + READ_SIZE) + 4096u;
     l->out = malloc(l->out_cap);
+    if (tls_on()) {
+        /* Each live connection is listed once; connections ended and
+         * replaced within one iteration may leave a stale entry each. */
+        l->tls_ready_cap = 2u * (size_t)g_max_fd + MAX_EVENTS;
+        l->tls_ready = calloc(l->tls_ready_cap, sizeof *l->tls_ready);
+        if (!l->tls_ready) return -1;
+    }
     if (l->ep < 0 || l->wake_fd < 0 || !l->in || !l->out) return -1;
     /* Touch the buffers now so they are not counted against the first
      * connections. */
@@ -1681,8 +1981,12 @@ static void usage(FILE *f)
             "  --require-origin          refuse requests without Origin (HTTP 403)\n"
             "  --no-deflate              do not accept permessage-deflate\n"
             "  --quiet                   no per-connection log lines\n"
+            "  --tls-cert FILE           serve https and wss with this certificate\n"
+            "                            chain (PEM; needs --tls-key)%s\n"
+            "  --tls-key FILE            the certificate's private key (PEM)\n"
             "Seconds may have a fraction (0.5). SIGUSR1 prints the counters.\n",
-            WSP_DEFAULT_MAX_FRAGMENTS);
+            WSP_DEFAULT_MAX_FRAGMENTS,
+            tls_io_available() ? "" : " (not in this build)");
 }
 
 /* 1 if `origin` is a serialized origin the library's policy can match:
@@ -1782,6 +2086,14 @@ static int parse_args(int argc, char **argv)
             if (add_allowed_origin(v) != 0) return -1;
             continue;
         }
+        if (strcmp(a, "--tls-cert") == 0) {
+            opts.tls_cert = v;
+            continue;
+        }
+        if (strcmp(a, "--tls-key") == 0) {
+            opts.tls_key = v;
+            continue;
+        }
         uint32_t ms = 0;
         if (strcmp(a, "--handshake-timeout") == 0) {
             if (parse_seconds(v, 0, &opts.handshake_ms)) goto bad;
@@ -1829,6 +2141,10 @@ static int parse_args(int argc, char **argv)
     bad:
         fprintf(stderr, "epoll_echo_server: bad or incomplete option '%s'\n", a);
         usage(stderr);
+        return -1;
+    }
+    if (!opts.tls_cert != !opts.tls_key) {
+        fprintf(stderr, "epoll_echo_server: --tls-cert and --tls-key go together\n");
         return -1;
     }
     return 0;
@@ -1903,6 +2219,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "epoll_echo_server: out of memory\n");
         return 1;
     }
+    if (opts.tls_cert) {
+        /* One context, shared read-only by every loop. */
+        struct ssl_ctx_st *ctx = tls_server_context(opts.tls_cert, opts.tls_key);
+        if (!ctx) return 1;
+#ifdef EXAMPLES_TLS
+        g_tls_ctx = ctx;
+        g_tls = calloc((size_t)g_max_fd, sizeof *g_tls);
+        if (!g_tls) {
+            fprintf(stderr, "epoll_echo_server: out of memory\n");
+            return 1;
+        }
+#endif
+    }
 
     unsigned port = opts.port;
     for (unsigned i = 0; i < opts.threads; i++) {
@@ -1933,7 +2262,8 @@ int main(int argc, char **argv)
     sev.events = EPOLLIN;
     sev.data.u64 = (uint64_t)l0->sig_fd;
     epoll_ctl(l0->ep, EPOLL_CTL_ADD, l0->sig_fd, &sev);
-    printf("epoll_echo_server listening on %s:%u\n", opts.host, port);
+    printf("epoll_echo_server listening on %s:%u%s\n", opts.host, port,
+           tls_on() ? " (https and wss)" : "");
     fflush(stdout);
 
     for (unsigned i = 1; i < opts.threads; i++) {
