@@ -1212,10 +1212,15 @@ static void process(loop *l, int fd, uint8_t *data, size_t len)
     if (m->state != CS_FINISHING && wsp_conn_state(c) == WSP_STATE_CLOSED &&
         wsp_conn_pending_size(c) == 0) {
         /* RFC 6455 7.1.1: the server closes the TCP connection first. A
-         * failure during the handshake answered with an HTTP error, which
-         * gets the lingering close. */
+         * failure (an HTTP error during the handshake, or a close frame for
+         * a protocol error) gets the lingering close: the peer may still be
+         * sending, and closing with unread input resets the connection,
+         * which can destroy that last answer before the peer reads it. */
+        wsp_error_info err;
         m->flags |= F_CLOSE_AFTER_WRITE;
-        if (m->state == CS_HANDSHAKE) m->flags |= F_LINGER;
+        if (m->state == CS_HANDSHAKE ||
+            (wsp_conn_error(c, &err) == WSP_OK && err.status != WSP_OK))
+            m->flags |= F_LINGER;
         set_state(m, CS_FINISHING);
     }
     if (m->state == CS_FINISHING && !(m->flags & F_PAUSED)) {
