@@ -74,11 +74,11 @@ static void pump(session *s)
         if (rc != WSP_OK) die(wsp_strerror(rc));
         if (ev.type == WSP_EV_NONE) break;
         if (ev.type == WSP_EV_RESPONSE) {
-            if (ev.status != WSP_OK) die("upgrade refused");
+            if (ev.u.response.status != WSP_OK) die("upgrade refused");
             s->opened = 1;
         } else if (ev.type == WSP_EV_DATA) {
-            s->echoed += ev.len;
-            if (ev.flags & WSP_DATA_LAST) s->echo_done = 1;
+            s->echoed += ev.u.data.len;
+            if (ev.u.data.flags & WSP_DATA_LAST) s->echo_done = 1;
         }
     }
     memmove(s->in, s->in + off, s->in_len - off);
