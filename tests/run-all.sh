@@ -76,10 +76,22 @@ configure_build() {
         cmake --build "$dir" -j "$jobs"
 }
 
+# The suite installs everything every test needs, so here a skipped test
+# (a missing optional dependency) is a failure, not a pass.
 ctest_in() {
     local dir=$1
     shift
-    ctest --test-dir "$dir" --output-on-failure -j "$jobs" "$@"
+    local log
+    log=$(mktemp)
+    ctest --test-dir "$dir" --output-on-failure -j "$jobs" "$@" | tee "$log"
+    local rc=${PIPESTATUS[0]}
+    if grep -q '\*\*\*Skipped\|(Skipped)' "$log"; then
+        echo "skipped tests count as failures in this suite:" >&2
+        grep '(Skipped)' "$log" >&2
+        rc=1
+    fi
+    rm -f "$log"
+    return "$rc"
 }
 
 # Installing is not a test step, but nothing can run without it: its time
