@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the interop tests need, all from Debian: Chromium (driven
 # over its DevTools protocol by chromium.js), Node.js with the ws library
-# (node-ws), and Python with websockets, wsproto and h2 (the HTTP/2 tests). No npm: see
-# docs/testing.md. Safe to run again: installed packages are skipped.
+# (node-ws), and Python with websockets, wsproto and h2 (the HTTP/2 tests).
+# No npm: see docs/testing.md. Safe to run again: installed packages are skipped.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
