@@ -195,7 +195,8 @@ typedef struct h2conn {
     size_t tls_retry;      /* length of an SSL_write to repeat, or 0 */
     int tls_want_write;    /* the TLS handshake waits for the socket */
     int got_settings;      /* the client's SETTINGS arrived */
-    int shutting_down;     /* GOAWAY sent */
+    int shutting_down;     /* 1001 closes sent, GOAWAY sent or pending */
+    int goaway_pending;
     int dead;
     const char *outcome;   /* why the connection ended */
     uint32_t epoll_events;
@@ -523,6 +524,9 @@ static void answer_websocket(stream *s, const header_block *h)
     /* The response has no END_STREAM: the body is the server's half of the
      * WebSocket, open until the close handshake. */
     submit_headers(s, resp.status, resp.headers, resp.header_count, 1);
+    /* A stream that raced our shutdown is told at once. */
+    if (s->conn->shutting_down)
+        stream_close_ws(s, 1001, "server going away", SO_SHUTDOWN);
 }
 
 static void answer_request(stream *s)
@@ -904,6 +908,8 @@ static void conn_free(h2conn *c)
     free(c);
 }
 
+static void conn_send_goaway(h2conn *c);
+
 /* Lets nghttp2 write (and streams whose output queue drained process more
  * input), writes to the socket, and re-arms epoll. -1: close it now. */
 static int conn_service(h2conn *c)
@@ -936,6 +942,10 @@ static int conn_service(h2conn *c)
                     pumped = 1;
                 }
             }
+            if (c->goaway_pending) {
+                conn_send_goaway(c);
+                pumped |= !c->goaway_pending; /* let nghttp2 write it */
+            }
             if (!pumped || queue_used(&c->out) >= CONN_OUT_HIGH) break;
         }
     }
@@ -958,8 +968,10 @@ static int conn_service(h2conn *c)
     return 0;
 }
 
-/* GOAWAY (streams already open may finish) and a 1001 close on every open
- * WebSocket; the connection ends once they are done or at `deadline`. */
+/* A 1001 close on every open WebSocket, then GOAWAY (streams already open
+ * may finish); the connection ends once they are done or at `deadline`.
+ * The close frames go first: some clients stop reading DATA once they see
+ * GOAWAY, and each WebSocket should still learn why it ends. */
 static void conn_shutdown(h2conn *c, uint64_t deadline, const char *why)
 {
     if (c->shutting_down) return;
@@ -970,11 +982,21 @@ static void conn_shutdown(h2conn *c, uint64_t deadline, const char *why)
         c->dead = 1;
         return;
     }
+    c->goaway_pending = 1;
+    for (stream *s = c->streams; s; s = s->next)
+        stream_close_ws(s, 1001, "server going away", SO_SHUTDOWN);
+}
+
+/* Sends the GOAWAY of a shutdown once every close frame has been handed to
+ * nghttp2, which then sends it behind them. */
+static void conn_send_goaway(h2conn *c)
+{
+    for (stream *s = c->streams; s; s = s->next)
+        if (s->kind == SK_WEBSOCKET && queue_used(&s->out) > 0) return;
+    c->goaway_pending = 0;
     nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
                           nghttp2_session_get_last_proc_stream_id(c->session),
                           NGHTTP2_NO_ERROR, NULL, 0);
-    for (stream *s = c->streams; s; s = s->next)
-        stream_close_ws(s, 1001, "server going away", SO_SHUTDOWN);
 }
 
 static void conn_accept(int lfd, uint64_t now)
