@@ -7,13 +7,14 @@
 
 #include <string.h>
 
-/* The longest answer permessage-deflate gives, with every parameter. */
-static const char longest_deflate_answer[] =
-    "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
-    "server_max_window_bits=15; client_max_window_bits=15";
-/* Plus ", " before the application's extensions and a NUL after each of
- * the two values. */
-_Static_assert(WSP_CONNECT_RESPONSE_MAX == sizeof longest_deflate_answer - 1 + 2 + 2,
+/* The longest answer permessage-deflate gives (every parameter), ", "
+ * before the application's extensions, and a NUL after each of the two
+ * values. */
+#define LONGEST_DEFLATE_ANSWER                                                 \
+    "permessage-deflate; server_no_context_takeover; "                       \
+    "client_no_context_takeover; server_max_window_bits=15; "                \
+    "client_max_window_bits=15"
+_Static_assert(WSP_CONNECT_RESPONSE_MAX == sizeof LONGEST_DEFLATE_ANSWER - 1 + 2 + 2,
                "WSP_CONNECT_RESPONSE_MAX no longer matches the deflate answer");
 
 /* A field NULL with a length is the caller's mistake, not the peer's. */
