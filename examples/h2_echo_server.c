@@ -73,9 +73,6 @@
 #define TICK_MS 200
 #define MAX_EVENTS 64
 
-#ifndef WSP_CONNECT_RESPONSE_MAX
-#define WSP_CONNECT_RESPONSE_MAX 512u
-#endif
 
 static struct {
     const char *host;
