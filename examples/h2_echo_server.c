@@ -172,7 +172,6 @@ typedef struct stream {
     int inflate_more;   /* wsp_conn_recv may still have events with no input */
     int blocked;        /* input waits for room in the output queue */
     int peer_ended;     /* END_STREAM received */
-    int eof_sent;       /* our END_STREAM went out */
     uint64_t close_deadline; /* 0: none */
     uint16_t close_in, close_out;
     unsigned long long messages, bytes;
@@ -667,10 +666,9 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
         uint8_t *in = cap >= s->in_len + len ? realloc(s->in, cap) : NULL;
         if (!in) {
             nghttp2_session_consume(session, stream_id, len);
-            return nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id,
-                                             NGHTTP2_FLOW_CONTROL_ERROR) == 0
-                       ? 0
-                       : NGHTTP2_ERR_CALLBACK_FAILURE;
+            nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id,
+                                      NGHTTP2_INTERNAL_ERROR);
+            return 0;
         }
         s->in = in;
         s->in_cap = cap;
@@ -690,15 +688,13 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame,
     if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) return 0;
     stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
     if (!s) return 0;
-    s->eof_sent = 1;
     if (nghttp2_session_get_stream_remote_close(session, s->id)) return 0;
     /* Our half is complete but the client's is still open. After an
      * answer that ends the exchange (a failed WebSocket, whose close frame
      * has now gone out; a rejected CONNECT) RFC 9113 8.1 lets a server stop
      * the client with RST_STREAM(NO_ERROR). After a clean close the client
      * ends its half itself; --close-timeout bounds the wait. */
-    if (s->outcome == SO_FAILED || s->outcome == SO_REJECTED || s->outcome == SO_DROPPED ||
-        s->kind != SK_WEBSOCKET)
+    if (s->outcome == SO_FAILED || s->outcome == SO_REJECTED || s->kind != SK_WEBSOCKET)
         nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
     else
         s->close_deadline = now_ms() + opts.close_ms;
@@ -902,7 +898,14 @@ static void conn_free(h2conn *c)
         stream_free(s);
     }
     log_conn(c);
-    if (c->ssl) SSL_free(c->ssl);
+    if (c->ssl) {
+        /* A connection that ended in order says so with close_notify,
+         * best effort: nobody waits for the peer's. */
+        if (c->phase == CP_H2 && queue_used(&c->out) == 0 &&
+            (strcmp(c->outcome, "closed") == 0 || strcmp(c->outcome, "goaway") == 0))
+            SSL_shutdown(c->ssl);
+        SSL_free(c->ssl);
+    }
     close(c->fd);
     free(c->out.buf);
     if (c->prev) c->prev->next = c->next;
