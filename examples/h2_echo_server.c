@@ -448,8 +448,11 @@ static ssize_t read_body(nghttp2_session *session, int32_t stream_id,
     size_t n = queue_used(&s->out);
     if (n == 0) {
         if (ws_finished(s)) {
-            /* RFC 8441 5: an orderly end of the WebSocket is END_STREAM, as
-             * a TCP FIN is for RFC 6455. */
+            /* RFC 8441 5 maps the TCP closes of RFC 6455 onto the stream:
+             * an orderly one is END_STREAM, a reset is RST_STREAM(CANCEL).
+             * A failed WebSocket ends in order too (RFC 6455 7.1.7: send
+             * the close frame, then close the transport), so its close
+             * frame, already in the queue, is never lost to a reset. */
             *data_flags |= NGHTTP2_DATA_FLAG_EOF;
             return 0;
         }
