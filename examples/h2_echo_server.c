@@ -924,8 +924,13 @@ static void conn_send_goaway(h2conn *c);
  * input), writes to the socket, and re-arms epoll. -1: close it now. */
 static int conn_service(h2conn *c)
 {
-    if (c->phase == CP_H2) {
-        for (;;) {
+    /* Rounds of: let nghttp2 write up to CONN_OUT_HIGH, write to the
+     * socket. Another round only when the socket took everything and
+     * nghttp2 still had more, so a full socket waits for EPOLLOUT. */
+    size_t produced;
+    do {
+        produced = 0;
+        for (int more = c->phase == CP_H2; more;) {
             while (queue_used(&c->out) < CONN_OUT_HIGH) {
                 const uint8_t *data = NULL;
                 ssize_t n = nghttp2_session_mem_send(c->session, &data);
@@ -941,28 +946,29 @@ static int conn_service(h2conn *c)
                 }
                 memcpy(dst, data, (size_t)n);
                 c->out.len += (size_t)n;
+                produced += (size_t)n;
             }
             /* A data provider that drained a queue below its limit leaves
              * input waiting to be processed; doing it may queue more. */
-            int pumped = 0;
+            more = 0;
             for (stream *s = c->streams; s; s = s->next) {
                 if (s->kind == SK_WEBSOCKET && s->blocked &&
                     queue_used(&s->out) < STREAM_OUT_LIMIT) {
                     stream_pump(s);
-                    pumped = 1;
+                    more = 1;
                 }
             }
             if (c->goaway_pending) {
                 conn_send_goaway(c);
-                pumped |= !c->goaway_pending; /* let nghttp2 write it */
+                more |= !c->goaway_pending; /* let nghttp2 write it */
             }
-            if (!pumped || queue_used(&c->out) >= CONN_OUT_HIGH) break;
+            if (queue_used(&c->out) >= CONN_OUT_HIGH) more = 0;
         }
-    }
-    if (conn_write(c) != 0) {
-        end_reason(c, "write-error");
-        return -1;
-    }
+        if (conn_write(c) != 0) {
+            end_reason(c, "write-error");
+            return -1;
+        }
+    } while (produced > 0 && queue_used(&c->out) == 0);
     if (c->phase == CP_H2 && queue_used(&c->out) == 0 &&
         !nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session)) {
         end_reason(c, c->shutting_down ? "goaway" : "closed");
