@@ -1015,13 +1015,23 @@ static void conn_send_goaway(h2conn *c)
                           NGHTTP2_NO_ERROR, NULL, 0);
 }
 
+/* Set when accept() ran out of descriptors: the listener, level-triggered,
+ * would wake the loop for nothing until one is free, so it rests a tick. */
+static int g_listener_resting;
+
 static void conn_accept(int lfd, uint64_t now)
 {
     for (int i = 0; i < 64; i++) {
         struct sockaddr_in sa;
         socklen_t sl = sizeof sa;
         int fd = accept4(lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) return;
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE) {
+                epoll_ctl(g_ep, EPOLL_CTL_DEL, lfd, NULL);
+                g_listener_resting = 1;
+            }
+            return;
+        }
         char peer[48];
         char ip[INET_ADDRSTRLEN] = "?";
         inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
@@ -1330,6 +1340,11 @@ int main(int argc, char **argv)
         if (now - last_tick >= TICK_MS || drain_deadline) {
             last_tick = now;
             check_timers(now);
+            if (g_listener_resting && !drain_deadline) {
+                g_listener_resting = 0;
+                ev.data.ptr = &listener_tag;
+                epoll_ctl(g_ep, EPOLL_CTL_ADD, lfd, &ev);
+            }
         }
         if (drain_deadline && (!g_conns || now >= drain_deadline)) break;
     }
