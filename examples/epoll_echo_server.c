@@ -1997,36 +1997,6 @@ static void usage(FILE *f)
 /* 1 if `origin` is a serialized origin the library's policy can match:
  * checked by asking the library whether a request carrying exactly that
  * Origin passes a policy listing only it. */
-static int origin_usable(const char *origin)
-{
-    const char *list[1] = {origin};
-    wsp_origin_policy p;
-    memset(&p, 0, sizeof p);
-    p.enabled = 1;
-    p.origins = list;
-    p.count = 1;
-    wsp_header h[6] = {
-        {"Host", 4, "localhost", 9},
-        {"Upgrade", 7, "websocket", 9},
-        {"Connection", 10, "Upgrade", 7},
-        {"Sec-WebSocket-Key", 17, "dGhlIHNhbXBsZSBub25jZQ==", 24},
-        {"Sec-WebSocket-Version", 21, "13", 2},
-        {"Origin", 6, origin, strlen(origin)},
-    };
-    wsp_request req;
-    memset(&req, 0, sizeof req);
-    req.method = "GET";
-    req.method_len = 3;
-    req.target = "/";
-    req.target_len = 1;
-    req.version_major = 1;
-    req.version_minor = 1;
-    req.headers.array = h;
-    req.headers.count = sizeof h / sizeof h[0];
-    wsp_upgrade_info info;
-    return wsp_upgrade_validate(&req, &p, &info) == WSP_OK;
-}
-
 static int add_allowed_origin(const char *origin)
 {
     if (strcmp(origin, "null") == 0) {
@@ -2034,7 +2004,7 @@ static int add_allowed_origin(const char *origin)
                         "the origin \"null\"\n");
         return -1;
     }
-    if (!origin_usable(origin)) {
+    if (wsp_origin_check(origin, strlen(origin)) != WSP_OK) {
         fprintf(stderr, "epoll_echo_server: '%s' is not an origin; give "
                         "scheme://host[:port], e.g. https://example.com\n",
                 origin);
