@@ -827,20 +827,9 @@ static void test_validate_more(void **state)
     CHECK_VARIANT(NULL, -1, NULL, "Origin: http://other.example", WSP_ERR_HTTP_ORIGIN,
                   403);
     /* Pre-parsed request without a method. */
-    static const wsp_header hs[] = {
-        {"Host", 4, "a", 1},
-        {"Upgrade", 7, "websocket", 9},
-        {"Connection", 10, "Upgrade", 7},
-        {"Sec-WebSocket-Key", 17, "dGhlIHNhbXBsZSBub25jZQ==", 24},
-        {"Sec-WebSocket-Version", 21, "13", 2}};
-    wsp_request req;
-    memset(&req, 0, sizeof req);
-    req.target = "/";
-    req.target_len = 1;
-    req.version_major = 1;
-    req.version_minor = 1;
-    req.headers.array = hs;
-    req.headers.count = 5;
+    wsp_request req = wsp_test_request(wsp_test_upgrade_headers, 5);
+    req.method = NULL;
+    req.method_len = 0;
     wsp_upgrade_info info;
     assert_int_equal(wsp_upgrade_validate(&req, NULL, &info), WSP_ERR_HTTP_METHOD);
     req.method = "GET";
