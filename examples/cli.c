@@ -3,6 +3,7 @@
 #include "wsproto.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +37,9 @@ int cli_add_origin(const char *prog, const char *origin, const char ***list,
                 prog, origin);
         return -1;
     }
-    if (*count >= SIZE_MAX / sizeof **list - 1) return -1;
-    const char **grown = realloc((void *)*list, (*count + 1) * sizeof *grown);
+    const char **grown = NULL;
+    if (*count < SIZE_MAX / sizeof *grown - 1)
+        grown = realloc((void *)*list, (*count + 1) * sizeof *grown);
     if (!grown) {
         fprintf(stderr, "%s: out of memory\n", prog);
         return -1;

@@ -37,7 +37,7 @@ int net_listen(const char *prog, const char *host, const char *port,
     }
     int type = SOCK_STREAM | SOCK_CLOEXEC;
     if (flags & NET_NONBLOCK) type |= SOCK_NONBLOCK;
-    int fd = -1, err = 0;
+    int fd = -1, err = EADDRNOTAVAIL;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         fd = socket(ai->ai_family, type, ai->ai_protocol);
         if (fd < 0) {
