@@ -36,6 +36,8 @@
  */
 #define _GNU_SOURCE /* accept4 */
 
+#include "cli.h"
+#include "net.h"
 #include "wsproto.h"
 
 #include <arpa/inet.h>
@@ -105,7 +107,7 @@ typedef struct client {
     int want_write;      /* EPOLLOUT registered */
     uint64_t deadline_ms; /* CLOSING / DROPPED: close TCP by then */
     int window_bits;     /* 0: no compression; 8..15: agreed server window */
-    char peer[32];
+    char peer[64];
 } client;
 
 static struct {
@@ -127,13 +129,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop_requested = 1;
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static void logf_client(const client *c, const char *what)
@@ -271,7 +266,7 @@ static void start_close(client *c, uint16_t code, const char *reason,
                        &n) == WSP_OK)
         enqueue_copy(c, buf, n);
     c->state = why;
-    c->deadline_ms = now_ms() + CLOSE_GRACE_MS;
+    c->deadline_ms = mono_ms() + CLOSE_GRACE_MS;
 }
 
 /* The slow-consumer policy: keep the frame on the wire, discard the rest,
@@ -403,7 +398,7 @@ static int handle_event(client *c, const wsp_event *ev)
             logf_client(c, "joined");
         } else { /* the HTTP error is queued; close once it is written */
             c->state = CLIENT_CLOSING;
-            c->deadline_ms = now_ms() + CLOSE_GRACE_MS;
+            c->deadline_ms = mono_ms() + CLOSE_GRACE_MS;
         }
         return 0;
     }
@@ -424,7 +419,7 @@ static int handle_event(client *c, const wsp_event *ev)
     case WSP_EV_FAILURE:
         if (c->state == CLIENT_ACTIVE) {
             c->state = CLIENT_CLOSING;
-            c->deadline_ms = now_ms() + CLOSE_GRACE_MS;
+            c->deadline_ms = mono_ms() + CLOSE_GRACE_MS;
         }
         return 0;
     default:
@@ -471,7 +466,7 @@ static int finished(const client *c, uint64_t now)
 static void accept_clients(int lfd)
 {
     for (;;) {
-        struct sockaddr_in sa;
+        struct sockaddr_storage sa;
         socklen_t sl = sizeof sa;
         int fd = accept4(lfd, (struct sockaddr *)&sa, &sl,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -489,8 +484,7 @@ static void accept_clients(int lfd)
         }
         c->fd = fd;
         c->msg.max = opts.max_message;
-        snprintf(c->peer, sizeof c->peer, "%s:%u", inet_ntoa(sa.sin_addr),
-                 ntohs(sa.sin_port));
+        net_format_addr((const struct sockaddr *)&sa, c->peer, sizeof c->peer);
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         struct epoll_event ev;
@@ -507,19 +501,10 @@ static void accept_clients(int lfd)
     }
 }
 
-static int parse_size(const char *s, unsigned long long *out)
-{
-    char *end = NULL;
-    if (!s || *s < '0' || *s > '9') return -1;
-    errno = 0;
-    *out = strtoull(s, &end, 10);
-    return errno || *end ? -1 : 0;
-}
-
 int main(int argc, char **argv)
 {
-    const char *host = "127.0.0.1";
-    unsigned long long port = 9002, v = 0;
+    const char *host = "127.0.0.1", *port = "9002";
+    unsigned long long v = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--deflate") == 0) {
@@ -528,15 +513,14 @@ int main(int argc, char **argv)
             opts.quiet = 1;
         } else if (strcmp(a, "--host") == 0 && val) {
             host = argv[++i];
-        } else if (strcmp(a, "--port") == 0 && parse_size(val, &port) == 0 &&
-                   port <= 65535) {
-            i++;
+        } else if (strcmp(a, "--port") == 0 && cli_parse_uint(val, 65535, &v) == 0) {
+            port = argv[++i];
         } else if (strcmp(a, "--max-message") == 0 &&
-                   parse_size(val, &v) == 0 && v > 0 && v <= (1u << 30)) {
+                   cli_parse_uint(val, 1u << 30, &v) == 0 && v > 0) {
             opts.max_message = v;
             i++;
         } else if (strcmp(a, "--queue-bytes") == 0 &&
-                   parse_size(val, &v) == 0 && v <= SIZE_MAX / 2) {
+                   cli_parse_uint(val, SIZE_MAX / 2, &v) == 0) {
             opts.queue_bytes = (size_t)v;
             i++;
         } else {
@@ -557,36 +541,22 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    net_handle_signals(on_signal);
 
-    struct sockaddr_in addr;
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((uint16_t)port);
-    socklen_t al = sizeof addr;
-    int one = 1;
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int lfd = net_listen("chat_server", host, port, NET_NONBLOCK);
+    if (lfd < 0) return 1;
     epfd = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event lev;
     memset(&lev, 0, sizeof lev);
     lev.events = EPOLLIN;
     lev.data.ptr = NULL;
-    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1 || lfd < 0 ||
-        epfd < 0 ||
-        setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
-        listen(lfd, SOMAXCONN) != 0 ||
-        getsockname(lfd, (struct sockaddr *)&addr, &al) != 0 ||
-        epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &lev) != 0) {
+    if (epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &lev) != 0) {
         perror("chat_server");
         return 1;
     }
-    printf("chat_server listening on %s:%u\n", host, ntohs(addr.sin_port));
+    char where[64];
+    net_format_local(lfd, where, sizeof where);
+    printf("chat_server listening on %s\n", where);
     fflush(stdout);
 
     while (!stop_requested) {
@@ -607,7 +577,7 @@ int main(int argc, char **argv)
         }
         /* Reap in one place, after the batch: a broadcast above may still
          * have pointed at any client. */
-        uint64_t now = now_ms();
+        uint64_t now = mono_ms();
         for (size_t i = 0; i < MAX_CLIENTS; i++) {
             client *c = clients[i];
             if (c && finished(c, now)) {

@@ -5,6 +5,8 @@
 #define _POSIX_C_SOURCE 200809L
 #define _DEFAULT_SOURCE
 
+#include "cli.h"
+#include "net.h"
 #include "tls_io.h"
 #include "wsproto.h"
 
@@ -661,23 +663,13 @@ static int client_finish(client *c, uint16_t code)
     return EXIT_OK;
 }
 
-/* ------------------------------------------------------------------------
- * Modes.
- * ---------------------------------------------------------------------- */
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* --ping: one ping, and the time until its pong. */
 static int run_ping(client *c)
 {
     static const char payload[] = "echo_client";
     uint8_t buf[WSP_MAX_FRAME_HEADER + sizeof payload];
     size_t n = 0;
-    double start = now_ms();
+    uint64_t start = mono_ns();
     int rc = wsp_conn_send(c->ws, WSP_OP_PING, (const uint8_t *)payload,
                            sizeof payload - 1, 0, buf, sizeof buf, &n);
     if (rc != WSP_OK) {
@@ -701,7 +693,7 @@ static int run_ping(client *c)
             return EXIT_LOST;
         }
     }
-    printf("pong after %.3f ms\n", now_ms() - start);
+    printf("pong after %.3f ms\n", (double)(mono_ns() - start) / 1e6);
     fflush(stdout);
     return EXIT_OK;
 }
@@ -1009,9 +1001,8 @@ int main(int argc, char **argv)
             h->value_len = strlen(v);
             i++;
         } else if (strcmp(a, "--timeout") == 0 && val) {
-            char *end = NULL;
-            unsigned long t = strtoul(val, &end, 10);
-            if (*val == '-' || *end || t == 0 || t > 86400) {
+            unsigned long long t = 0;
+            if (cli_parse_uint(val, 86400, &t) != 0 || t == 0) {
                 fprintf(stderr, "echo_client: bad --timeout '%s'\n", val);
                 return EXIT_USAGE;
             }

@@ -37,7 +37,9 @@
 #define _POSIX_C_SOURCE 200809L
 #define _DEFAULT_SOURCE
 
-#include "echo_page.h"
+#include "cli.h"
+#include "net.h"
+#include "plain_http.h"
 #include "tls_io.h"
 #include "wsproto.h"
 
@@ -136,13 +138,6 @@ static void on_signal(int sig)
         (void)r;
     }
     errno = saved;
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static void set_timeouts(int fd, unsigned recv_ms, unsigned send_s)
@@ -336,18 +331,6 @@ static void log_conn(const conn_ctx *c)
             c->detail ? " detail=" : "", c->detail ? c->detail : "");
 }
 
-/* Copies peer-supplied text for the log, keeping it on one line and free
- * of spaces whatever the peer sent. */
-static void copy_printable(char *dst, size_t cap, const char *src, size_t len)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len && n + 1 < cap; i++) {
-        unsigned char ch = (unsigned char)src[i];
-        dst[n++] = (ch > 0x20 && ch < 0x7f) ? (char)ch : '?';
-    }
-    dst[n] = '\0';
-}
-
 static void copy_path(conn_ctx *c, const char *target, size_t len)
 {
     copy_printable(c->path, sizeof c->path, target, len);
@@ -361,10 +344,10 @@ static void lingering_close(int fd)
 {
     shutdown(fd, SHUT_WR);
     set_timeouts(fd, POLL_SLICE_MS, 1);
-    uint64_t deadline = now_ms() + CLOSE_WAIT_MS;
+    uint64_t deadline = mono_ms() + CLOSE_WAIT_MS;
     size_t drained = 0;
     char sink[4096];
-    while (now_ms() < deadline && drained < (1u << 20)) {
+    while (mono_ms() < deadline && drained < (1u << 20)) {
         ssize_t r = recv(fd, sink, sizeof sink, 0);
         if (r == 0) break;
         if (r < 0) {
@@ -377,58 +360,20 @@ static void lingering_close(int fd)
     close(fd);
 }
 
-static int starts_with_path(const char *target, size_t len, const char *p)
-{
-    size_t n = strlen(p);
-    if (len < n || memcmp(target, p, n) != 0) return 0;
-    return len == n || target[n] == '?';
-}
-
-static int has_header(const wsp_headers *h, const char *name)
-{
-    const char *v;
-    size_t vl;
-    return wsp_headers_get(h, name, &v, &vl) == WSP_OK;
-}
-
 /* Serves a request that is not a WebSocket upgrade as plain HTTP. */
 static void serve_plain(conn_ctx *c, const wsp_request *req)
 {
-    int is_get = req->method_len == 3 && memcmp(req->method, "GET", 3) == 0;
-    int is_head = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
-    if ((is_get || is_head) &&
-        (starts_with_path(req->target, req->target_len, "/") ||
-         starts_with_path(req->target, req->target_len, "/index.html"))) {
-        size_t body_len = 0;
-        size_t nparts = sizeof echo_page_parts / sizeof echo_page_parts[0];
-        for (size_t i = 0; i < nparts; i++)
-            body_len += strlen(echo_page_parts[i]);
-        char head[256];
-        int n = snprintf(head, sizeof head,
-                         "HTTP/1.1 200 OK\r\n"
-                         "Content-Type: text/html; charset=utf-8\r\n"
-                         "Content-Length: %zu\r\n"
-                         "Cache-Control: no-store\r\n"
-                         "Connection: close\r\n\r\n",
-                         body_len);
-        if (n < 0 || (size_t)n >= sizeof head) return;
-        out_append(&c->out, head, (size_t)n);
-        if (is_get) {
-            for (size_t i = 0; i < nparts; i++)
-                out_append(&c->out, echo_page_parts[i],
-                           strlen(echo_page_parts[i]));
-        }
-        c->result = OUT_PAGE;
-        c->http_status = 200;
-        return;
+    plain_reply r;
+    if (plain_http_reply(req, &r) != 0) return;
+    out_append(&c->out, r.head, r.head_len);
+    if (r.send_page && out_reserve(&c->out, r.page_len) == 0) {
+        plain_http_page((char *)c->out.buf + c->out.len);
+        out_commit(&c->out, r.page_len);
     }
-    int status = (is_get || is_head) ? 404 : 405;
-    uint8_t buf[256];
-    size_t n = 0;
-    if (wsp_http_build_error(status, buf, sizeof buf, &n) == WSP_OK)
-        out_append(&c->out, buf, n);
-    c->result = status == 404 ? OUT_NOT_FOUND : OUT_REJECTED;
-    c->http_status = status;
+    c->result = r.status == 200   ? OUT_PAGE
+                : r.status == 404 ? OUT_NOT_FOUND
+                                  : OUT_REJECTED;
+    c->http_status = r.status;
 }
 
 /* Appends the library's queued output (pongs, close replies, failure close
@@ -502,7 +447,7 @@ static int handle_event(conn_ctx *c, wsp_event *ev)
             out_append(&c->out, buf, n);
             return STEP_CONTINUE;
         }
-        if (!has_header(&ev->u.request.request.headers, "Upgrade")) {
+        if (!plain_http_has_header(&ev->u.request.request.headers, "Upgrade")) {
             serve_plain(c, &ev->u.request.request);
             return STEP_DONE;
         }
@@ -630,8 +575,8 @@ static void close_with(conn_ctx *c, uint16_t code, const char *reason,
             c->code_out = code;
             out_append(&c->out, buf, n);
             if (out_send(&c->io, &c->out) != 0) return;
-            uint64_t deadline = now_ms() + CLOSE_WAIT_MS;
-            while (now_ms() < deadline &&
+            uint64_t deadline = mono_ms() + CLOSE_WAIT_MS;
+            while (mono_ms() < deadline &&
                    wsp_conn_state(c->ws) != WSP_STATE_CLOSED) {
                 ssize_t r = io_recv(&c->io, c->in + c->in_len,
                                     RECV_BUF_SIZE - c->in_len);
@@ -665,7 +610,7 @@ static int tls_handshake(conn_ctx *c, uint64_t deadline)
             io_result r = io_tls_handshake(&c->io);
             if (r == IO_OK) return 0;
             if (r == IO_ERROR) break;
-            if (stopping() || now_ms() >= deadline) {
+            if (stopping() || mono_ms() >= deadline) {
                 c->result = OUT_TIMEOUT;
                 c->detail = "TLS handshake timeout";
                 return -1;
@@ -697,7 +642,7 @@ static void run_connection(conn_ctx *c)
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 
-    uint64_t last_activity = now_ms();
+    uint64_t last_activity = mono_ms();
     uint64_t handshake_deadline = last_activity + opts.handshake_timeout_s * 1000u;
     if (tls_ctx && tls_handshake(c, handshake_deadline) != 0) {
         lingering_close(c->fd);
@@ -719,7 +664,7 @@ static void run_connection(conn_ctx *c)
         ssize_t r = io_recv(&c->io, c->in + c->in_len, RECV_BUF_SIZE - c->in_len);
         if (r < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-                uint64_t t = now_ms();
+                uint64_t t = mono_ms();
                 wsp_state st = wsp_conn_state(c->ws);
                 if (st == WSP_STATE_HANDSHAKE && t >= handshake_deadline) {
                     c->result = OUT_TIMEOUT;
@@ -745,7 +690,7 @@ static void run_connection(conn_ctx *c)
             }
             break;
         }
-        last_activity = now_ms();
+        last_activity = mono_ms();
         if (wsp_conn_state(c->ws) == WSP_STATE_HANDSHAKE &&
             last_activity >= handshake_deadline) {
             /* A client trickling its request byte by byte never lets
@@ -797,26 +742,6 @@ static void *connection_thread(void *arg)
     return NULL;
 }
 
-static void format_peer(const struct sockaddr_storage *ss, char *out,
-                        size_t cap)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
-        port = ntohs(sin->sin_port);
-        snprintf(out, cap, "%s:%u", host, port);
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
-        port = ntohs(sin6->sin6_port);
-        snprintf(out, cap, "[%s]:%u", host, port);
-    } else {
-        snprintf(out, cap, "?");
-    }
-}
-
 /* Over the connection cap the client gets a 503 straight from the accept
  * loop, so an overload costs no thread. */
 static void refuse_overloaded(int fd, const char *peer)
@@ -838,41 +763,10 @@ static void refuse_overloaded(int fd, const char *peer)
 
 static int open_listener(void)
 {
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    int rc = getaddrinfo(opts.host, opts.port, &hints, &res);
-    if (rc != 0) {
-        fprintf(stderr, "echo_server: cannot resolve %s:%s: %s\n", opts.host,
-                opts.port, gai_strerror(rc));
-        return -1;
-    }
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-                    ai->ai_protocol);
-        if (fd < 0) continue;
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-            listen(fd, SOMAXCONN) == 0)
-            break;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        fprintf(stderr, "echo_server: cannot listen on %s:%s: %s\n",
-                opts.host, opts.port, strerror(errno));
-        return -1;
-    }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    char where[INET6_ADDRSTRLEN + 8] = "?";
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-        format_peer(&ss, where, sizeof where);
+    int fd = net_listen("echo_server", opts.host, opts.port, 0);
+    if (fd < 0) return -1;
+    char where[INET6_ADDRSTRLEN + 8];
+    net_format_local(fd, where, sizeof where);
     /* Always printed, even with --quiet: with --port 0 it is the only way
      * to learn the port. */
     printf("echo_server listening on %s%s\n", where,
@@ -915,76 +809,6 @@ static void usage(FILE *f)
             tls_io_available() ? "" : " (not in this build)");
 }
 
-static int parse_uint(const char *s, unsigned long long max,
-                      unsigned long long *out)
-{
-    char *end = NULL;
-    if (!s || !*s || *s == '-') return -1;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v > max) return -1;
-    *out = v;
-    return 0;
-}
-
-/* 1 if `origin` is a serialized origin ("scheme://host[:port]") the
- * library's policy can match: checked by asking the library whether a
- * request carrying exactly that Origin passes a policy listing only it. */
-static int origin_usable(const char *origin)
-{
-    const char *list[1] = {origin};
-    wsp_origin_policy p;
-    memset(&p, 0, sizeof p);
-    p.enabled = 1;
-    p.origins = list;
-    p.count = 1;
-    wsp_header h[6] = {
-        {"Host", 4, "localhost", 9},
-        {"Upgrade", 7, "websocket", 9},
-        {"Connection", 10, "Upgrade", 7},
-        {"Sec-WebSocket-Key", 17, "dGhlIHNhbXBsZSBub25jZQ==", 24},
-        {"Sec-WebSocket-Version", 21, "13", 2},
-        {"Origin", 6, origin, strlen(origin)},
-    };
-    wsp_request req;
-    memset(&req, 0, sizeof req);
-    req.method = "GET";
-    req.method_len = 3;
-    req.target = "/";
-    req.target_len = 1;
-    req.version_major = 1;
-    req.version_minor = 1;
-    req.headers.array = h;
-    req.headers.count = sizeof h / sizeof h[0];
-    wsp_upgrade_info info;
-    return wsp_upgrade_validate(&req, &p, &info) == WSP_OK;
-}
-
-static int add_allowed_origin(const char *origin)
-{
-    if (strcmp(origin, "null") == 0) {
-        fprintf(stderr, "echo_server: use --allow-null-origin to accept "
-                        "the origin \"null\"\n");
-        return -1;
-    }
-    if (!origin_usable(origin)) {
-        fprintf(stderr, "echo_server: '%s' is not an origin; give "
-                        "scheme://host[:port], e.g. https://example.com\n",
-                origin);
-        return -1;
-    }
-    const char **list = realloc((void *)opts.allowed_origins,
-                                (opts.allowed_origin_count + 1) * sizeof *list);
-    if (!list) {
-        fprintf(stderr, "echo_server: out of memory\n");
-        return -1;
-    }
-    list[opts.allowed_origin_count++] = origin;
-    opts.allowed_origins = list;
-    opts.origin_check = 1;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -1005,7 +829,10 @@ static int parse_args(int argc, char **argv)
             opts.require_origin = 1;
             opts.origin_check = 1;
         } else if (strcmp(a, "--allow-origin") == 0 && val) {
-            if (add_allowed_origin(val) != 0) return -1;
+            if (cli_add_origin("echo_server", val, &opts.allowed_origins,
+                               &opts.allowed_origin_count) != 0)
+                return -1;
+            opts.origin_check = 1;
             i++;
         } else if (strcmp(a, "--tls-cert") == 0 && val) {
             opts.tls_cert = val;
@@ -1017,28 +844,28 @@ static int parse_args(int argc, char **argv)
             opts.host = val;
             i++;
         } else if (strcmp(a, "--port") == 0 && val) {
-            if (parse_uint(val, 65535, &v) != 0) goto bad_value;
+            if (cli_parse_uint(val, 65535, &v) != 0) goto bad_value;
             opts.port = val;
             i++;
         } else if (strcmp(a, "--max-message") == 0 && val) {
-            if (parse_uint(val, UINT64_MAX >> 1, &v) != 0 || v == 0)
+            if (cli_parse_uint(val, UINT64_MAX >> 1, &v) != 0 || v == 0)
                 goto bad_value;
             opts.max_message = v;
             i++;
         } else if (strcmp(a, "--max-fragments") == 0 && val) {
-            if (parse_uint(val, UINT32_MAX, &v) != 0 || v == 0) goto bad_value;
+            if (cli_parse_uint(val, UINT32_MAX, &v) != 0 || v == 0) goto bad_value;
             opts.max_fragments = (uint32_t)v;
             i++;
         } else if (strcmp(a, "--max-connections") == 0 && val) {
-            if (parse_uint(val, 100000, &v) != 0 || v == 0) goto bad_value;
+            if (cli_parse_uint(val, 100000, &v) != 0 || v == 0) goto bad_value;
             opts.max_connections = (unsigned)v;
             i++;
         } else if (strcmp(a, "--handshake-timeout") == 0 && val) {
-            if (parse_uint(val, 86400, &v) != 0 || v == 0) goto bad_value;
+            if (cli_parse_uint(val, 86400, &v) != 0 || v == 0) goto bad_value;
             opts.handshake_timeout_s = (unsigned)v;
             i++;
         } else if (strcmp(a, "--idle-timeout") == 0 && val) {
-            if (parse_uint(val, 86400, &v) != 0 || v == 0) goto bad_value;
+            if (cli_parse_uint(val, 86400, &v) != 0 || v == 0) goto bad_value;
             opts.idle_timeout_s = (unsigned)v;
             i++;
         } else {
@@ -1062,7 +889,7 @@ static int parse_args(int argc, char **argv)
 static void start_connection(int fd, const struct sockaddr_storage *ss)
 {
     char peer[INET6_ADDRSTRLEN + 8];
-    format_peer(ss, peer, sizeof peer);
+    net_format_addr((const struct sockaddr *)ss, peer, sizeof peer);
 
     pthread_mutex_lock(&conn_lock);
     int full = active_connections >= opts.max_connections;
@@ -1119,7 +946,6 @@ int main(int argc, char **argv)
         if (!tls_ctx) return 1;
     }
 
-    signal(SIGPIPE, SIG_IGN);
     if (pipe(stop_pipe) != 0) {
         perror("echo_server: pipe");
         return 1;
@@ -1127,12 +953,7 @@ int main(int argc, char **argv)
     fcntl(stop_pipe[0], F_SETFD, FD_CLOEXEC);
     fcntl(stop_pipe[1], F_SETFD, FD_CLOEXEC);
     fcntl(stop_pipe[1], F_SETFL, O_NONBLOCK);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    net_handle_signals(on_signal);
 
     int lfd = open_listener();
     if (lfd < 0) return 1;

@@ -45,13 +45,16 @@
  */
 #define _GNU_SOURCE
 
-#include "echo_page.h"
+#include "cli.h"
+#include "net.h"
+#include "plain_http.h"
 #include "tls_io.h"
 #include "wsproto.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -489,17 +492,13 @@ static atomic_uint g_active;     /* connections open, all loops */
 static atomic_uint g_handshakes; /* of those, still in the handshake */
 static _Atomic uint64_t g_buffered; /* output bytes kept, all loops */
 static atomic_int g_drain;       /* a drain was asked for */
-static struct timespec g_t0;
+static uint64_t g_t0_ms;
 
 static uint32_t clock_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t ms = (int64_t)(ts.tv_sec - g_t0.tv_sec) * 1000 +
-                 (ts.tv_nsec - g_t0.tv_nsec) / 1000000;
     /* Wraps after 49 days; every comparison is a difference of two clock
      * values, which stays right as long as durations are under 24 days. */
-    return (uint32_t)ms;
+    return (uint32_t)(mono_ms() - g_t0_ms);
 }
 
 /* ------------------------------------------------------------------------
@@ -682,18 +681,6 @@ static void log_conn(const loop *l, const conn_meta *m)
             peer, l->index, outcome_text[m->outcome].name, http, codes,
             (unsigned long)m->messages, (unsigned long long)m->bytes,
             detail ? " detail=" : "", detail ? detail : "");
-}
-
-/* Copies peer-supplied text for the log, keeping it on one line and free
- * of spaces whatever the peer sent. */
-static void copy_printable(char *dst, size_t cap, const char *src, size_t len)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len && n + 1 < cap; i++) {
-        unsigned char ch = (unsigned char)src[i];
-        dst[n++] = (ch > 0x20 && ch < 0x7f) ? (char)ch : '?';
-    }
-    dst[n] = '\0';
 }
 
 /* A refused Origin is logged while the request is at hand, since the
@@ -981,57 +968,19 @@ static int echo_piece(loop *l, int fd, const wsp_data_event *ev, outq *q)
 /* ------------------------------------------------------------------------
  * Plain HTTP: the echo page at "/", 404 or 405 for anything else.
  * ---------------------------------------------------------------------- */
-static int starts_with_path(const char *target, size_t len, const char *p)
-{
-    size_t n = strlen(p);
-    if (len < n || memcmp(target, p, n) != 0) return 0;
-    return len == n || target[n] == '?';
-}
-
-static int has_header(const wsp_headers *h, const char *name)
-{
-    const char *v;
-    size_t vl;
-    return wsp_headers_get(h, name, &v, &vl) == WSP_OK;
-}
-
 static int serve_plain(loop *l, int fd, const wsp_request *req, outq *q)
 {
     conn_meta *m = meta_of(fd);
-    int is_get = req->method_len == 3 && memcmp(req->method, "GET", 3) == 0;
-    int is_head = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
-    if ((is_get || is_head) &&
-        (starts_with_path(req->target, req->target_len, "/") ||
-         starts_with_path(req->target, req->target_len, "/index.html"))) {
-        size_t body_len = 0;
-        size_t nparts = sizeof echo_page_parts / sizeof echo_page_parts[0];
-        for (size_t i = 0; i < nparts; i++) body_len += strlen(echo_page_parts[i]);
-        if (ensure(l, fd, q, body_len + 256, 1) != 0) return -1;
-        int n = snprintf((char *)l->out + q->used, 256,
-                         "HTTP/1.1 200 OK\r\n"
-                         "Content-Type: text/html; charset=utf-8\r\n"
-                         "Content-Length: %zu\r\n"
-                         "Cache-Control: no-store\r\n"
-                         "Connection: close\r\n\r\n",
-                         body_len);
-        if (n < 0 || n >= 256) return -1;
-        q->used += (size_t)n;
-        for (size_t i = 0; is_get && i < nparts; i++) {
-            size_t pl = strlen(echo_page_parts[i]);
-            memcpy(l->out + q->used, echo_page_parts[i], pl);
-            q->used += pl;
-        }
-        m->outcome = OC_PAGE;
-        return 0;
-    }
-    int status = (is_get || is_head) ? 404 : 405;
-    size_t n = 0;
-    if (ensure(l, fd, q, 256, 1) != 0 ||
-        wsp_http_build_error(status, l->out + q->used, 256, &n) != WSP_OK)
-        return -1;
-    q->used += n;
-    m->outcome = OC_NOT_FOUND;
-    m->status = (int16_t)(status == 405 ? WSP_ERR_HTTP_METHOD : 0);
+    plain_reply r;
+    if (plain_http_reply(req, &r) != 0) return -1;
+    size_t body = r.send_page ? r.page_len : 0;
+    if (ensure(l, fd, q, r.head_len + body, 1) != 0) return -1;
+    memcpy(l->out + q->used, r.head, r.head_len);
+    q->used += r.head_len;
+    if (body) plain_http_page((char *)l->out + q->used);
+    q->used += body;
+    m->outcome = r.status == 200 ? OC_PAGE : OC_NOT_FOUND;
+    m->status = (int16_t)(r.status == 405 ? WSP_ERR_HTTP_METHOD : 0);
     return 0;
 }
 
@@ -1111,7 +1060,7 @@ static void process(loop *l, int fd, uint8_t *data, size_t len)
                 set_state(m, CS_OPEN);
                 break;
             }
-            if (!has_header(&ev.u.request.request.headers, "Upgrade")) {
+            if (!plain_http_has_header(&ev.u.request.request.headers, "Upgrade")) {
                 if (serve_plain(l, fd, &ev.u.request.request, &q) != 0) drop = 1;
             } else {
                 m->outcome = OC_REJECTED;
@@ -1883,28 +1832,11 @@ static void *loop_run(void *arg)
 
 static int listen_on(unsigned port, int reuseport)
 {
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, opts.host, &sa.sin_addr) != 1) {
-        fprintf(stderr, "epoll_echo_server: bad IPv4 address '%s'\n", opts.host);
-        return -1;
-    }
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    /* Several loops, one port: the kernel spreads new connections over
-     * the listeners by a hash of the address pair. */
-    if (reuseport) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 4096) != 0) {
-        fprintf(stderr, "epoll_echo_server: cannot listen on %s:%u: %s\n",
-                opts.host, port, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
+    char service[8];
+    snprintf(service, sizeof service, "%u", port);
+    return net_listen("epoll_echo_server", opts.host, service,
+                      NET_IPV4_ONLY | NET_NONBLOCK |
+                          (reuseport ? (unsigned)NET_REUSEPORT : 0u));
 }
 
 static int loop_init(loop *l, int index, int lfd)
@@ -1994,61 +1926,6 @@ static void usage(FILE *f)
             tls_io_available() ? "" : " (not in this build)");
 }
 
-/* 1 if `origin` is a serialized origin the library's policy can match:
- * checked by asking the library whether a request carrying exactly that
- * Origin passes a policy listing only it. */
-static int origin_usable(const char *origin)
-{
-    const char *list[1] = {origin};
-    wsp_origin_policy p;
-    memset(&p, 0, sizeof p);
-    p.enabled = 1;
-    p.origins = list;
-    p.count = 1;
-    wsp_header h[6] = {
-        {"Host", 4, "localhost", 9},
-        {"Upgrade", 7, "websocket", 9},
-        {"Connection", 10, "Upgrade", 7},
-        {"Sec-WebSocket-Key", 17, "dGhlIHNhbXBsZSBub25jZQ==", 24},
-        {"Sec-WebSocket-Version", 21, "13", 2},
-        {"Origin", 6, origin, strlen(origin)},
-    };
-    wsp_request req;
-    memset(&req, 0, sizeof req);
-    req.method = "GET";
-    req.method_len = 3;
-    req.target = "/";
-    req.target_len = 1;
-    req.version_major = 1;
-    req.version_minor = 1;
-    req.headers.array = h;
-    req.headers.count = sizeof h / sizeof h[0];
-    wsp_upgrade_info info;
-    return wsp_upgrade_validate(&req, &p, &info) == WSP_OK;
-}
-
-static int add_allowed_origin(const char *origin)
-{
-    if (strcmp(origin, "null") == 0) {
-        fprintf(stderr, "epoll_echo_server: use --allow-null-origin to accept "
-                        "the origin \"null\"\n");
-        return -1;
-    }
-    if (!origin_usable(origin)) {
-        fprintf(stderr, "epoll_echo_server: '%s' is not an origin; give "
-                        "scheme://host[:port], e.g. https://example.com\n",
-                origin);
-        return -1;
-    }
-    const char **list = realloc((void *)opts.allowed_origins,
-                                (opts.allowed_origin_count + 1) * sizeof *list);
-    if (!list) return -1;
-    list[opts.allowed_origin_count++] = origin;
-    opts.allowed_origins = list;
-    opts.origin_check = 1;
-    return 0;
-}
-
 static int parse_seconds(const char *s, int allow_zero, uint32_t *ms)
 {
     char *end = NULL;
@@ -2088,7 +1965,10 @@ static int parse_args(int argc, char **argv)
             continue;
         }
         if (strcmp(a, "--allow-origin") == 0) {
-            if (add_allowed_origin(v) != 0) return -1;
+            if (cli_add_origin("epoll_echo_server", v, &opts.allowed_origins,
+                               &opts.allowed_origin_count) != 0)
+                return -1;
+            opts.origin_check = 1;
             continue;
         }
         if (strcmp(a, "--tls-cert") == 0) {
@@ -2118,10 +1998,8 @@ static int parse_args(int argc, char **argv)
             if (parse_seconds(v, 0, &ms)) goto bad;
             opts.max_seconds = ms / 1000.0;
         } else {
-            char *end = NULL;
-            errno = 0;
-            unsigned long long x = strtoull(v, &end, 10);
-            if (errno || !*v || *end || *v == '-') goto bad;
+            unsigned long long x = 0;
+            if (cli_parse_uint(v, ULLONG_MAX, &x) != 0) goto bad;
             if (strcmp(a, "--port") == 0 && x <= 65535) {
                 opts.port = (unsigned)x;
             } else if (strcmp(a, "--max-message") == 0 && x > 0 && x < (1ull << 62)) {
@@ -2157,7 +2035,7 @@ static int parse_args(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    clock_gettime(CLOCK_MONOTONIC, &g_t0);
+    g_t0_ms = mono_ms();
     if (parse_args(argc, argv) != 0) return 2;
     g_timer_ms[TK_HANDSHAKE] = opts.handshake_ms;
     g_timer_ms[TK_IDLE] = opts.ping_ms ? opts.ping_ms : opts.idle_ms;

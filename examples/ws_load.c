@@ -33,10 +33,13 @@
  */
 #define _GNU_SOURCE
 
+#include "cli.h"
+#include "net.h"
 #include "wsproto.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -101,13 +104,6 @@ static unsigned long long g_lat_seen, g_lat_stride = 1;
 #define LAT_SAMPLES (1u << 17)
 static struct sockaddr_in g_addr;
 static volatile sig_atomic_t g_stop;
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void on_signal(int sig)
 {
@@ -224,7 +220,7 @@ static void top_up(client *cl)
 {
     unsigned c = (unsigned)(cl - g_clients);
     size_t w = 0;
-    uint64_t t = now_ns();
+    uint64_t t = mono_ns();
     if (cl->state != C_OPEN || cl->out) return;
     while (cl->sent < opts.msgs && cl->sent - cl->done < opts.window) {
         const uint8_t *p = payload_of(c, cl->sent);
@@ -254,7 +250,7 @@ static void message_done(client *cl)
      * sort and its memory would otherwise weigh on the generator's CPU
      * per message, which the benchmarks compare). */
     if (++g_lat_seen % g_lat_stride == 0 && g_lat_n < g_lat_cap)
-        g_lat[g_lat_n++] = now_ns() - cl->sent_at[cl->done % opts.window];
+        g_lat[g_lat_n++] = mono_ns() - cl->sent_at[cl->done % opts.window];
     cl->done++;
     cl->rx_off = 0;
 }
@@ -532,10 +528,8 @@ static int parse_args(int argc, char **argv)
             opts.host = v;
             continue;
         }
-        char *end = NULL;
-        errno = 0;
-        unsigned long long x = strtoull(v, &end, 10);
-        if (errno || !*v || *end || *v == '-') goto bad;
+        unsigned long long x = 0;
+        if (cli_parse_uint(v, ULLONG_MAX, &x) != 0) goto bad;
         if (strcmp(a, "--port") == 0 && x > 0 && x <= 65535) opts.port = (unsigned)x;
         else if (strcmp(a, "-c") == 0 && x > 0 && x <= 1000000) opts.conns = (unsigned)x;
         else if (strcmp(a, "-n") == 0 && x > 0) opts.msgs = x;
@@ -567,12 +561,7 @@ int main(int argc, char **argv)
                                                           : rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    net_handle_signals(on_signal);
 
     memset(&g_addr, 0, sizeof g_addr);
     g_addr.sin_family = AF_INET;
@@ -619,7 +608,7 @@ int main(int argc, char **argv)
     g_ep = epoll_create1(EPOLL_CLOEXEC);
     if (g_ep < 0) return 1;
 
-    uint64_t t_begin = now_ns(), t_start = 0, t_end = 0;
+    uint64_t t_begin = mono_ns(), t_start = 0, t_end = 0;
     uint64_t deadline = t_begin + (uint64_t)opts.timeout * 1000000000u;
     static struct epoll_event evs[512];
     int idle_reported = 0;
@@ -630,7 +619,7 @@ int main(int argc, char **argv)
         if (!g_started && g_open + g_finished >= opts.conns) {
             /* Everyone is connected: start the clock and the traffic. */
             g_started = 1;
-            t_start = now_ns();
+            t_start = mono_ns();
             for (unsigned c = 0; c < opts.conns; c++) {
                 client *cl = &g_clients[c];
                 if (cl->state == C_OPEN) {
@@ -640,7 +629,7 @@ int main(int argc, char **argv)
             }
         }
         if (g_finished >= opts.conns) {
-            if (!t_end) t_end = now_ns();
+            if (!t_end) t_end = mono_ns();
             if (!opts.idle) break;
             if (!idle_reported) {
                 unsigned alive = 0;
@@ -648,13 +637,13 @@ int main(int argc, char **argv)
                 printf("IDLE %u\n", alive);
                 fflush(stdout);
                 idle_reported = 1;
-                idle_until = now_ns() + (uint64_t)opts.idle * 1000000000u;
+                idle_until = mono_ns() + (uint64_t)opts.idle * 1000000000u;
             }
-            if (now_ns() >= idle_until) break;
+            if (mono_ns() >= idle_until) break;
             usleep(100000);
             continue;
         }
-        if (now_ns() > deadline) {
+        if (mono_ns() > deadline) {
             fprintf(stderr, "ws_load: timeout after %u s\n", opts.timeout);
             g_errors++;
             break;
@@ -671,7 +660,7 @@ int main(int argc, char **argv)
                 on_readable(cl);
         }
     }
-    if (!t_end) t_end = now_ns();
+    if (!t_end) t_end = mono_ns();
 
     unsigned long long got = 0;
     for (unsigned c = 0; c < opts.conns; c++) got += g_clients[c].done;

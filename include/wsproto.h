@@ -330,7 +330,8 @@ WSP_API int wsp_http_parse_response(const char *buf, size_t len,
  * passes. When enabled, a request passes if its Origin equals one of
  * `origins` (scheme and host compared case-insensitively, default ports
  * and a trailing "/" ignored), or it is the literal "null" and allow_null
- * is set, or it has no Origin and allow_missing is set. Others get 403. */
+ * is set, or it has no Origin and allow_missing is set. Others get 403.
+ * wsp_origin_check() tells whether an entry for `origins` can ever match. */
 typedef struct wsp_origin_policy {
     int enabled;                /**< 0: every request passes */
     const char *const *origins; /**< allowed origins, e.g. "https://example.com" */
@@ -338,6 +339,18 @@ typedef struct wsp_origin_policy {
     int allow_null;             /**< 1: accept the origin "null" */
     int allow_missing;          /**< 1: accept requests without Origin */
 } wsp_origin_policy;
+
+/** Checks that `origin` (len bytes, no NUL needed) is a serialized origin
+ * (RFC 6454 6.2) that wsp_origin_policy's `origins` can match:
+ * scheme "://" host [":" port] [ "/" ]. The scheme is RFC 3986's (a letter,
+ * then letters, digits, "+", "-", "."); the host is letters, digits, "-",
+ * ".", "_", "~", or an IPv6 literal in brackets; the port is 1-65535 in
+ * decimal. Case does not matter, and a single trailing "/" is accepted
+ * because the policy ignores it. Paths, queries, user info, spaces, NUL
+ * bytes and the literal "null" (allowed by `allow_null`, never by a list
+ * entry) are refused. Returns WSP_OK or WSP_ERR_INVALID_ARG (also for a
+ * NULL origin). Reads nothing after it returns. */
+WSP_API int wsp_origin_check(const char *origin, size_t len);
 
 /** What a valid upgrade request asks for. Pointers point into the request's
  * strings (none into this struct, so a copy stays valid as long as they). */

@@ -189,6 +189,56 @@ int wsp_upgrade_check_version_origin(wsp_upgrade_fields *f,
     return WSP_OK;
 }
 
+static int is_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+static int is_hex(char c)
+{
+    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* RFC 3986 3.1: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ). */
+static int scheme_ok(const char *s, size_t n)
+{
+    if (!n || !is_alpha(s[0])) return 0;
+    for (size_t i = 1; i < n; i++)
+        if (!is_alpha(s[i]) && !is_digit(s[i]) && s[i] != '+' &&
+            s[i] != '-' && s[i] != '.')
+            return 0;
+    return 1;
+}
+
+/* A serialized origin's host is an ASCII name (IDNs arrive as punycode) or
+ * a bracketed IPv6 literal; anything else ('/', '@', '?', spaces, NUL)
+ * means a path, user info or a typo, which no browser sends. */
+static int host_ok(const char *h, size_t n)
+{
+    if (h[0] == '[') {
+        if (n < 3 || h[n - 1] != ']') return 0;
+        for (size_t i = 1; i + 1 < n; i++)
+            if (!is_hex(h[i]) && h[i] != ':' && h[i] != '.') return 0;
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!is_alpha(h[i]) && !is_digit(h[i]) && h[i] != '-' &&
+            h[i] != '.' && h[i] != '_' && h[i] != '~')
+            return 0;
+    return 1;
+}
+
+int wsp_origin_check(const char *origin, size_t len)
+{
+    origin_parts o;
+    if (!origin || !origin_split(origin, len, &o)) return WSP_ERR_INVALID_ARG;
+    if (!scheme_ok(o.scheme, o.scheme_len) || !host_ok(o.host, o.host_len))
+        return WSP_ERR_INVALID_ARG;
+    return WSP_OK;
+}
+
 /* RFC 6455 4.2.1's checks in the order the RFC lists them, so which error
  * a bad request gets can be read off in one place. */
 int wsp_upgrade_validate(const wsp_request *req,

@@ -2460,22 +2460,11 @@ static void test_conn_accept_request_paths(void **state)
     (void)state;
     uint8_t out[1024];
     size_t n = 0;
-    static const wsp_header bad_version[] = {
-        {"Host", 4, "a", 1},
-        {"Upgrade", 7, "websocket", 9},
-        {"Connection", 10, "Upgrade", 7},
-        {"Sec-WebSocket-Key", 17, "dGhlIHNhbXBsZSBub25jZQ==", 24},
-        {"Sec-WebSocket-Version", 21, "8", 1}};
-    wsp_request req;
-    memset(&req, 0, sizeof req);
-    req.method = "GET";
-    req.method_len = 3;
-    req.target = "/";
-    req.target_len = 1;
-    req.version_major = 1;
-    req.version_minor = 1;
-    req.headers.array = bad_version;
-    req.headers.count = 5;
+    wsp_header bad_version[5];
+    memcpy(bad_version, wsp_test_upgrade_headers, sizeof bad_version);
+    bad_version[4].value = "8";
+    bad_version[4].value_len = 1;
+    wsp_request req = wsp_test_request(bad_version, 5);
 
     /* Invalid: the error response is written and the status returned; with
      * too small a buffer, the connection stays in the handshake. */
@@ -2494,15 +2483,10 @@ static void test_conn_accept_request_paths(void **state)
     /* Valid with a permessage-deflate offer and deflate configured: the 101
      * accepts it, after the application's own extension. A first attempt
      * with too small a buffer leaves the connection able to try again. */
-    static const wsp_header good[] = {
-        {"Host", 4, "a", 1},
-        {"Upgrade", 7, "websocket", 9},
-        {"Connection", 10, "Upgrade", 7},
-        {"Sec-WebSocket-Key", 17, "dGhlIHNhbXBsZSBub25jZQ==", 24},
-        {"Sec-WebSocket-Version", 21, "13", 2},
-        {"Sec-WebSocket-Extensions", 24, "permessage-deflate", 18}};
-    req.headers.array = good;
-    req.headers.count = 6;
+    wsp_header offer[6];
+    memcpy(offer, wsp_test_upgrade_headers, sizeof wsp_test_upgrade_headers);
+    offer[5] = (wsp_header){"Sec-WebSocket-Extensions", 24, "permessage-deflate", 18};
+    req = wsp_test_request(offer, 6);
     wsp_deflate_config dcfg;
     memset(&dcfg, 0, sizeof dcfg);
     c = x_new(WSP_ROLE_SERVER, 0, &dcfg);
@@ -3308,23 +3292,7 @@ static void test_regression_conn_out_len_zero_on_every_failure(void **state)
 
     /* wsp_conn_accept_request: too small, wrong state; a validation error is
      * the one failure with output, and *out_len counts it. */
-    static const wsp_header good[] = {
-        {"Host", 4, "a", 1},
-        {"Upgrade", 7, "websocket", 9},
-        {"Connection", 10, "Upgrade", 7},
-        {"Sec-WebSocket-Key", 17, "dGhlIHNhbXBsZSBub25jZQ==", 24},
-        {"Sec-WebSocket-Version", 21, "13", 2},
-    };
-    wsp_request req;
-    memset(&req, 0, sizeof req);
-    req.method = "GET";
-    req.method_len = 3;
-    req.target = "/";
-    req.target_len = 1;
-    req.version_major = 1;
-    req.version_minor = 1;
-    req.headers.array = good;
-    req.headers.count = 5;
+    wsp_request req = wsp_test_request(wsp_test_upgrade_headers, 5);
     wsp_conn *ar = x_new(WSP_ROLE_SERVER, 0, NULL);
     EXPECT_FAIL_ZERO(n, wsp_conn_accept_request(ar, &req, NULL, out, 10, &n),
                      WSP_ERR_BUFFER_TOO_SMALL);

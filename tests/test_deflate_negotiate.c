@@ -898,12 +898,7 @@ static void test_conn_accept_request(void **state)
         {"Sec-WebSocket-Extensions", 24, "permessage-deflate; server_max_window_bits=99", 45},
         {"Sec-WebSocket-Extensions", 24, "permessage-deflate; server_max_window_bits=11", 45},
     };
-    wsp_request req;
-    memset(&req, 0, sizeof req);
-    req.method = "GET", req.method_len = 3, req.target = "/", req.target_len = 1;
-    req.version_major = 1, req.version_minor = 1;
-    req.headers.array = hdrs;
-    req.headers.count = sizeof hdrs / sizeof hdrs[0];
+    wsp_request req = wsp_test_request(hdrs, sizeof hdrs / sizeof hdrs[0]);
     for (int no_deflate = 0; no_deflate <= 1; no_deflate++) {
         side s;
         side_new(&s, WSP_ROLE_SERVER, &d);

@@ -353,6 +353,60 @@ static void test_origin_policy(void **state)
     assert_int_equal(origin_check(&none, "null"), WSP_OK);
 }
 
+static int origin_check_str(const char *origin)
+{
+    return wsp_origin_check(origin, strlen(origin));
+}
+
+static void test_origin_check(void **state)
+{
+    (void)state;
+    static const char *const valid[] = {
+        "http://example.com", "https://example.com", "http://example.com:8080",
+        "https://example.com:443", "HTTPS://EXAMPLE.COM", "Http://Example.Com:1",
+        "https://example.com/",  /* the policy ignores one trailing "/" */
+        "http://127.0.0.1:65535", "http://[::1]", "http://[::1]:8080",
+        "https://[2001:db8::7]:443", "chrome-extension://abcdef",
+        "ws://a-b.c_d~e", "svn+ssh://host"};
+    for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++) {
+        int rc = origin_check_str(valid[i]);
+        if (rc != WSP_OK) print_error("origin %s: %d\n", valid[i], rc);
+        assert_int_equal(rc, WSP_OK);
+    }
+    static const char *const invalid[] = {
+        "", "null", "NULL", "example.com", "//example.com", "://example.com",
+        "http:/example.com", "http://", "http:///", "http://:80",
+        "https://example.com//", "https://example.com/path",
+        "https://example.com/?q", "https://example.com#f",
+        "https://example.com:", "https://example.com:0",
+        "https://example.com:65536", "https://example.com:99999999999999999999",
+        "https://example.com:8a", "https://example.com:-1",
+        "https://example.com: 80", "https://exa mple.com", " https://example.com",
+        "https://example.com ", "https://user@example.com", "1http://example.com",
+        "ht tp://example.com", "http://::1", "http://[::1", "http://[]",
+        "http://[::1]x", "http://[zz::1]", "http://example.com:80:80"};
+    for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
+        int rc = origin_check_str(invalid[i]);
+        if (rc != WSP_ERR_INVALID_ARG) print_error("origin '%s': %d\n", invalid[i], rc);
+        assert_int_equal(rc, WSP_ERR_INVALID_ARG);
+    }
+    /* The length is what counts, not a NUL: an embedded NUL is refused, and
+     * bytes past len are not looked at. */
+    static const char nul[] = "http://exa\0mple.com";
+    assert_int_equal(wsp_origin_check(nul, sizeof nul - 1), WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_origin_check("http://a.test/path", 13), WSP_OK);
+    assert_int_equal(wsp_origin_check("http://a.test", 12), WSP_OK);
+    assert_int_equal(wsp_origin_check(NULL, 0), WSP_ERR_INVALID_ARG);
+    assert_int_equal(wsp_origin_check(NULL, 5), WSP_ERR_INVALID_ARG);
+
+    /* Whatever the check accepts, a policy listing it lets it through. */
+    for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++) {
+        const char *const one[] = {valid[i]};
+        wsp_origin_policy pol = {1, one, 1, 0, 0};
+        assert_int_equal(origin_check(&pol, valid[i]), WSP_OK);
+    }
+}
+
 /* ---- subprotocol and extension iteration ------------------------------- */
 
 static void test_iteration_across_lines(void **state)
@@ -773,20 +827,9 @@ static void test_validate_more(void **state)
     CHECK_VARIANT(NULL, -1, NULL, "Origin: http://other.example", WSP_ERR_HTTP_ORIGIN,
                   403);
     /* Pre-parsed request without a method. */
-    static const wsp_header hs[] = {
-        {"Host", 4, "a", 1},
-        {"Upgrade", 7, "websocket", 9},
-        {"Connection", 10, "Upgrade", 7},
-        {"Sec-WebSocket-Key", 17, "dGhlIHNhbXBsZSBub25jZQ==", 24},
-        {"Sec-WebSocket-Version", 21, "13", 2}};
-    wsp_request req;
-    memset(&req, 0, sizeof req);
-    req.target = "/";
-    req.target_len = 1;
-    req.version_major = 1;
-    req.version_minor = 1;
-    req.headers.array = hs;
-    req.headers.count = 5;
+    wsp_request req = wsp_test_request(wsp_test_upgrade_headers, 5);
+    req.method = NULL;
+    req.method_len = 0;
     wsp_upgrade_info info;
     assert_int_equal(wsp_upgrade_validate(&req, NULL, &info), WSP_ERR_HTTP_METHOD);
     req.method = "GET";
@@ -1207,6 +1250,7 @@ int main(void)
         cmocka_unit_test(test_validate_key),
         cmocka_unit_test(test_validate_ws_version),
         cmocka_unit_test(test_origin_policy),
+        cmocka_unit_test(test_origin_check),
         cmocka_unit_test(test_iteration_across_lines),
         cmocka_unit_test(test_build_response),
         cmocka_unit_test(test_build_response_injection),

@@ -17,35 +17,18 @@ ROUNDS="${2:-3}"
 shift 2 || shift $#
 LOAD_ARGS=("$@")
 [ ${#LOAD_ARGS[@]} -eq 0 ] && LOAD_ARGS=(-c 100 -n 3000 -s 32 -w 16)
-WORK="$(mktemp -d)"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-HZ=$(getconf CLK_TCK)
+. "$(dirname "$0")/bench-lib.sh"
 SPIN=(); LPIN=()
 [ -n "${SERVER_CPUS:-}" ] && SPIN=(taskset -c "$SERVER_CPUS")
 [ -n "${LOAD_CPUS:-}" ] && LPIN=(taskset -c "$LOAD_CPUS")
 
-start_server() { # name threads ; sets PORT LASTPID
-  # taskset execs the server, so $! is the server's PID.
-  "${SPIN[@]}" "$B/examples/epoll_echo_server" --port 0 --quiet \
-    --max-seconds 3600 --threads "$2" >"$WORK/$1.out" 2>"$WORK/$1.err" &
-  LASTPID=$!
-  PIDS+=("$LASTPID")
-  for _ in $(seq 1 50); do
-    PORT=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\)$/\1/p' "$WORK/$1.out" | head -1)
-    [ -n "$PORT" ] && return 0
-    sleep 0.1
-  done
-  echo "server $1 did not start" >&2; exit 1
+server() { # name threads
+  start_server "$1" "${SPIN[@]}" "$B/examples/epoll_echo_server" --port 0 --quiet \
+    --max-seconds 3600 --threads "$2"
 }
-start_server one 1; P1=$PORT; PID1=$LASTPID
-start_server two 2; P2=$PORT; PID2=$LASTPID
+server one 1; P1=$PORT; PID1=$LASTPID
+server two 2; P2=$PORT; PID2=$LASTPID
 
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 run() { # pid port -> "msgps cpu_us_per_msg"
   local t0 t1 out
   t0=$(ticks "$1")
@@ -55,7 +38,6 @@ run() { # pid port -> "msgps cpu_us_per_msg"
       for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
       printf "%s %.3f\n", v["msgps"], d * 1e6 / hz / v["msgs"] }'
 }
-median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 : >"$WORK/r1"; : >"$WORK/r2"
 for r in $(seq 1 "$ROUNDS"); do

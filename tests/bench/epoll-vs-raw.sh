@@ -19,34 +19,12 @@ ROUNDS="${2:-3}"
 shift 2 || shift $#
 [ "${1:-}" = "--" ] && shift
 EXTRA=("$@")
-WORK="$(mktemp -d)"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-HZ=$(getconf CLK_TCK)
-
-start_server() { # name command... ; sets PORT and LASTPID
-  local name="$1"; shift
-  "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-  LASTPID=$!
-  PIDS+=("$LASTPID")
-  for _ in $(seq 1 50); do
-    PORT=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\)$/\1/p' "$WORK/$name.out" | head -1)
-    [ -n "$PORT" ] && return 0
-    sleep 0.1
-  done
-  echo "server $name did not start" >&2; exit 1
-}
+. "$(dirname "$0")/bench-lib.sh"
 
 start_server ws "$B/examples/epoll_echo_server" --port 0 --quiet --max-seconds 3600 "${EXTRA[@]}"
 WS_PORT=$PORT WS_PID=$LASTPID
 start_server tcp "$B/tests/bench/tcp_echo_server" --mode epoll --port 0 --max-seconds 3600
 TCP_PORT=$PORT TCP_PID=$LASTPID
-
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 # run PID COMMAND... -> "msgps server_cpu_us_per_msg generator_cpu_us_per_msg"
 # (the generator's user + system time comes from bash's time keyword)
@@ -64,8 +42,6 @@ run() {
       split(g, gt, " ")
       printf "%s %.2f %.2f\n", v["msgps"], d * 1e6 / hz / v["msgs"], (gt[1] + gt[2]) * 1e6 / v["msgs"] }'
 }
-
-median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 # label | -c -n -s -w (n chosen for runs of about a second or more)
 SCEN=(

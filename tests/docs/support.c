@@ -178,9 +178,7 @@ static struct peer {
     unsigned long reads, writes;
 } peer;
 
-/* Deterministic content: binary bytes, or text with 1- to 4-byte code
- * points so that pieces end inside them. */
-static size_t fill(uint8_t *p, size_t len, wsp_opcode op, size_t seed)
+size_t doc_fill(uint8_t *p, size_t len, wsp_opcode op, size_t seed)
 {
     if (op != WSP_OP_TEXT) {
         for (size_t i = 0; i < len; i++) p[i] = (uint8_t)((i * 31u + seed * 7u) & 0xffu);
@@ -216,7 +214,7 @@ static void queue_script(void)
         const step *s = &script[i];
         piece = realloc(piece, s->len ? s->len : 1);
         if (!piece) DOC_FAIL("out of memory");
-        size_t len = fill(piece, s->len, s->opcode, i);
+        size_t len = doc_fill(piece, s->len, s->opcode, i);
         if (s->kind == STEP_PING) {
             memcpy(peer.pings[peer.ping_count], piece, len);
             peer.ping_len[peer.ping_count++] = len;

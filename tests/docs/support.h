@@ -64,6 +64,11 @@ int peer_close(int fd);
  * WSP_ERR_BUFFER_TOO_SMALL was met; prints a summary. Returns 0 or exits. */
 int peer_finish(const char *sample, int sample_rc);
 
+/* Deterministic message content for the peers: `len` binary bytes, or at
+ * most `len` bytes of text with 1- to 4-byte code points so that pieces
+ * and records end inside them. Returns the bytes written. */
+size_t doc_fill(uint8_t *p, size_t len, wsp_opcode op, size_t seed);
+
 /* Runs the handshake between two fresh connections in memory (client
  * request, server accept with no options, 101 into the client). */
 void doc_handshake(wsp_conn *client, wsp_conn *server);

@@ -186,25 +186,6 @@ typedef struct client {
     wsp_message echo;
 } client;
 
-static size_t fill(uint8_t *p, size_t len, wsp_opcode op, size_t seed)
-{
-    if (op != WSP_OP_TEXT) {
-        for (size_t i = 0; i < len; i++) p[i] = (uint8_t)((i * 131u + seed * 17u) & 0xffu);
-        return len;
-    }
-    /* 1- to 4-byte code points, so records end inside them. */
-    static const char *const cps[] = {"a", "\xc3\xa9", "\xe2\x9c\x93", "\xf0\x9f\x99\x82", " "};
-    size_t n = 0;
-    for (size_t i = 0;; i++) {
-        const char *cp = cps[(i + seed) % 5];
-        size_t k = strlen(cp);
-        if (n + k > len) break;
-        memcpy(p + n, cp, k);
-        n += k;
-    }
-    return n;
-}
-
 static void client_send(client *c, wsp_opcode op, const uint8_t *p, size_t len)
 {
     size_t bound = 0, n = 0;
@@ -221,7 +202,7 @@ static void queue_script(client *c)
         const send_step *s = &script[i];
         uint8_t *data = malloc(s->len + 1);
         DOC_CHECK(data != NULL);
-        size_t len = fill(data, s->len, s->opcode, i);
+        size_t len = doc_fill(data, s->len, s->opcode, i);
         client_send(c, s->opcode, data, len);
         if (s->opcode == WSP_OP_PING) {
             memcpy(c->ping, data, len);

@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -177,11 +178,16 @@ def mask_bytes(data, key):
 
 
 class RawClient:
-    """Opens a WebSocket by hand; reads unmasked server frames."""
+    """Opens a WebSocket by hand; reads unmasked server frames. With
+    `tls` (an ssl.SSLContext) it speaks wss, and a TCP end without a TLS
+    close_notify raises ssl.SSLEOFError instead of reading as EOF."""
 
-    def __init__(self, port, timeout=5.0):
+    def __init__(self, port, timeout=5.0, tls=None):
         self.sock = socket.create_connection(("127.0.0.1", port),
                                              timeout=timeout)
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname="127.0.0.1",
+                                        suppress_ragged_eofs=False)
         self.buf = b""
 
     def handshake(self):
@@ -239,6 +245,47 @@ class RawClient:
 
     def close(self):
         self.sock.close()
+
+
+def tls_client_context(cafile):
+    """Trusts the test CA and reports a truncated TLS stream as an error
+    (OpenSSL 3 can be told to ignore a missing close_notify; not here)."""
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+    return ctx
+
+
+def check_tls_close_notify(port, cafile, server_first=False):
+    """After the WebSocket close handshake the server must end TLS with a
+    close_notify before it closes TCP, or the client cannot tell a clean
+    end from a truncation attack. The client starts the close, or with
+    `server_first` waits for the server's (an idle timeout, a drain)."""
+    c = RawClient(port, timeout=15, tls=tls_client_context(cafile))
+    try:
+        c.handshake()
+        c.send(encode_frame(1, b"ping over tls"))
+        op, _, payload = c.read_frame()
+        check(op == 1 and payload == b"ping over tls", "echo %r" % payload)
+        if server_first:
+            op, _, payload = c.read_frame()
+            check(op == 8, "opcode %d instead of the server's close" % op)
+            c.send(encode_frame(8, payload[:2]))
+        else:
+            c.send(encode_frame(8, struct.pack("!H", 1000) + b"bye"))
+            op, _, payload = c.read_frame()
+            check(op == 8 and payload[:2] == struct.pack("!H", 1000),
+                  "close reply: opcode %d %r" % (op, payload[:20]))
+        check(c.buf == b"", "bytes after the close frame: %r" % c.buf[:20])
+        try:
+            data = c.sock.recv(4096)
+        except ssl.SSLZeroReturnError:
+            data = b""
+        except ssl.SSLEOFError:
+            raise TestFailure("the server closed TCP without a TLS "
+                              "close_notify")
+        check(data == b"", "data after the close: %r" % data[:20])
+    finally:
+        c.close()
 
 
 def check_normal_client(port, tag="sanity"):

@@ -21,8 +21,8 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from interop_common import (EchoServer, TestFailure, check,  # noqa: E402
-                            encode_frame, log, main_wrapper, require_module,
-                            upgrade_request)
+                            check_tls_close_notify, encode_frame, log,
+                            main_wrapper, require_module, upgrade_request)
 
 websockets = require_module("websockets")
 import websockets.exceptions  # noqa: E402
@@ -171,13 +171,17 @@ def main():
     try:
         with EchoServer(binary, *tls_args(ca)) as server:
             asyncio.run(echo_all(server, ca))
+            check_tls_close_notify(server.port, os.path.join(ca, "ca.pem"))
+        log("a close over wss ends with a TLS close_notify")
 
         with EchoServer(binary, "--idle-timeout", "1", *tls_args(ca)) as server:
             asyncio.run(idle_close(server, ca))
             check(wait_for_log(server, lambda l: "outcome=timeout" in l and
                                "close_out=1001" in l),
                   "server log: %r" % server.log_lines)
-        log("idle timeout over wss closes with 1001")
+            check_tls_close_notify(server.port, os.path.join(ca, "ca.pem"),
+                                   server_first=True)
+        log("idle timeout over wss closes with 1001, then close_notify")
 
         server = EchoServer(binary, *tls_args(ca))
         try:

@@ -17,8 +17,9 @@ import tempfile
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from interop_common import (SIZES, EchoServer, TestFailure, check,  # noqa: E402
-                            log, main_wrapper, require_module, run_client)
+from interop_common import (SIZES, EchoServer, TestFailure,  # noqa: E402
+                            check, check_tls_close_notify, log, main_wrapper,
+                            require_module, run_client)
 
 websockets = require_module("websockets")
 import websockets.exceptions  # noqa: E402
@@ -197,6 +198,8 @@ def main():
                         os.path.join(ca, "server.pem"), "--tls-key",
                         os.path.join(ca, "server.key")) as server:
             asyncio.run(client_side(server, ca))
+            check_tls_close_notify(server.port, os.path.join(ca, "ca.pem"))
+            log("client: a close over wss ends with a TLS close_notify")
         with EchoServer(sys.argv[1], "--idle-timeout", "1", "--tls-cert",
                         os.path.join(ca, "server.pem"), "--tls-key",
                         os.path.join(ca, "server.key")) as server:
@@ -211,6 +214,9 @@ def main():
             check(any("outcome=timeout" in l and "close_out=1001" in l
                       for l in server.log_lines),
                   "server log: %r" % server.log_lines)
+            check_tls_close_notify(server.port, os.path.join(ca, "ca.pem"),
+                                   server_first=True)
+            log("client: the idle close over wss ends with a TLS close_notify")
         asyncio.run(server_side(sys.argv[2], ca))
     finally:
         shutil.rmtree(ca, ignore_errors=True)

@@ -33,12 +33,13 @@ def log(msg):
 class EchoServer:
     """echo_server on a free loopback port; its stderr is collected."""
 
-    def __init__(self, binary, *extra):
+    def __init__(self, binary, *extra, preexec_fn=None):
         if not os.access(binary, os.X_OK):
             raise TestFailure("echo_server binary not found: %s" % binary)
         self.proc = subprocess.Popen(
             [binary, "--host", "127.0.0.1", "--port", "0"] + list(extra),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            preexec_fn=preexec_fn)
         self.pid = self.proc.pid
         self._lines = []
         self._lock = threading.Lock()
@@ -79,6 +80,13 @@ class EchoServer:
                 if l.startswith("VmRSS:"):
                     return int(l.split()[1])
         raise TestFailure("no VmRSS for pid %d" % self.pid)
+
+    def cpu_seconds(self):
+        """User + system CPU time of the server process so far."""
+        with open("/proc/%d/stat" % self.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        # utime and stime are fields 14 and 15 of the whole line.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self):
         if self.proc.poll() is None:
@@ -229,6 +237,33 @@ class Client:
             self.sock.close()
         except OSError:
             pass
+
+
+def stalled_writer(port, byte=b"s", limit=32 << 20, seconds=10.0,
+                   wait=0.5):
+    """An upgraded client with a 4 KiB receive window that sends 64 KiB
+    binary frames and never reads, until a send waits `wait` seconds (the
+    server, its output to us stuck, stopped reading) or fails, or `limit`
+    bytes or `seconds` have gone. Returns (socket, bytes sent, bytes that
+    came after the 101's head)."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    req, _ = upgrade_request()
+    s.sendall(req)
+    status, _, rest = read_head(s)
+    check(status == 101, "handshake failed")
+    frame = encode_frame(0x2, byte * 65536)
+    s.settimeout(wait)
+    sent = 0
+    t_end = time.time() + seconds
+    while sent < limit and time.time() < t_end:
+        try:
+            s.sendall(frame)
+            sent += len(frame)
+        except (socket.timeout, OSError):
+            break
+    return s, sent, rest
 
 
 def expect_eof(sock, timeout):

@@ -16,7 +16,7 @@ import struct
 import time
 
 from seclib import (Client, EchoServer, check, encode_frame, expect_eof, log,
-                    read_head, run, upgrade_request)
+                    read_head, run, stalled_writer, upgrade_request)
 
 CLIENTS = 30
 DRAIN_S = 1.5
@@ -32,22 +32,7 @@ def main(args):
         mute = Client(srv.port)
 
         # A client whose echo is stuck: it sends and does not read.
-        stuck = socket.socket()
-        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        stuck.connect(("127.0.0.1", srv.port))
-        req, _ = upgrade_request()
-        stuck.sendall(req)
-        status, _, rest = read_head(stuck)
-        check(status == 101, "handshake failed")
-        frame = encode_frame(0x2, b"s" * 65536)
-        stuck.settimeout(0.5)
-        stuck_sent = 0
-        while stuck_sent < (32 << 20):
-            try:
-                stuck.sendall(frame)
-                stuck_sent += len(frame)
-            except socket.timeout:
-                break
+        stuck, stuck_sent, rest = stalled_writer(srv.port)
 
         srv.proc.send_signal(signal.SIGUSR1)
         check(srv.wait_log(r"connections open=%d " % (CLIENTS + 2)),

@@ -14,27 +14,17 @@
 
 usage: test_epoll_limits.py EPOLL_ECHO_SERVER
 """
-import os
-import re
 import resource
 import socket
-import subprocess
-import threading
 import time
 
 from seclib import (Client, EchoServer, TestFailure, check, encode_frame,
-                    expect_eof, log, read_head, run, upgrade_request)
+                    expect_eof, log, read_head, run, stalled_writer,
+                    upgrade_request)
 
 FD_LIMIT = 64
 CLIENTS = 150
 CPU_WINDOW_S = 3.0
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    # utime and stime are fields 14 and 15 of the whole line.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class LimitedServer(EchoServer):
@@ -44,20 +34,7 @@ class LimitedServer(EchoServer):
     def __init__(self, binary, *extra):
         def limit():
             resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
-        self.proc = subprocess.Popen(
-            [binary, "--host", "127.0.0.1", "--port", "0"] + list(extra),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=limit)
-        self.pid = self.proc.pid
-        self._lines = []
-        self._lock = threading.Lock()
-        line = self.proc.stdout.readline().decode("utf-8", "replace")
-        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-        if not m:
-            self.stop()
-            raise TestFailure("server did not start: %r" % line)
-        self.port = int(m.group(1))
-        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
-        self._reader.start()
+        super().__init__(binary, *extra, preexec_fn=limit)
 
 
 def try_client(port, src="127.0.0.1", timeout=3.0):
@@ -91,7 +68,7 @@ def fd_limit(binary):
         check(len(held) >= FD_LIMIT - 16, "only %d connections held" % len(held))
         check(refused == CLIENTS - len(held), "count mismatch")
         # Sitting at the limit: a few more clients knock, the rest idle.
-        c0 = cpu_seconds(srv.pid)
+        c0 = srv.cpu_seconds()
         t0 = time.time()
         extra = []
         while time.time() - t0 < CPU_WINDOW_S:
@@ -102,7 +79,7 @@ def fd_limit(binary):
             except OSError:
                 s.close()
             time.sleep(0.1)
-        used = (cpu_seconds(srv.pid) - c0) / (time.time() - t0)
+        used = (srv.cpu_seconds() - c0) / (time.time() - t0)
         check(used < 0.10, "server used %.0f%% of a core at the fd limit"
               % (used * 100))
         for s in extra:
@@ -163,21 +140,7 @@ def output_budget(binary):
     with EchoServer(binary, "--max-buffered", "40000") as srv:
         stalled = []
         for i in range(6):
-            s = socket.socket()
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            s.connect(("127.0.0.1", srv.port))
-            s.sendall(upgrade_request()[0])
-            status, _, _ = read_head(s)
-            check(status == 101, "handshake failed")
-            s.settimeout(0.3)
-            frame = encode_frame(0x2, bytes([65 + i]) * 65536)
-            sent = 0
-            while sent < (32 << 20):
-                try:
-                    s.sendall(frame)
-                    sent += len(frame)
-                except (socket.timeout, OSError):
-                    break
+            s, _, _ = stalled_writer(srv.port, bytes([65 + i]), wait=0.3)
             stalled.append(s)
         line = srv.wait_log(r"detail=output budget", timeout=3)
         check(line is not None, "no connection dropped over the output budget")

@@ -20,8 +20,8 @@ import struct
 import threading
 import time
 
-from seclib import (Client, EchoServer, FrameReader, check, encode_frame,
-                    expect_eof, log, read_head, run, upgrade_request)
+from seclib import (Client, EchoServer, check, encode_frame, expect_eof,
+                    log, run, stalled_writer, upgrade_request)
 
 HANDSHAKE_S = 1.5
 SLOW_CLIENTS = 40
@@ -159,25 +159,9 @@ def idle_and_close_timeout(binary):
 
 def stalled_send(binary):
     with EchoServer(binary, "--send-timeout", "1") as srv:
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        s.connect(("127.0.0.1", srv.port))
-        req, _ = upgrade_request()
-        s.sendall(req)
-        status, _, _ = read_head(s)
-        check(status == 101, "handshake failed")
         # Send until the server stops reading (it pauses a connection whose
         # output is kept); never read. Bounded: 64 MiB or 10 s.
-        frame = encode_frame(0x2, b"x" * 65536)
-        s.settimeout(0.5)
-        sent = 0
-        t_end = time.time() + 10
-        while sent < (64 << 20) and time.time() < t_end:
-            try:
-                s.sendall(frame)
-                sent += len(frame)
-            except socket.timeout:
-                break
+        s, sent, _ = stalled_writer(srv.port, b"x", limit=64 << 20)
         t_block = time.time()
         line = srv.wait_log(r"detail=send stalled", timeout=5)
         dt = time.time() - t_block

@@ -199,3 +199,26 @@ size_t wsp_test_send_bound(const wsp_conn *conn, size_t len)
     }
     return bound;
 }
+
+const wsp_header wsp_test_upgrade_headers[5] = {
+    {"Host", 4, "a", 1},
+    {"Upgrade", 7, "websocket", 9},
+    {"Connection", 10, "Upgrade", 7},
+    {"Sec-WebSocket-Key", 17, "dGhlIHNhbXBsZSBub25jZQ==", 24},
+    {"Sec-WebSocket-Version", 21, "13", 2},
+};
+
+wsp_request wsp_test_request(const wsp_header *headers, size_t count)
+{
+    wsp_request req;
+    memset(&req, 0, sizeof req);
+    req.method = "GET";
+    req.method_len = 3;
+    req.target = "/";
+    req.target_len = 1;
+    req.version_major = 1;
+    req.version_minor = 1;
+    req.headers.array = headers;
+    req.headers.count = count;
+    return req;
+}

@@ -55,4 +55,13 @@ void wsp_test_free(void *ptr, size_t size, void *user);
  * WSP_OK, so callers can size buffers with it directly. */
 size_t wsp_test_send_bound(const wsp_conn *conn, size_t len);
 
+/* The five headers of a valid upgrade request (Host "a", the RFC 6455
+ * sample key, version 13), for requests built without the HTTP parser. */
+extern const wsp_header wsp_test_upgrade_headers[5];
+
+/* A pre-parsed "GET / HTTP/1.1" carrying `headers`, as an application with
+ * its own HTTP parser hands a request to the library. The result points at
+ * `headers`, which must outlive it. */
+wsp_request wsp_test_request(const wsp_header *headers, size_t count);
+
 #endif
