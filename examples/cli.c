@@ -21,6 +21,18 @@ int cli_parse_uint(const char *s, unsigned long long max,
     return 0;
 }
 
+int cli_parse_seconds(const char *s, int allow_zero, uint32_t *ms)
+{
+    char *end = NULL;
+    if (!s || !*s || *s == '-') return -1;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || v != v || v > 86400.0 * 20) return -1;
+    if (v * 1000.0 < 1.0 && !(allow_zero && v == 0.0)) return -1;
+    *ms = (uint32_t)(v * 1000.0 + 0.5);
+    return 0;
+}
+
 int cli_add_origin(const char *prog, const char *origin, const char ***list,
                    size_t *count)
 {

@@ -1926,18 +1926,6 @@ static void usage(FILE *f)
             tls_io_available() ? "" : " (not in this build)");
 }
 
-static int parse_seconds(const char *s, int allow_zero, uint32_t *ms)
-{
-    char *end = NULL;
-    if (!s || !*s || *s == '-') return -1;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end || v != v || v > 86400.0 * 20) return -1;
-    if (v * 1000.0 < 1.0 && !(allow_zero && v == 0.0)) return -1;
-    *ms = (uint32_t)(v * 1000.0 + 0.5);
-    return 0;
-}
-
 static int parse_args(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -1981,21 +1969,21 @@ static int parse_args(int argc, char **argv)
         }
         uint32_t ms = 0;
         if (strcmp(a, "--handshake-timeout") == 0) {
-            if (parse_seconds(v, 0, &opts.handshake_ms)) goto bad;
+            if (cli_parse_seconds(v, 0, &opts.handshake_ms)) goto bad;
         } else if (strcmp(a, "--idle-timeout") == 0) {
-            if (parse_seconds(v, 0, &opts.idle_ms)) goto bad;
+            if (cli_parse_seconds(v, 0, &opts.idle_ms)) goto bad;
         } else if (strcmp(a, "--ping-interval") == 0) {
-            if (parse_seconds(v, 1, &opts.ping_ms)) goto bad;
+            if (cli_parse_seconds(v, 1, &opts.ping_ms)) goto bad;
         } else if (strcmp(a, "--pong-timeout") == 0) {
-            if (parse_seconds(v, 0, &opts.pong_ms)) goto bad;
+            if (cli_parse_seconds(v, 0, &opts.pong_ms)) goto bad;
         } else if (strcmp(a, "--send-timeout") == 0) {
-            if (parse_seconds(v, 0, &opts.send_ms)) goto bad;
+            if (cli_parse_seconds(v, 0, &opts.send_ms)) goto bad;
         } else if (strcmp(a, "--close-timeout") == 0) {
-            if (parse_seconds(v, 0, &opts.close_ms)) goto bad;
+            if (cli_parse_seconds(v, 0, &opts.close_ms)) goto bad;
         } else if (strcmp(a, "--drain-timeout") == 0) {
-            if (parse_seconds(v, 0, &opts.drain_ms)) goto bad;
+            if (cli_parse_seconds(v, 0, &opts.drain_ms)) goto bad;
         } else if (strcmp(a, "--max-seconds") == 0) {
-            if (parse_seconds(v, 0, &ms)) goto bad;
+            if (cli_parse_seconds(v, 0, &ms)) goto bad;
             opts.max_seconds = ms / 1000.0;
         } else {
             unsigned long long x = 0;

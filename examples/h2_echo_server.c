@@ -34,11 +34,12 @@
  */
 #define _GNU_SOURCE
 
-#include "echo_page.h"
+#include "cli.h"
+#include "net.h"
+#include "plain_http.h"
 #include "tls_io.h"
 #include "wsproto.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -53,7 +54,6 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 /* The receive window we give each stream. It is also the most a stream's
@@ -102,13 +102,6 @@ static nghttp2_session_callbacks *g_callbacks;
 static nghttp2_option *g_h2_options;
 static uint8_t *g_page;
 static size_t g_page_len;
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* ------------------------------------------------------------------------
  * Records.
@@ -419,7 +412,7 @@ static void stream_close_ws(stream *s, uint16_t code, const char *reason,
     s->out.len += written;
     s->close_out = code;
     s->outcome = why;
-    s->close_deadline = now_ms() + opts.close_ms;
+    s->close_deadline = mono_ms() + opts.close_ms;
     if (s->deferred) {
         s->deferred = 0;
         nghttp2_session_resume_data(s->conn->session, s->id);
@@ -700,7 +693,7 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame,
     if (s->outcome == SO_FAILED || s->outcome == SO_REJECTED || s->kind != SK_WEBSOCKET)
         nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
     else
-        s->close_deadline = now_ms() + opts.close_ms;
+        s->close_deadline = mono_ms() + opts.close_ms;
     return 0;
 }
 
@@ -1033,9 +1026,7 @@ static void conn_accept(int lfd, uint64_t now)
             return;
         }
         char peer[48];
-        char ip[INET_ADDRSTRLEN] = "?";
-        inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
-        snprintf(peer, sizeof peer, "%s:%u", ip, (unsigned)ntohs(sa.sin_port));
+        net_format_addr((const struct sockaddr *)&sa, peer, sizeof peer);
         h2conn *c = g_conn_count < opts.max_connections ? calloc(1, sizeof *c) : NULL;
         if (!c) {
             if (!opts.quiet)
@@ -1162,16 +1153,6 @@ static void usage(FILE *f)
             "Seconds may have a fraction (0.5).\n");
 }
 
-static int parse_seconds(const char *s, uint32_t *ms)
-{
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= 0.001 && v <= 86400.0 * 20)) return -1;
-    *ms = (uint32_t)(v * 1000.0 + 0.5);
-    return 0;
-}
-
 static int parse_args(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -1197,18 +1178,16 @@ static int parse_args(int argc, char **argv)
         } else if (strcmp(a, "--tls-key") == 0) {
             opts.tls_key = v;
         } else if (strcmp(a, "--handshake-timeout") == 0) {
-            if (parse_seconds(v, &opts.handshake_ms)) goto bad;
+            if (cli_parse_seconds(v, 0, &opts.handshake_ms)) goto bad;
         } else if (strcmp(a, "--idle-timeout") == 0) {
-            if (parse_seconds(v, &opts.idle_ms)) goto bad;
+            if (cli_parse_seconds(v, 0, &opts.idle_ms)) goto bad;
         } else if (strcmp(a, "--close-timeout") == 0) {
-            if (parse_seconds(v, &opts.close_ms)) goto bad;
+            if (cli_parse_seconds(v, 0, &opts.close_ms)) goto bad;
         } else if (strcmp(a, "--drain-timeout") == 0) {
-            if (parse_seconds(v, &opts.drain_ms)) goto bad;
+            if (cli_parse_seconds(v, 0, &opts.drain_ms)) goto bad;
         } else {
-            char *end = NULL;
-            errno = 0;
-            unsigned long long x = strtoull(v, &end, 10);
-            if (errno || !*v || *end || *v == '-') goto bad;
+            unsigned long long x;
+            if (cli_parse_uint(v, UINT64_MAX, &x)) goto bad;
             if (strcmp(a, "--port") == 0 && x <= 65535)
                 opts.port = (unsigned)x;
             else if (strcmp(a, "--max-message") == 0 && x > 0 && x < (1ull << 62))
@@ -1233,29 +1212,12 @@ static int parse_args(int argc, char **argv)
     return 0;
 }
 
-static int listen_on(unsigned *port)
+static int listen_on(unsigned port)
 {
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)*port);
-    if (inet_pton(AF_INET, opts.host, &sa.sin_addr) != 1) {
-        fprintf(stderr, "h2_echo_server: bad IPv4 address '%s'\n", opts.host);
-        return -1;
-    }
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 512) != 0) {
-        fprintf(stderr, "h2_echo_server: cannot listen on %s:%u: %s\n", opts.host,
-                *port, strerror(errno));
-        if (fd >= 0) close(fd);
-        return -1;
-    }
-    socklen_t sl = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &sl);
-    *port = ntohs(sa.sin_port);
-    return fd;
+    char service[8];
+    snprintf(service, sizeof service, "%u", port);
+    return net_listen("h2_echo_server", opts.host, service,
+                      NET_IPV4_ONLY | NET_NONBLOCK);
 }
 
 int main(int argc, char **argv)
@@ -1265,19 +1227,14 @@ int main(int argc, char **argv)
     g_cfg.max_message = opts.max_message;
     if (!opts.no_deflate && wsp_deflate_available()) g_cfg.deflate = &g_deflate_cfg;
 
-    for (size_t i = 0; i < sizeof echo_page_parts / sizeof echo_page_parts[0]; i++)
-        g_page_len += strlen(echo_page_parts[i]);
+    g_page_len = plain_http_page_len();
     g_page = malloc(g_page_len);
     g_callbacks = make_callbacks();
     if (!g_page || !g_callbacks || nghttp2_option_new(&g_h2_options) != 0) {
         fprintf(stderr, "h2_echo_server: out of memory\n");
         return 1;
     }
-    for (size_t i = 0, at = 0; i < sizeof echo_page_parts / sizeof echo_page_parts[0]; i++) {
-        size_t n = strlen(echo_page_parts[i]);
-        memcpy(g_page + at, echo_page_parts[i], n);
-        at += n;
-    }
+    plain_http_page((char *)g_page);
     /* Window updates follow what the WebSocket layer has taken, not what
      * nghttp2 has parsed: that is the whole of the inbound flow control. */
     nghttp2_option_set_no_auto_window_update(g_h2_options, 1);
@@ -1297,8 +1254,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     int sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
 
-    unsigned port = opts.port;
-    int lfd = listen_on(&port);
+    int lfd = listen_on(opts.port);
     g_ep = epoll_create1(EPOLL_CLOEXEC);
     if (lfd < 0 || sfd < 0 || g_ep < 0) return 1;
     /* The listener and the signalfd are told apart from connections by
@@ -1308,15 +1264,17 @@ int main(int argc, char **argv)
     epoll_ctl(g_ep, EPOLL_CTL_ADD, lfd, &ev);
     ev.data.ptr = &signal_tag;
     epoll_ctl(g_ep, EPOLL_CTL_ADD, sfd, &ev);
-    printf("h2_echo_server listening on %s:%u (%s)\n", opts.host, port,
+    char where[64];
+    net_format_local(lfd, where, sizeof where);
+    printf("h2_echo_server listening on %s (%s)\n", where,
            g_tls ? "h2 over TLS" : "h2c, prior knowledge");
     fflush(stdout);
 
-    uint64_t drain_deadline = 0, last_tick = now_ms();
+    uint64_t drain_deadline = 0, last_tick = mono_ms();
     for (;;) {
         struct epoll_event evs[MAX_EVENTS];
         int n = epoll_wait(g_ep, evs, MAX_EVENTS, TICK_MS);
-        uint64_t now = now_ms();
+        uint64_t now = mono_ms();
         for (int i = 0; i < n; i++) {
             void *p = evs[i].data.ptr;
             if (p == &listener_tag) {

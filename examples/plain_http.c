@@ -12,7 +12,7 @@ static int starts_with_path(const char *target, size_t len, const char *p)
     return len == n || target[n] == '?';
 }
 
-static size_t page_len(void)
+size_t plain_http_page_len(void)
 {
     size_t n = 0;
     for (size_t i = 0; i < sizeof echo_page_parts / sizeof echo_page_parts[0]; i++)
@@ -37,7 +37,7 @@ int plain_http_reply(const wsp_request *req, plain_reply *r)
         return wsp_http_build_error(r->status, (uint8_t *)r->head,
                                     sizeof r->head, &r->head_len) == WSP_OK
                    ? 0 : -1;
-    r->page_len = page_len();
+    r->page_len = plain_http_page_len();
     r->send_page = is_get;
     int n = snprintf(r->head, sizeof r->head,
                      "HTTP/1.1 200 OK\r\n"

@@ -19,6 +19,9 @@ typedef struct plain_reply {
  * an error. 0, or -1 if the response could not be built. */
 int plain_http_reply(const wsp_request *req, plain_reply *r);
 
+/* The echo page's length in bytes. */
+size_t plain_http_page_len(void);
+
 /* Writes the echo page's bytes to `out` (page_len of them). */
 void plain_http_page(char *out);
 
