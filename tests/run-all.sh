@@ -22,8 +22,9 @@ fuzz_seed=${WSP_FUZZ_SEED-1}
 install_deps() {
     # llvm: llvm-symbolizer, so sanitizer and fuzzer reports name source lines.
     # libssl-dev and openssl: the TLS examples and their test certificates.
+    # libnghttp2-dev: the HTTP/2 (RFC 8441) example server.
     local pkgs=(build-essential cmake pkg-config clang libclang-rt-dev llvm libcmocka-dev
-                valgrind gcovr zlib1g-dev doxygen libssl-dev openssl)
+                valgrind gcovr zlib1g-dev doxygen libssl-dev openssl libnghttp2-dev)
     install_debian_packages "${pkgs[@]}" || return 1
     if [ -f tests/interop/install-deps.sh ]; then
         bash tests/interop/install-deps.sh || return 1
