@@ -91,11 +91,17 @@ enum wsp_status {
     WSP_ERR_NOT_FOUND = -10,       /**< no (more) such item: absent header,
                                         end of a list, no acceptable offer */
 
-    WSP_ERR_HTTP_MALFORMED = -100,   /**< 400: not parseable as HTTP/1.1 */
-    WSP_ERR_HTTP_METHOD = -101,      /**< 405: method is not GET */
+    WSP_ERR_HTTP_MALFORMED = -100,   /**< 400: not parseable as HTTP/1.1, or
+                                          an extended CONNECT lacks :scheme,
+                                          :path or :authority */
+    WSP_ERR_HTTP_METHOD = -101,      /**< 405: method is not the upgrade's
+                                          (GET for HTTP/1.1, CONNECT for
+                                          RFC 8441) */
     WSP_ERR_HTTP_VERSION = -102,     /**< 400: HTTP version below 1.1 (client: of the 101) */
     WSP_ERR_HTTP_HOST = -103,        /**< 400: Host missing or repeated */
-    WSP_ERR_HTTP_UPGRADE = -104,     /**< 400: Upgrade lacks "websocket" */
+    WSP_ERR_HTTP_UPGRADE = -104,     /**< 400: the requested protocol is not
+                                          websocket (Upgrade header, or
+                                          :protocol) */
     WSP_ERR_HTTP_CONNECTION = -105,  /**< 400: Connection lacks "upgrade" */
     WSP_ERR_HTTP_KEY = -106,         /**< 400: Sec-WebSocket-Key bad/missing */
     WSP_ERR_HTTP_WS_VERSION = -107,  /**< 426: Sec-WebSocket-Version is not 13 */
@@ -442,6 +448,131 @@ WSP_API int wsp_upgrade_check_response(const wsp_response *resp,
                                        struct wsp_response_event *result);
 
 /* ------------------------------------------------------------------------
+ * Layer 2 for HTTP/2 and HTTP/3: the extended CONNECT handshake (RFC 8441,
+ * RFC 9220). The caller's HTTP/2 or HTTP/3 stack parses the request's
+ * header block; the library checks the fields, negotiates
+ * permessage-deflate and says what the response carries. There is no key
+ * and no 101: the stream itself becomes the WebSocket, and its DATA bytes
+ * go to wsp_conn_recv() (RFC 8441 5).
+ * ---------------------------------------------------------------------- */
+struct wsp_conn;
+
+/** Pseudo-header fields and regular header fields of an extended CONNECT
+ * request as an HTTP/2 or HTTP/3 stack parsed them. Pointers are the
+ * caller's; nothing is copied, and none is read after the call returns. A
+ * field the request lacks is NULL with length 0. */
+typedef struct wsp_connect_request {
+    const char *method;     /**< :method; must be "CONNECT" (case-sensitive) */
+    size_t method_len;      /**< bytes in method */
+    const char *protocol;   /**< :protocol; must be "websocket" (any case,
+                                 as the HTTP/1.1 Upgrade token) */
+    size_t protocol_len;    /**< bytes in protocol */
+    const char *scheme;     /**< :scheme; required and non-empty */
+    size_t scheme_len;      /**< bytes in scheme */
+    const char *authority;  /**< :authority; required and non-empty */
+    size_t authority_len;   /**< bytes in authority */
+    const char *path;       /**< :path; required and non-empty */
+    size_t path_len;        /**< bytes in path */
+    /** The regular fields (names in lowercase, as HTTP/2 sends them; the
+     * library matches them in any case), usually in array form. */
+    wsp_headers headers;
+} wsp_connect_request;
+
+/** What a valid extended CONNECT asks for. Pointers point into the
+ * request's strings (none into this struct), so they are valid as long as
+ * those are. */
+typedef struct wsp_connect_info {
+    const char *authority; /**< the :authority value */
+    size_t authority_len;  /**< bytes in authority */
+    const char *path;      /**< the :path value */
+    size_t path_len;       /**< bytes in path */
+    const char *origin;    /**< the origin field, NULL if absent */
+    size_t origin_len;     /**< bytes in origin */
+    /** A copy of wsp_connect_request.headers, for
+     * wsp_upgrade_next_subprotocol() / wsp_upgrade_next_extension(). */
+    wsp_headers headers;
+} wsp_connect_info;
+
+/** Validates an extended CONNECT request (RFC 8441 4 and 5), in this
+ * order: :method is CONNECT (else WSP_ERR_HTTP_METHOD, 405); :protocol is
+ * websocket (else WSP_ERR_HTTP_UPGRADE, 400); :scheme, :path and
+ * :authority are present and non-empty (else WSP_ERR_HTTP_MALFORMED, 400:
+ * RFC 9113 8.3 calls such a request malformed); exactly one
+ * sec-websocket-version field whose value is exactly "13" (else
+ * WSP_ERR_HTTP_WS_VERSION, 426); at most one origin field, and
+ * origin_policy (may be NULL: every origin passes) allows it (else
+ * WSP_ERR_HTTP_ORIGIN, 403). sec-websocket-key, upgrade and connection
+ * are neither required nor looked at: RFC 8441 5 does not use them.
+ * Returns WSP_OK with *info filled, the first failing WSP_ERR_HTTP_*
+ * status (*info then zeroed; wsp_status_http_code() gives the :status to
+ * answer), or WSP_ERR_INVALID_ARG (req or info NULL, or a field NULL with
+ * a non-zero length). */
+WSP_API int wsp_connect_validate(const wsp_connect_request *req,
+                                 const wsp_origin_policy *origin_policy,
+                                 wsp_connect_info *info);
+
+/** Bytes of buf the library's own part of a success answer may take: the
+ * longest permessage-deflate answer and the NUL after each value. A buf of
+ * WSP_CONNECT_RESPONSE_MAX bytes plus strlen(opts->subprotocol) plus
+ * strlen(opts->extensions) always suffices; the exact need is the length
+ * of each value the answer carries, plus one NUL each. */
+#define WSP_CONNECT_RESPONSE_MAX 132u
+
+/** The answer to an extended CONNECT, as fields for the caller's HTTP/2 or
+ * HTTP/3 stack to send on the stream. */
+typedef struct wsp_connect_response {
+    /** The :status to send: 200 on success (RFC 8441 5), else the error's
+     * 4xx (wsp_status_http_code()); 0 when the call failed without an
+     * answer. */
+    int status;
+    /** Fields to send after :status, names in lowercase (RFC 9113 8.2.1).
+     * On success: sec-websocket-protocol and sec-websocket-extensions when
+     * chosen, their values NUL-terminated in the caller's buf. On a
+     * validation failure: sec-websocket-version: 13 with 426 (RFC 6455
+     * 4.4), allow: CONNECT with 405 (RFC 9110 15.5.6), both static
+     * strings. Names are static strings. */
+    wsp_header headers[3];
+    size_t header_count; /**< entries of headers in use */
+} wsp_connect_response;
+
+/** Server, one call per stream: the RFC 8441 twin of
+ * wsp_conn_accept_request(). conn is a server connection made with
+ * wsp_conn_init() or wsp_conn_new() with start_open 0, to which no bytes
+ * were fed. Validates req as wsp_connect_validate() does with the
+ * connection's origin policy. On success it negotiates permessage-deflate
+ * under the connection's wsp_config.deflate (unless opts->no_deflate) and
+ * turns it on, copies opts->subprotocol and the extensions answer (the
+ * library's own, then opts->extensions) into buf, fills *resp (status 200,
+ * value pointers into buf) and opens the connection: it is OPEN and
+ * wsp_conn_recv() / wsp_conn_send() work on the stream's DATA bytes.
+ *
+ * opts may be NULL. opts->headers and opts->header_count are not used:
+ * extra response fields are the caller's to add to its own HTTP/2
+ * response. opts->subprotocol must be one the client offered
+ * (wsp_upgrade_next_subprotocol() over req->headers), which the library
+ * does not check again.
+ *
+ * buf may be NULL with buf_cap 0 when the answer carries no value (no
+ * subprotocol, no extension); see WSP_CONNECT_RESPONSE_MAX for the room it
+ * needs otherwise. The library reads none of the pointers in req or opts
+ * after the call; the values in *resp stay valid while buf does.
+ *
+ * Returns WSP_OK; a WSP_ERR_HTTP_* validation status, with *resp filled
+ * with the error's :status and its required field, and the connection
+ * CLOSED (the one failing status with output; answer it and reset the
+ * stream); or, with *resp zeroed, the connection's state unchanged and
+ * nothing in buf to rely on: WSP_ERR_BUFFER_TOO_SMALL,
+ * WSP_ERR_STATE (a client, a connection past its handshake, or one that
+ * was fed HTTP/1.1 bytes), WSP_ERR_INVALID_ARG (conn, req or resp NULL,
+ * buf NULL with buf_cap non-zero, a subprotocol that is not a token, an
+ * extensions value holding CR, LF or NUL), WSP_ERR_NOMEM (compression
+ * state could not be allocated). */
+WSP_API int wsp_conn_accept_connect(struct wsp_conn *conn,
+                                    const wsp_connect_request *req,
+                                    const wsp_accept_options *opts, char *buf,
+                                    size_t buf_cap, wsp_connect_response *resp);
+
+/* ------------------------------------------------------------------------
  * Layer 3: the connection.
  * ---------------------------------------------------------------------- */
 /** Which end of the connection this side is. */
@@ -519,8 +650,11 @@ typedef struct wsp_config {
     uint32_t send_fragment_size;/**< wsp_conn_send splits larger payloads;
                                    0: never split */
     int no_auto_pong;           /**< 1: do not answer pings automatically */
-    int start_open;             /**< 1: skip the HTTP/1.1 handshake (RFC 8441,
-                                   RFC 9220 streams, or tests) */
+    int start_open;             /**< 1: skip the HTTP/1.1 handshake (tests,
+                                   or streams whose handshake the caller
+                                   answered itself; an RFC 8441 server
+                                   leaves it 0 and calls
+                                   wsp_conn_accept_connect()) */
     const wsp_origin_policy *origin_policy; /**< server; NULL: allow all */
     const wsp_allocator *allocator; /**< NULL: malloc/realloc/free */
     /** Client: the source of the handshake key and of every frame's masking

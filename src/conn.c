@@ -154,10 +154,16 @@ WSP_COLD static int fail(wsp_conn *c, int status, uint64_t offset, wsp_event *ev
     return status;
 }
 
-static void open_connection(wsp_conn *c)
+void wsp_conn_open(wsp_conn *c)
 {
     memset(&c->u, 0, sizeof c->u);
     c->rs = RS_FRAME_HEADER;
+}
+
+int wsp_conn_server_deflate(wsp_conn *c, const wsp_deflate_params *agreed)
+{
+    return wsp_deflate_create(c->allocator, c->u.hs.deflate_cfg, agreed, WSP_ROLE_SERVER,
+                              &c->deflate);
 }
 
 /* RS_HEAD: the request (server) or the 101 (client), kept back whole. */
@@ -197,7 +203,7 @@ WSP_COLD static int recv_head(wsp_conn *c, uint8_t *data, size_t len, size_t *co
         c->rs = RS_CLOSED;
         return WSP_OK;
     }
-    open_connection(c);
+    wsp_conn_open(c);
     return WSP_OK;
 }
 
@@ -557,8 +563,7 @@ int wsp_conn_accept(wsp_conn *c, const wsp_accept_options *opts, uint8_t *out,
     if (wsp_handshake_uses_deflate(&c->u.hs, opts)) {
         wsp_deflate_params agreed;
         wsp_handshake_agreed(&c->u.hs, &agreed);
-        rc = wsp_deflate_create(c->allocator, c->u.hs.deflate_cfg, &agreed,
-                                WSP_ROLE_SERVER, &c->deflate);
+        rc = wsp_conn_server_deflate(c, &agreed);
         if (rc != WSP_OK) return rc;
     }
     rc = wsp_handshake_write_response(&c->u.hs, opts, out, out_cap, out_len);
@@ -567,7 +572,7 @@ int wsp_conn_accept(wsp_conn *c, const wsp_accept_options *opts, uint8_t *out,
         c->deflate = NULL;
         return rc;
     }
-    open_connection(c);
+    wsp_conn_open(c);
     return WSP_OK;
 }
 

@@ -129,9 +129,68 @@ static int origin_allowed(const wsp_origin_policy *p, const char *origin,
     return 0;
 }
 
-/* Long on purpose: one pass over the headers, then RFC 6455 4.2.1's checks
- * in the RFC's order, so which error a bad request gets can be read off in
- * one place. */
+void wsp_upgrade_scan(const wsp_headers *h, wsp_upgrade_fields *f)
+{
+    memset(f, 0, sizeof *f);
+    size_t pos = 0;
+    wsp_header hd;
+    while (wsp_headers_next(h, &pos, &hd) == WSP_OK) {
+        switch (hd.name_len) {
+        case 4:
+            if (name_is(&hd, "host")) {
+                f->hosts++;
+                f->host = hd.value, f->host_len = hd.value_len;
+            }
+            break;
+        case 6:
+            if (name_is(&hd, "origin")) {
+                f->origins++;
+                f->origin = hd.value, f->origin_len = hd.value_len;
+            }
+            break;
+        case 7:
+            /* Headers may repeat (RFC 9110 5.3): a token may be in any. */
+            if (name_is(&hd, "upgrade") &&
+                wsp_list_has_token(hd.value, hd.value_len, "websocket"))
+                f->upgrade = 1;
+            break;
+        case 10:
+            if (name_is(&hd, "connection") &&
+                wsp_list_has_token(hd.value, hd.value_len, "upgrade"))
+                f->connection = 1;
+            break;
+        case 17:
+            if (name_is(&hd, "sec-websocket-key")) {
+                f->keys++;
+                f->key = hd.value, f->key_len = hd.value_len;
+            }
+            break;
+        case 21:
+            if (name_is(&hd, "sec-websocket-version")) {
+                f->versions++;
+                f->version = hd.value, f->version_len = hd.value_len;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+int wsp_upgrade_check_version_origin(wsp_upgrade_fields *f,
+                                     const wsp_origin_policy *policy)
+{
+    if (f->versions != 1 || f->version_len != 2 || memcmp(f->version, "13", 2) != 0)
+        return WSP_ERR_HTTP_WS_VERSION;
+    /* Two origins could each pass a check meant for one. */
+    if (f->origins > 1) return WSP_ERR_HTTP_ORIGIN;
+    if (!f->origins) f->origin = NULL, f->origin_len = 0;
+    if (!origin_allowed(policy, f->origin, f->origin_len)) return WSP_ERR_HTTP_ORIGIN;
+    return WSP_OK;
+}
+
+/* RFC 6455 4.2.1's checks in the order the RFC lists them, so which error
+ * a bad request gets can be read off in one place. */
 int wsp_upgrade_validate(const wsp_request *req,
                          const wsp_origin_policy *origin_policy,
                          wsp_upgrade_info *info)
@@ -140,73 +199,25 @@ int wsp_upgrade_validate(const wsp_request *req,
     memset(info, 0, sizeof *info);
     const wsp_headers *h = &req->headers;
     info->headers = *h;
-
-    /* One pass over the headers, then RFC 6455 4.2.1's checks in the order
-     * the RFC lists them. */
-    size_t hosts = 0, keys = 0, versions = 0, origins = 0;
-    int upgrade = 0, connection = 0;
-    const char *version = NULL;
-    size_t version_len = 0, pos = 0;
-    wsp_header hd;
-    while (wsp_headers_next(h, &pos, &hd) == WSP_OK) {
-        switch (hd.name_len) {
-        case 4:
-            if (name_is(&hd, "host")) {
-                hosts++;
-                info->host = hd.value, info->host_len = hd.value_len;
-            }
-            break;
-        case 6:
-            if (name_is(&hd, "origin")) {
-                origins++;
-                info->origin = hd.value, info->origin_len = hd.value_len;
-            }
-            break;
-        case 7:
-            /* Headers may repeat (RFC 9110 5.3): a token may be in any. */
-            if (name_is(&hd, "upgrade") &&
-                wsp_list_has_token(hd.value, hd.value_len, "websocket"))
-                upgrade = 1;
-            break;
-        case 10:
-            if (name_is(&hd, "connection") &&
-                wsp_list_has_token(hd.value, hd.value_len, "upgrade"))
-                connection = 1;
-            break;
-        case 17:
-            if (name_is(&hd, "sec-websocket-key")) {
-                keys++;
-                info->key = hd.value, info->key_len = hd.value_len;
-            }
-            break;
-        case 21:
-            if (name_is(&hd, "sec-websocket-version")) {
-                versions++;
-                version = hd.value, version_len = hd.value_len;
-            }
-            break;
-        default:
-            break;
-        }
-    }
+    wsp_upgrade_fields f;
+    wsp_upgrade_scan(h, &f);
+    info->host = f.host, info->host_len = f.host_len;
+    info->key = f.key, info->key_len = f.key_len;
+    info->origin = f.origin, info->origin_len = f.origin_len;
     if (!req->method || req->method_len != 3 || memcmp(req->method, "GET", 3) != 0)
         return WSP_ERR_HTTP_METHOD;
     if (!wsp_http_version_ok(req->version_major, req->version_minor))
         return WSP_ERR_HTTP_VERSION;
-    if (hosts != 1 || info->host_len == 0) return WSP_ERR_HTTP_HOST;
-    if (!upgrade) return WSP_ERR_HTTP_UPGRADE;
-    if (!connection) return WSP_ERR_HTTP_CONNECTION;
+    if (f.hosts != 1 || f.host_len == 0) return WSP_ERR_HTTP_HOST;
+    if (!f.upgrade) return WSP_ERR_HTTP_UPGRADE;
+    if (!f.connection) return WSP_ERR_HTTP_CONNECTION;
     uint8_t raw_key[18];
-    if (keys != 1 || info->key_len != 24 ||
-        wsp_base64_decode(info->key, info->key_len, raw_key, sizeof raw_key) != 16)
+    if (f.keys != 1 || f.key_len != 24 ||
+        wsp_base64_decode(f.key, f.key_len, raw_key, sizeof raw_key) != 16)
         return WSP_ERR_HTTP_KEY;
-    if (versions != 1 || version_len != 2 || memcmp(version, "13", 2) != 0)
-        return WSP_ERR_HTTP_WS_VERSION;
-    if (origins > 1) return WSP_ERR_HTTP_ORIGIN;
-    if (!origins) info->origin = NULL, info->origin_len = 0;
-    if (!origin_allowed(origin_policy, info->origin, info->origin_len))
-        return WSP_ERR_HTTP_ORIGIN;
-
+    int rc = wsp_upgrade_check_version_origin(&f, origin_policy);
+    info->origin = f.origin, info->origin_len = f.origin_len;
+    if (rc != WSP_OK) return rc;
     wsp_accept_key(info->key, info->key_len, info->accept);
     return WSP_OK;
 }
@@ -242,7 +253,7 @@ int wsp_upgrade_next_extension(const wsp_headers *h, size_t *pos,
     return next_list_item(h, "sec-websocket-extensions", pos, list_pos, item, item_len);
 }
 
-static int is_token(const char *s, size_t n)
+int wsp_is_token(const char *s, size_t n)
 {
     if (!n) return 0;
     for (size_t i = 0; i < n; i++)
@@ -251,7 +262,7 @@ static int is_token(const char *s, size_t n)
 }
 
 /* Header values must not smuggle in extra lines (response splitting). */
-static int is_safe_value(const char *s, size_t n)
+int wsp_is_safe_value(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -263,7 +274,7 @@ static int is_safe_value(const char *s, size_t n)
 static int write_header(wsp_writer *w, const char *name, size_t name_len,
                         const char *value, size_t value_len)
 {
-    if (!is_token(name, name_len) || !is_safe_value(value, value_len))
+    if (!wsp_is_token(name, name_len) || !wsp_is_safe_value(value, value_len))
         return WSP_ERR_INVALID_ARG;
     wsp_write(w, name, name_len);
     wsp_write(w, ": ", 2);
@@ -292,21 +303,28 @@ typedef struct response_ctx {
     const wsp_deflate_params *deflate; /* NULL: not answered */
 } response_ctx;
 
+int wsp_write_extensions_value(wsp_writer *w, const wsp_deflate_params *deflate,
+                               const char *app)
+{
+    size_t app_len = app ? strlen(app) : 0;
+    if (!wsp_is_safe_value(app, app_len)) return WSP_ERR_INVALID_ARG;
+    if (deflate) wsp_deflate_write_params(w, deflate);
+    if (deflate && app_len) wsp_write(w, ", ", 2);
+    wsp_write(w, app, app_len);
+    return WSP_OK;
+}
+
 /* One Sec-WebSocket-Extensions line: the library's own answer, then what
  * the application accepts itself. Written straight into the output, so its
  * length has no limit of its own. */
 static int write_extensions(wsp_writer *w, const wsp_deflate_params *deflate,
                             const char *app)
 {
-    size_t app_len = app ? strlen(app) : 0;
-    if (!is_safe_value(app, app_len)) return WSP_ERR_INVALID_ARG;
-    if (!deflate && !app_len) return WSP_OK;
+    if (!deflate && !(app && app[0])) return WSP_OK;
     wsp_write_str(w, "Sec-WebSocket-Extensions: ");
-    if (deflate) wsp_deflate_write_params(w, deflate);
-    if (deflate && app_len) wsp_write(w, ", ", 2);
-    wsp_write(w, app, app_len);
+    int rc = wsp_write_extensions_value(w, deflate, app);
     wsp_write(w, "\r\n", 2);
-    return WSP_OK;
+    return rc;
 }
 
 static int write_response(wsp_writer *w, const void *ctx)
@@ -318,7 +336,7 @@ static int write_response(wsp_writer *w, const void *ctx)
     int rc = write_header(w, "Sec-WebSocket-Accept", 20, r->accept, strlen(r->accept));
     if (rc == WSP_OK && opts && opts->subprotocol) {
         size_t n = strlen(opts->subprotocol);
-        rc = is_token(opts->subprotocol, n)
+        rc = wsp_is_token(opts->subprotocol, n)
                  ? write_header(w, "Sec-WebSocket-Protocol", 22, opts->subprotocol, n)
                  : WSP_ERR_INVALID_ARG;
     }
@@ -437,7 +455,7 @@ static int write_request(wsp_writer *w, const void *ctx)
         wsp_write_str(w, "Sec-WebSocket-Protocol: ");
         for (size_t i = 0; i < opts->subprotocol_count; i++) {
             const char *p = opts->subprotocols[i];
-            if (!p || !is_token(p, strlen(p))) return WSP_ERR_INVALID_ARG;
+            if (!p || !wsp_is_token(p, strlen(p))) return WSP_ERR_INVALID_ARG;
             if (i) wsp_write(w, ", ", 2);
             wsp_write_str(w, p);
         }
@@ -446,7 +464,7 @@ static int write_request(wsp_writer *w, const void *ctx)
     if (rc == WSP_OK) {
         const char *app = opts->extensions;
         size_t app_len = app ? strlen(app) : 0;
-        if (!is_safe_value(app, app_len)) return WSP_ERR_INVALID_ARG;
+        if (!wsp_is_safe_value(app, app_len)) return WSP_ERR_INVALID_ARG;
         if (r->deflate || app_len) {
             wsp_write_str(w, "Sec-WebSocket-Extensions: ");
             if (r->deflate) wsp_deflate_write_offer(w, r->deflate);

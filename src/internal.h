@@ -89,6 +89,16 @@ WSP_INTERNAL int wsp_http_resume_response(const char *buf, size_t len,
                                           wsp_http_progress *progress,
                                           wsp_response *resp, size_t *consumed);
 
+/* Bounded output, shared by every builder. */
+typedef struct wsp_writer {
+    uint8_t *out;
+    size_t cap;
+    size_t len; /* may exceed cap: then only counting */
+} wsp_writer;
+WSP_INTERNAL void wsp_write(wsp_writer *w, const void *data, size_t len);
+WSP_INTERNAL void wsp_write_str(wsp_writer *w, const char *s);
+WSP_INTERNAL void wsp_write_uint(wsp_writer *w, unsigned long v);
+
 /* frame.c: bytes of a frame header for this payload length (RFC 6455 5.2). */
 WSP_INTERNAL size_t wsp_frame_header_size(uint64_t payload_len, int masked);
 
@@ -112,6 +122,33 @@ typedef struct wsp_handshake {
     /* client: "sub1,sub2" then "ext1,ext2": what the response may pick */
     char offer[WSP_MAX_CLIENT_OFFER];
 } wsp_handshake;
+
+/* The fields RFC 6455 4.2.1 and RFC 8441 5 look at, gathered in one pass
+ * over a request's headers: how often each came, and the last value. */
+typedef struct wsp_upgrade_fields {
+    const char *host, *origin, *key, *version;
+    size_t host_len, origin_len, key_len, version_len;
+    size_t hosts, origins, keys, versions;
+    int upgrade;    /* some Upgrade header lists "websocket" */
+    int connection; /* some Connection header lists "upgrade" */
+} wsp_upgrade_fields;
+WSP_INTERNAL void wsp_upgrade_scan(const wsp_headers *h, wsp_upgrade_fields *f);
+/* The checks both handshakes end with, in this order: one
+ * Sec-WebSocket-Version of exactly "13", then at most one Origin that the
+ * policy (NULL: all) allows. Clears f->origin when there is none. Returns
+ * WSP_OK, WSP_ERR_HTTP_WS_VERSION or WSP_ERR_HTTP_ORIGIN. */
+WSP_INTERNAL int wsp_upgrade_check_version_origin(wsp_upgrade_fields *f,
+                                                  const wsp_origin_policy *policy);
+/* RFC 9110 token: what a subprotocol must be. */
+WSP_INTERNAL int wsp_is_token(const char *s, size_t n);
+/* A header value without CR, LF or NUL (no response splitting). */
+WSP_INTERNAL int wsp_is_safe_value(const char *s, size_t n);
+/* The value of a server's Sec-WebSocket-Extensions: the library's deflate
+ * answer (NULL: none), then the application's own (NULL: none). Writes
+ * nothing when both are absent. Returns WSP_OK or WSP_ERR_INVALID_ARG
+ * (app holds CR, LF or NUL). */
+WSP_INTERNAL int wsp_write_extensions_value(wsp_writer *w, const wsp_deflate_params *deflate,
+                                            const char *app);
 
 WSP_INTERNAL void wsp_handshake_init(wsp_handshake *hs, const wsp_config *cfg);
 /* Server: a request parsed by anyone. Validates it, remembers what accept
@@ -165,16 +202,6 @@ WSP_INTERNAL int wsp_keystream_next(wsp_keystream *ks, uint32_t *counter, uint8_
 WSP_INTERNAL int wsp_close_code_valid(uint16_t code);
 /* The description part of wsp_strerror(status), fit for a close reason. */
 WSP_INTERNAL const char *wsp_status_reason(int status);
-
-/* conn.c uses this writer for bounded output. */
-typedef struct wsp_writer {
-    uint8_t *out;
-    size_t cap;
-    size_t len; /* may exceed cap: then only counting */
-} wsp_writer;
-WSP_INTERNAL void wsp_write(wsp_writer *w, const void *data, size_t len);
-WSP_INTERNAL void wsp_write_str(wsp_writer *w, const char *s);
-WSP_INTERNAL void wsp_write_uint(wsp_writer *w, unsigned long v);
 
 /* http.c: runs a builder once to measure and, if the result fits, once more
  * to write, so a buffer that is too small is left untouched. The builder
@@ -320,6 +347,13 @@ struct wsp_conn {
         } open;
     } u;
 };
+
+/* The last steps of a server's handshake, shared by its HTTP/1.1 and its
+ * extended CONNECT form. Compression with the agreed parameters under the
+ * connection's deflate config: WSP_OK or WSP_ERR_NOMEM (nothing changed). */
+WSP_INTERNAL int wsp_conn_server_deflate(wsp_conn *c, const wsp_deflate_params *agreed);
+/* Drops the handshake state: what arrives from now on is frames. */
+WSP_INTERNAL void wsp_conn_open(wsp_conn *c);
 
 /* Frames flow: the handshake is over and nothing ended the connection. */
 static inline int wsp_conn_in_frames(const wsp_conn *c)
