@@ -40,7 +40,7 @@ start_server() { # name command... ; sets PORT and LASTPID
   LASTPID=$!
   PIDS+=("$LASTPID")
   for _ in $(seq 1 50); do
-    PORT=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\)$/\1/p' "$WORK/$name.out" | head -1)
+    PORT=$(sed -n 's/.*listening on [^ ]*:\([0-9][0-9]*\).*/\1/p' "$WORK/$name.out" | head -1)
     [ -n "$PORT" ] && return 0
     sleep 0.1
   done

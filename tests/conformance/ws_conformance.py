@@ -40,6 +40,7 @@ Standard library only over HTTP/1.1; --h2 needs python3-h2.
 import base64
 import hashlib
 import os
+import re
 import select
 import signal
 import socket
@@ -2028,9 +2029,10 @@ class Server:
                 raise RuntimeError("echo_server exited: %s" % line)
             line += b
         text = line.decode().strip()
-        if "listening on" not in text:
+        m = re.search(r"listening on \S+:(\d+)", text)
+        if not m:
             raise RuntimeError("unexpected server output %r" % text)
-        self.port = int(text.rsplit(":", 1)[1])
+        self.port = int(m.group(1))
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
