@@ -73,9 +73,6 @@
 #define TICK_MS 200
 #define MAX_EVENTS 64
 
-#ifndef WSP_CONNECT_RESPONSE_MAX
-#define WSP_CONNECT_RESPONSE_MAX 512u
-#endif
 
 static struct {
     const char *host;
@@ -276,6 +273,13 @@ static void log_conn(const h2conn *c)
             c->peer, c->ssl ? "h2 (tls, alpn h2)" : "h2c", c->outcome,
             c->streams_total, c->websockets_total,
             c->alpn_offered[0] ? " alpn_offered=" : "", c->alpn_offered);
+}
+
+/* The first reason a connection ends for is the one logged: an EOF after
+ * a timeout closed it is the timeout's doing. */
+static void end_reason(h2conn *c, const char *why)
+{
+    if (!c->outcome) c->outcome = why;
 }
 
 /* ------------------------------------------------------------------------
@@ -805,16 +809,16 @@ static int conn_read(h2conn *c, uint64_t now)
             if (r != 1) {
                 int e = SSL_get_error(c->ssl, r);
                 if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
-                c->outcome = e != SSL_ERROR_ZERO_RETURN ? "tls-error"
+                end_reason(c, e != SSL_ERROR_ZERO_RETURN ? "tls-error"
                              : c->streams           ? "dropped"
-                                                    : "closed";
+                                                    : "closed");
                 return -1;
             }
         } else {
             ssize_t r = recv(c->fd, buf, sizeof buf, 0);
             if (r < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
             if (r <= 0) {
-                c->outcome = r < 0 ? "read-error" : c->streams ? "dropped" : "closed";
+                end_reason(c, r < 0 ? "read-error" : c->streams ? "dropped" : "closed");
                 return -1;
             }
             got = (size_t)r;
@@ -824,7 +828,7 @@ static int conn_read(h2conn *c, uint64_t now)
         if (used < 0) {
             /* A client that is not speaking HTTP/2 (an HTTP/1.1 request on
              * the h2c port) ends here too. */
-            c->outcome = used == NGHTTP2_ERR_BAD_CLIENT_MAGIC ? "not-http2" : "h2-error";
+            end_reason(c, used == NGHTTP2_ERR_BAD_CLIENT_MAGIC ? "not-http2" : "h2-error");
             return -1;
         }
     }
@@ -842,7 +846,7 @@ static int conn_tls_handshake(h2conn *c)
             c->tls_want_write = 1;
             return 0;
         }
-        c->outcome = c->alpn_offered[0] ? "no-h2" : "tls-error";
+        end_reason(c, c->alpn_offered[0] ? "no-h2" : "tls-error");
         return -1;
     }
     const unsigned char *proto = NULL;
@@ -850,7 +854,7 @@ static int conn_tls_handshake(h2conn *c)
     SSL_get0_alpn_selected(c->ssl, &proto, &proto_len);
     if (proto_len != 2 || memcmp(proto, "h2", 2) != 0) {
         /* RFC 9113 3.2: HTTP/2 over TLS is chosen with ALPN, nothing else. */
-        c->outcome = "no-alpn";
+        end_reason(c, "no-alpn");
         return -1;
     }
     return start_h2(c);
@@ -885,7 +889,7 @@ static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outle
 
 static void conn_free(h2conn *c)
 {
-    if (!c->outcome) c->outcome = "closed";
+    end_reason(c, "closed");
     if (c->session) {
         nghttp2_session *session = c->session;
         c->session = NULL;
@@ -920,13 +924,13 @@ static int conn_service(h2conn *c)
                 const uint8_t *data = NULL;
                 ssize_t n = nghttp2_session_mem_send(c->session, &data);
                 if (n < 0) {
-                    c->outcome = "h2-error";
+                    end_reason(c, "h2-error");
                     return -1;
                 }
                 if (n == 0) break;
                 uint8_t *dst = queue_reserve(&c->out, (size_t)n);
                 if (!dst) {
-                    c->outcome = "out-of-memory";
+                    end_reason(c, "out-of-memory");
                     return -1;
                 }
                 memcpy(dst, data, (size_t)n);
@@ -950,12 +954,12 @@ static int conn_service(h2conn *c)
         }
     }
     if (conn_write(c) != 0) {
-        c->outcome = "write-error";
+        end_reason(c, "write-error");
         return -1;
     }
     if (c->phase == CP_H2 && queue_used(&c->out) == 0 &&
         !nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session)) {
-        if (!c->outcome) c->outcome = c->shutting_down ? "goaway" : "closed";
+        end_reason(c, c->shutting_down ? "goaway" : "closed");
         return -1;
     }
     uint32_t want = EPOLLIN;
@@ -977,7 +981,7 @@ static void conn_shutdown(h2conn *c, uint64_t deadline, const char *why)
     if (c->shutting_down) return;
     c->shutting_down = 1;
     c->deadline = deadline;
-    if (!c->outcome) c->outcome = why;
+    end_reason(c, why);
     if (c->phase != CP_H2) {
         c->dead = 1;
         return;
@@ -1043,7 +1047,7 @@ static void conn_accept(int lfd, uint64_t now)
         c->epoll_events = EPOLLIN;
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
         if (!ok || epoll_ctl(g_ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            c->outcome = "out-of-memory";
+            end_reason(c, "out-of-memory");
             conn_free(c);
             continue;
         }
@@ -1082,12 +1086,13 @@ static void check_timers(uint64_t now)
     for (h2conn *c = g_conns; c; c = next) {
         next = c->next;
         if (c->dead || (c->deadline && now >= c->deadline)) {
+            /* Replaces the shutdown's reason: the peer did not finish. */
             if (!c->dead) c->outcome = "drain-timeout";
             conn_free(c);
             continue;
         }
         if (!c->got_settings && now - c->accepted_at >= opts.handshake_ms) {
-            c->outcome = "handshake-timeout";
+            end_reason(c, "handshake-timeout");
             conn_free(c);
             continue;
         }

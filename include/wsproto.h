@@ -1050,8 +1050,9 @@ WSP_API int wsp_deflate_negotiate(const wsp_headers *request_headers,
                                   size_t out_cap, size_t *out_len);
 
 /** Turns compression on for an open connection whose extension was
- * negotiated elsewhere: an RFC 8441 / RFC 9220 stream (start_open), or a
- * server that answered the handshake itself with wsp_deflate_negotiate.
+ * negotiated elsewhere: an RFC 8441 / RFC 9220 client stream (start_open;
+ * a server's wsp_conn_accept_connect() negotiates itself), or a server
+ * that answered the handshake itself with wsp_deflate_negotiate.
  * cfg may be NULL (defaults). Call it before any message is sent or
  * received. Returns WSP_OK, WSP_ERR_NOMEM, WSP_ERR_STATE (not open, already
  * on, or a message under way), WSP_ERR_UNSUPPORTED, WSP_ERR_INVALID_ARG. */

@@ -206,8 +206,9 @@ class Page {
 }
 
 // Starts Chromium and answers { page, conn, close }. close() must be called
-// (it also removes the throw-away profile).
-async function launch({ width = 900, height = 600 } = {}) {
+// (it also removes the throw-away profile). extraArgs are added to the
+// command line (e.g. --ignore-certificate-errors for a test CA's server).
+async function launch({ width = 900, height = 600, extraArgs = [] } = {}) {
   if (!fs.existsSync(CHROMIUM)) {
     throw new Error(`Chromium not found at ${CHROMIUM}; run tests/interop/install-deps.sh`);
   }
@@ -219,7 +220,7 @@ async function launch({ width = 900, height = 600 } = {}) {
     '--no-first-run', '--no-default-browser-check', '--disable-background-networking',
     '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
     `--user-data-dir=${profile}`, '--remote-debugging-port=0',
-    `--window-size=${width},${height}`, 'about:blank'];
+    `--window-size=${width},${height}`, ...extraArgs, 'about:blank'];
   // Its own process group, so nothing it started outlives the test.
   const proc = spawn(CHROMIUM, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let stderr = '';

@@ -161,6 +161,61 @@ def rejections(port):
         client.close()
 
 
+def close_code_of(ws):
+    payload = [c[1] for c in ws.controls if c[0] == OP_CLOSE][0]
+    return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+
+
+def limits(binary):
+    """Protocol failure, --max-message, --max-streams, the handshake
+    (first SETTINGS) timeout and the idle timeout."""
+    server = EchoServer(binary, "--max-message", "1000", "--max-streams", "2",
+                        "--handshake-timeout", "0.5", "--idle-timeout", "1.5")
+    try:
+        client = H2WsClient(server.port)
+        check(client.remote_settings[
+            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] == 2,
+            "SETTINGS_MAX_CONCURRENT_STREAMS is not --max-streams")
+        # An unmasked client frame fails the WebSocket: close 1002, then
+        # END_STREAM (RFC 6455 7.1.7 closes the transport after the close
+        # frame; RFC 8441 5 maps that close to END_STREAM).
+        ws = client.open_ws("/bad")
+        ws.out += bytes([0x81, 0x02]) + b"hi"
+        client.pump_until(lambda: ws.ended or ws.reset is not None, "end of failed stream")
+        check(close_code_of(ws) == 1002, "unmasked frame: close %r" % close_code_of(ws))
+        check(ws.ended, "failed stream was reset (%r) before END_STREAM" % ws.reset)
+        big = client.open_ws("/big")
+        big.send(OP_BINARY, b"x" * 1001)
+        client.pump_until(lambda: big.ended or big.reset is not None, "1009")
+        check(close_code_of(big) == 1009, "over --max-message: close %r" % close_code_of(big))
+        # Idle: nothing sent for 1.5 s gets 1001 on the open WebSocket.
+        idle = client.open_ws("/idle")
+        client.pump_until(lambda: any(c[0] == OP_CLOSE for c in idle.controls),
+                          "idle close", 10)
+        check(close_code_of(idle) == 1001, "idle close %r" % close_code_of(idle))
+        client.close()
+        # A TCP client that never sends the preface is dropped.
+        import socket
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        start = time.monotonic()
+        while raw.recv(65536):
+            pass
+        took = time.monotonic() - start
+        raw.close()
+        check(0.3 < took < 3, "silent client dropped after %.2f s" % took)
+    finally:
+        rc = server.stop()
+    logs = "\n".join(server.log_lines)
+    check(rc == 0, "server exit status %r" % rc)
+    for want in ("path=/bad outcome=protocol-error close_in=0 close_out=1002",
+                 "path=/big outcome=protocol-error close_in=0 close_out=1009",
+                 "path=/idle outcome=shutdown", "outcome=handshake-timeout",
+                 "outcome=idle-timeout"):
+        check(want in logs, "log lacks %r:\n%s" % (want, logs))
+    log("limits: 1002 on an unmasked frame, 1009 over --max-message, "
+        "--max-streams in SETTINGS, handshake and idle timeouts")
+
+
 def shutdown(binary):
     """SIGTERM: a 1001 close on the open WebSocket stream, then GOAWAY, and
     the server exits 0 once the stream is over."""
@@ -217,6 +272,7 @@ def main():
             basic(server.port, ca, False, "h2 over TLS")
             basic(server.port, ca, True, "h2 over TLS, deflate")
             concurrent(server.port, ca, True, "h2 over TLS")
+        limits(binary)
         shutdown(binary)
     finally:
         shutil.rmtree(ca_dir, ignore_errors=True)
