@@ -14,8 +14,10 @@
 #
 # BUILD_DIR holds examples/ and tests/bench/ built with WSPROTO_BUILD_BENCH
 # (h2_load and h2_echo_server need libnghttp2). ONLY=REGEX picks shapes by
-# label. Everything runs on 127.0.0.1; each run is bounded by its message
-# count and the generators' --timeout.
+# label; TIMEOUT=SECONDS bounds each load run (default 60). Everything runs
+# on 127.0.0.1. A shape marked "(N failed)" had N runs that did not finish
+# cleanly (see the script's stderr); their msg/s count the echoes that
+# came back within the timeout.
 set -euo pipefail
 
 B="$1"
@@ -28,6 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 HZ=$(getconf CLK_TCK)
+TMO="${TIMEOUT:-60}"
 
 for f in examples/h2_echo_server examples/epoll_echo_server examples/echo_server \
          examples/ws_load tests/bench/h2_load; do
@@ -56,20 +59,25 @@ TH_PORT=$PORT TH_PID=$LASTPID
 
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-# run PID COMMAND... -> "msgps server_cpu_us_per_msg generator_cpu_us_per_msg"
+# run PID COMMAND... -> "msgps server_cpu_us_per_msg generator_cpu_us_per_msg
+# errors". A run that fails but still prints its RESULT line (a timeout:
+# msgs= counts the echoes that came back) is kept, with its errors; the
+# table marks its shape. One without a RESULT line stops the script.
 run() {
   local pid="$1"; shift
   local t0 t1 out
   t0=$(ticks "$pid")
   if ! out=$( { TIMEFORMAT='%U %S'; time "$@" 2>"$WORK/load.err"; } 2>"$WORK/time"); then
-    echo "load failed: $*" >&2; cat "$WORK/load.err" >&2; exit 1
+    echo "load failed: $*" >&2; cat "$WORK/load.err" >&2
+    [[ "$out" == *$'\n'RESULT* || "$out" == RESULT* ]] || exit 1
   fi
   t1=$(ticks "$pid")
   read -r gu gs <"$WORK/time"
   echo "$out" | awk -v d=$((t1 - t0)) -v hz="$HZ" -v g="$gu $gs" '/^RESULT/ {
       for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
       split(g, gt, " ")
-      printf "%s %.2f %.2f\n", v["msgps"], d * 1e6 / hz / v["msgs"], (gt[1] + gt[2]) * 1e6 / v["msgs"] }'
+      m = v["msgs"] > 0 ? v["msgs"] : 1
+      printf "%s %.2f %.2f %d\n", v["msgps"], d * 1e6 / hz / m, (gt[1] + gt[2]) * 1e6 / m, v["errors"] }'
 }
 
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
@@ -96,16 +104,21 @@ for s in "${SCEN[@]}"; do
   read -r -a h2args <<<"${rest#*|}"
   : >"$WORK/h2"; : >"$WORK/ep"; : >"$WORK/th"
   for r in $(seq 1 "$ROUNDS"); do
-    run "$H2_PID" "$B/tests/bench/h2_load" --port "$H2_PORT" --timeout 120 "${h2args[@]}" >>"$WORK/h2"
-    run "$EP_PID" "$B/examples/ws_load" --port "$EP_PORT" --timeout 120 "${h1args[@]}" >>"$WORK/ep"
-    run "$TH_PID" "$B/examples/ws_load" --port "$TH_PORT" --timeout 120 "${h1args[@]}" >>"$WORK/th"
+    run "$H2_PID" "$B/tests/bench/h2_load" --port "$H2_PORT" --timeout "$TMO" "${h2args[@]}" >>"$WORK/h2"
+    run "$EP_PID" "$B/examples/ws_load" --port "$EP_PORT" --timeout "$TMO" "${h1args[@]}" >>"$WORK/ep"
+    run "$TH_PID" "$B/examples/ws_load" --port "$TH_PORT" --timeout "$TMO" "${h1args[@]}" >>"$WORK/th"
   done
   col() { cut -d' ' -f"$2" "$WORK/$1" | median; }
+  # Runs with errors, per server.
+  bad() { awk '$4 > 0 { n++ } END { print n + 0 }' "$WORK/$1"; }
   awk -v l="$label" -v h2="$(col h2 1)" -v ep="$(col ep 1)" -v th="$(col th 1)" \
       -v h2c="$(col h2 2)" -v epc="$(col ep 2)" -v thc="$(col th 2)" \
-      -v h2g="$(col h2 3)" -v epg="$(col ep 3)" 'BEGIN {
-    printf "| %s | %d | %d | %d | %.2f | %.2f / %.2f / %.2f | %.2f / %.2f |\n",
-           l, h2, ep, th, (ep > 0 ? h2 / ep : 0), h2c, epc, thc, h2g, epg }'
+      -v h2g="$(col h2 3)" -v epg="$(col ep 3)" \
+      -v h2b="$(bad h2)" -v epb="$(bad ep)" -v thb="$(bad th)" 'BEGIN {
+    f1 = h2b ? sprintf(" (%d failed)", h2b) : ""; f2 = epb ? sprintf(" (%d failed)", epb) : ""
+    f3 = thb ? sprintf(" (%d failed)", thb) : ""
+    printf "| %s | %d%s | %d%s | %d%s | %.2f | %.2f / %.2f / %.2f | %.2f / %.2f |\n",
+           l, h2, f1, ep, f2, th, f3, (ep > 0 ? h2 / ep : 0), h2c, epc, thc, h2g, epg }'
 done
 echo
 echo "rounds: $ROUNDS; load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
