@@ -101,7 +101,7 @@ struct h2conn {
     int requested;                 /* the extended CONNECTs went out */
     int done;
     uint8_t *wpend;                /* serialized bytes the socket did not take */
-    size_t wpend_len, wpend_off;
+    size_t wpend_len, wpend_off, wpend_cap;
 };
 
 static h2conn *g_conns;
@@ -505,14 +505,26 @@ static void flush_conn(h2conn *cn)
             return;
         }
         if (n == 0) break;
-        uint8_t *o = realloc(cn->wpend, (size_t)n);
-        if (!o) {
-            fail_conn(cn, "out of memory");
+        /* Straight from nghttp2's buffer; only what the socket refuses is
+         * copied, since the buffer is reused by the next call. */
+        ssize_t w = send(cn->fd, p, (size_t)n, MSG_NOSIGNAL);
+        if (w < 0 && errno != EAGAIN && errno != EINTR) {
+            fail_conn(cn, "send failed");
             return;
         }
-        cn->wpend = o;
-        memcpy(o, p, (size_t)n);
-        cn->wpend_len = (size_t)n;
+        size_t sent = w > 0 ? (size_t)w : 0;
+        if (sent == (size_t)n) continue;
+        if (cn->wpend_cap < (size_t)n - sent) {
+            uint8_t *o = realloc(cn->wpend, (size_t)n - sent);
+            if (!o) {
+                fail_conn(cn, "out of memory");
+                return;
+            }
+            cn->wpend = o;
+            cn->wpend_cap = (size_t)n - sent;
+        }
+        memcpy(cn->wpend, p + sent, (size_t)n - sent);
+        cn->wpend_len = (size_t)n - sent;
     }
     if (!cn->done && cn->requested && cn->open_streams == 0 && !cn->wpend_len) {
         if (!nghttp2_session_want_write(cn->h2)) finish_conn(cn);
