@@ -172,7 +172,6 @@ typedef struct stream {
     int inflate_more;   /* wsp_conn_recv may still have events with no input */
     int blocked;        /* input waits for room in the output queue */
     int peer_ended;     /* END_STREAM received */
-    int eof_sent;       /* our END_STREAM went out */
     uint64_t close_deadline; /* 0: none */
     uint16_t close_in, close_out;
     unsigned long long messages, bytes;
@@ -449,8 +448,11 @@ static ssize_t read_body(nghttp2_session *session, int32_t stream_id,
     size_t n = queue_used(&s->out);
     if (n == 0) {
         if (ws_finished(s)) {
-            /* RFC 8441 5: an orderly end of the WebSocket is END_STREAM, as
-             * a TCP FIN is for RFC 6455. */
+            /* RFC 8441 5 maps the TCP closes of RFC 6455 onto the stream:
+             * an orderly one is END_STREAM, a reset is RST_STREAM(CANCEL).
+             * A failed WebSocket ends in order too (RFC 6455 7.1.7: send
+             * the close frame, then close the transport), so its close
+             * frame, already in the queue, is never lost to a reset. */
             *data_flags |= NGHTTP2_DATA_FLAG_EOF;
             return 0;
         }
@@ -667,10 +669,9 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
         uint8_t *in = cap >= s->in_len + len ? realloc(s->in, cap) : NULL;
         if (!in) {
             nghttp2_session_consume(session, stream_id, len);
-            return nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id,
-                                             NGHTTP2_FLOW_CONTROL_ERROR) == 0
-                       ? 0
-                       : NGHTTP2_ERR_CALLBACK_FAILURE;
+            nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id,
+                                      NGHTTP2_INTERNAL_ERROR);
+            return 0;
         }
         s->in = in;
         s->in_cap = cap;
@@ -690,15 +691,13 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame,
     if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) return 0;
     stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
     if (!s) return 0;
-    s->eof_sent = 1;
     if (nghttp2_session_get_stream_remote_close(session, s->id)) return 0;
     /* Our half is complete but the client's is still open. After an
      * answer that ends the exchange (a failed WebSocket, whose close frame
      * has now gone out; a rejected CONNECT) RFC 9113 8.1 lets a server stop
      * the client with RST_STREAM(NO_ERROR). After a clean close the client
      * ends its half itself; --close-timeout bounds the wait. */
-    if (s->outcome == SO_FAILED || s->outcome == SO_REJECTED || s->outcome == SO_DROPPED ||
-        s->kind != SK_WEBSOCKET)
+    if (s->outcome == SO_FAILED || s->outcome == SO_REJECTED || s->kind != SK_WEBSOCKET)
         nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
     else
         s->close_deadline = now_ms() + opts.close_ms;
@@ -902,7 +901,14 @@ static void conn_free(h2conn *c)
         stream_free(s);
     }
     log_conn(c);
-    if (c->ssl) SSL_free(c->ssl);
+    if (c->ssl) {
+        /* A connection that ended in order says so with close_notify,
+         * best effort: nobody waits for the peer's. */
+        if (c->phase == CP_H2 && queue_used(&c->out) == 0 &&
+            (strcmp(c->outcome, "closed") == 0 || strcmp(c->outcome, "goaway") == 0))
+            SSL_shutdown(c->ssl);
+        SSL_free(c->ssl);
+    }
     close(c->fd);
     free(c->out.buf);
     if (c->prev) c->prev->next = c->next;
@@ -918,8 +924,13 @@ static void conn_send_goaway(h2conn *c);
  * input), writes to the socket, and re-arms epoll. -1: close it now. */
 static int conn_service(h2conn *c)
 {
-    if (c->phase == CP_H2) {
-        for (;;) {
+    /* Rounds of: let nghttp2 write up to CONN_OUT_HIGH, write to the
+     * socket. Another round only when the socket took everything and
+     * nghttp2 still had more, so a full socket waits for EPOLLOUT. */
+    size_t produced;
+    do {
+        produced = 0;
+        for (int more = c->phase == CP_H2; more;) {
             while (queue_used(&c->out) < CONN_OUT_HIGH) {
                 const uint8_t *data = NULL;
                 ssize_t n = nghttp2_session_mem_send(c->session, &data);
@@ -935,28 +946,29 @@ static int conn_service(h2conn *c)
                 }
                 memcpy(dst, data, (size_t)n);
                 c->out.len += (size_t)n;
+                produced += (size_t)n;
             }
             /* A data provider that drained a queue below its limit leaves
              * input waiting to be processed; doing it may queue more. */
-            int pumped = 0;
+            more = 0;
             for (stream *s = c->streams; s; s = s->next) {
                 if (s->kind == SK_WEBSOCKET && s->blocked &&
                     queue_used(&s->out) < STREAM_OUT_LIMIT) {
                     stream_pump(s);
-                    pumped = 1;
+                    more = 1;
                 }
             }
             if (c->goaway_pending) {
                 conn_send_goaway(c);
-                pumped |= !c->goaway_pending; /* let nghttp2 write it */
+                more |= !c->goaway_pending; /* let nghttp2 write it */
             }
-            if (!pumped || queue_used(&c->out) >= CONN_OUT_HIGH) break;
+            if (queue_used(&c->out) >= CONN_OUT_HIGH) more = 0;
         }
-    }
-    if (conn_write(c) != 0) {
-        end_reason(c, "write-error");
-        return -1;
-    }
+        if (conn_write(c) != 0) {
+            end_reason(c, "write-error");
+            return -1;
+        }
+    } while (produced > 0 && queue_used(&c->out) == 0);
     if (c->phase == CP_H2 && queue_used(&c->out) == 0 &&
         !nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session)) {
         end_reason(c, c->shutting_down ? "goaway" : "closed");
@@ -1003,13 +1015,23 @@ static void conn_send_goaway(h2conn *c)
                           NGHTTP2_NO_ERROR, NULL, 0);
 }
 
+/* Set when accept() ran out of descriptors: the listener, level-triggered,
+ * would wake the loop for nothing until one is free, so it rests a tick. */
+static int g_listener_resting;
+
 static void conn_accept(int lfd, uint64_t now)
 {
     for (int i = 0; i < 64; i++) {
         struct sockaddr_in sa;
         socklen_t sl = sizeof sa;
         int fd = accept4(lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) return;
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE) {
+                epoll_ctl(g_ep, EPOLL_CTL_DEL, lfd, NULL);
+                g_listener_resting = 1;
+            }
+            return;
+        }
         char peer[48];
         char ip[INET_ADDRSTRLEN] = "?";
         inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
@@ -1318,6 +1340,11 @@ int main(int argc, char **argv)
         if (now - last_tick >= TICK_MS || drain_deadline) {
             last_tick = now;
             check_timers(now);
+            if (g_listener_resting && !drain_deadline) {
+                g_listener_resting = 0;
+                ev.data.ptr = &listener_tag;
+                epoll_ctl(g_ep, EPOLL_CTL_ADD, lfd, &ev);
+            }
         }
         if (drain_deadline && (!g_conns || now >= drain_deadline)) break;
     }

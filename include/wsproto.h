@@ -559,8 +559,8 @@ typedef struct wsp_connect_response {
  *
  * Returns WSP_OK; a WSP_ERR_HTTP_* validation status, with *resp filled
  * with the error's :status and its required field, and the connection
- * CLOSED (the one failing status with output; answer it and reset the
- * stream); or, with *resp zeroed, the connection's state unchanged and
+ * CLOSED (the one failing status with output: send that response with
+ * END_STREAM); or, with *resp zeroed, the connection's state unchanged and
  * nothing in buf to rely on: WSP_ERR_BUFFER_TOO_SMALL,
  * WSP_ERR_STATE (a client, a connection past its handshake, or one that
  * was fed HTTP/1.1 bytes), WSP_ERR_INVALID_ARG (conn, req or resp NULL,

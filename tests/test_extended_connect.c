@@ -395,6 +395,17 @@ static void test_accept_plain(void **state)
     wsp_conn_free(c);
 }
 
+/* A success answer with exactly one field, its value NUL-terminated. */
+static void assert_one_field(const wsp_connect_response *resp, const char *name,
+                             const char *value)
+{
+    assert_int_equal(resp->status, 200);
+    assert_int_equal(resp->header_count, 1);
+    assert_str_n(resp->headers[0].name, resp->headers[0].name_len, name);
+    assert_str_n(resp->headers[0].value, resp->headers[0].value_len, value);
+    assert_int_equal(resp->headers[0].value[resp->headers[0].value_len], '\0');
+}
+
 static void test_accept_subprotocol(void **state)
 {
     (void)state;
@@ -415,12 +426,8 @@ static void test_accept_subprotocol(void **state)
     fill_garbage(&resp);
     assert_int_equal(wsp_conn_accept_connect(c, &r.req, &opts, buf, sizeof buf, &resp),
                      WSP_OK);
-    assert_int_equal(resp.status, 200);
-    assert_int_equal(resp.header_count, 1);
-    assert_str_n(resp.headers[0].name, resp.headers[0].name_len, "sec-websocket-protocol");
-    assert_str_n(resp.headers[0].value, resp.headers[0].value_len, "superchat");
+    assert_one_field(&resp, "sec-websocket-protocol", "superchat");
     assert_ptr_equal(resp.headers[0].value, buf);
-    assert_int_equal(buf[resp.headers[0].value_len], '\0');
     assert_null(find_field(&resp, "x-extra"));
     /* The caller's strings are copied: changing them changes nothing. */
     opts.subprotocol = "other";
@@ -445,10 +452,7 @@ static void test_accept_app_extensions(void **state)
     wsp_connect_response resp;
     assert_int_equal(wsp_conn_accept_connect(c, &r.req, &opts, buf, sizeof buf, &resp),
                      WSP_OK);
-    assert_int_equal(resp.header_count, 1);
-    assert_str_n(resp.headers[0].name, resp.headers[0].name_len, "sec-websocket-extensions");
-    assert_str_n(resp.headers[0].value, resp.headers[0].value_len, "x-custom; a=1");
-    assert_int_equal(resp.headers[0].value[resp.headers[0].value_len], '\0');
+    assert_one_field(&resp, "sec-websocket-extensions", "x-custom; a=1");
     wsp_conn_free(c);
 }
 

@@ -161,6 +161,46 @@ def rejections(port):
         client.close()
 
 
+def not_h2(port, ca):
+    """An HTTP/1.1 request on the h2c port, or a TLS client offering only
+    http/1.1, is refused: the server speaks nothing but HTTP/2."""
+    import socket
+    import ssl
+    if ca is None:
+        raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+        raw.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        got = b""
+        while True:
+            b = raw.recv(65536)
+            if not b:
+                break
+            got += b
+        raw.close()
+        check(b"HTTP/1.1 200" not in got, "h2c port answered HTTP/1.1")
+        return
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.set_alpn_protocols(["http/1.1"])
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        raise TestFailure("TLS handshake without h2 in ALPN succeeded")
+    except ssl.SSLError as e:
+        check("no application protocol" in str(e).lower().replace("_", " "),
+              "ALPN refusal: %s" % e)
+    finally:
+        raw.close()
+
+
+def wait_log(server, text, timeout=5):
+    """The server logs a connection when it ends, which may be just after
+    the client saw the end."""
+    deadline = time.monotonic() + timeout
+    while not any(text in l for l in server.log_lines):
+        check(time.monotonic() < deadline, "log lacks %r:\n%s"
+              % (text, "\n".join(server.log_lines)))
+        time.sleep(0.05)
+
+
 def close_code_of(ws):
     payload = [c[1] for c in ws.controls if c[0] == OP_CLOSE][0]
     return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
@@ -264,14 +304,16 @@ def main():
             concurrent(server.port, None, True, "h2c deflate")
             flow_control(server.port)
             rejections(server.port)
-            logs = "\n".join(server.log_lines)
-            check("ws over h2 stream 1 path=/echo outcome=closed close_in=1000" in logs,
-                  "no per-stream log line:\n" + logs)
+            not_h2(server.port, None)
+            wait_log(server, "outcome=not-http2")
+            wait_log(server, "ws over h2 stream 1 path=/echo outcome=closed close_in=1000")
         with EchoServer(binary, "--tls-cert", os.path.join(ca_dir, "server.pem"),
                         "--tls-key", os.path.join(ca_dir, "server.key")) as server:
             basic(server.port, ca, False, "h2 over TLS")
             basic(server.port, ca, True, "h2 over TLS, deflate")
             concurrent(server.port, ca, True, "h2 over TLS")
+            not_h2(server.port, ca)
+            wait_log(server, "outcome=no-h2 streams=0 websockets=0 alpn_offered=http/1.1")
         limits(binary)
         shutdown(binary)
     finally:
