@@ -7,6 +7,19 @@ Testsuite fuzzingclient case groups 1-7, 9, 10, 12 and 13 against
 examples/echo_server, plus a few extra checks in the same spirit (group X).
 
     ws_conformance.py --server PATH/TO/echo_server [--only PREFIX ...] [-v]
+    ws_conformance.py --h2 --server PATH/TO/h2_echo_server [--h2-built 0|1] ...
+
+--h2 runs the same cases over WebSocket streams of HTTP/2 (RFC 8441):
+every case opens a cleartext HTTP/2 connection with prior knowledge
+(Debian's python3-h2), checks that the server's SETTINGS enable the
+extended CONNECT, and opens its WebSocket with an extended CONNECT
+request. The cases' bytes then travel in DATA frames of that stream, with
+both flow-control windows respected; "the server closes TCP" becomes "the
+server ends the stream" (END_STREAM, or RST_STREAM, which a case sees as a
+reset connection). Every case here is frame-level, so all of them run over
+HTTP/2; only the opening handshake differs (RFC 8441 5: :status 200 and
+no Sec-WebSocket-Accept). --h2-built 0 (from the build, when the HTTP/2
+example was not built) makes the run a skip, exit status 77.
 
 The script starts the server twice on port 0 (with permessage-deflate
 enabled, the default, and with --no-deflate), runs every case on a fresh
@@ -22,11 +35,12 @@ Grading follows Autobahn:
   FAILED. NON-STRICT counts as passed but is listed. Exit status 1 on any
   FAILED case.
 
-Standard library only.
+Standard library only over HTTP/1.1; --h2 needs python3-h2.
 """
 import base64
 import hashlib
 import os
+import re
 import select
 import signal
 import socket
@@ -48,6 +62,7 @@ EVENT_TIMEOUT = 3.0   # waiting for an expected event
 TCP_CLOSE_WAIT = 2.0  # waiting for the server to close TCP after a close
 
 VERBOSE = False
+H2 = False  # --h2: every case on an RFC 8441 stream
 
 
 class CaseFailed(Exception):
@@ -316,6 +331,250 @@ class Frame:
         return s
 
 
+# ---------------------------------------------------------------------------
+# WebSocket over an HTTP/2 stream (RFC 8441)
+# ---------------------------------------------------------------------------
+H2_PATH = "/conformance"
+H2_WINDOW = 8 << 20     # our receive window: large, so big echoes do not stall
+H2_SEND_WAIT = 30.0     # longest wait for the server to open its window
+
+
+class H2Stream:
+    """One RFC 8441 WebSocket stream on its own h2c connection, with the
+    calls of a connected TCP socket that Conn uses: sendall moves bytes in
+    DATA frames within the server's flow-control windows, recv returns DATA
+    bytes (and only then tells the server they were consumed), b"" once the
+    server ended the stream, and raises ConnectionResetError for
+    RST_STREAM, GOAWAY or a lost connection. A pump thread reads the TCP
+    socket and a writer thread writes it, so a sender waiting for window
+    never stops the window update it waits for from being read."""
+
+    def __init__(self, port, timeout=5.0, nodelay=True):
+        import h2.config
+        import h2.connection
+        import h2.events
+        import h2.exceptions
+        import h2.settings
+        self.ev = h2.events
+        self.h2exc = h2.exceptions
+        self.tcp = socket.create_connection(("127.0.0.1", port), timeout)
+        if nodelay:
+            self.tcp.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.tcp.settimeout(None)
+        self.port = port
+        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(
+            client_side=True, header_encoding="utf-8"))
+        self.cond = threading.Condition()
+        self.out = []            # bytes for the writer thread, in order
+        self.out_closed = False
+        self.sid = None
+        self.rx = []             # DATA payloads not yet handed to recv
+        self.remote_settings = False
+        self.response = None     # response header list
+        self.ended = False       # END_STREAM from the server
+        self.reset = None        # why the stream cannot go on, if it cannot
+        self.dead = False        # TCP connection gone
+        with self.cond:
+            self.h2.initiate_connection()
+            self.h2.update_settings({
+                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: H2_WINDOW})
+            self.h2.increment_flow_control_window(H2_WINDOW - 65535)
+            self._queue()
+        self.writer = threading.Thread(target=self._write_loop, daemon=True)
+        self.writer.start()
+        self.pump = threading.Thread(target=self._pump, daemon=True)
+        self.pump.start()
+
+    # -- threads -------------------------------------------------------------
+    def _queue(self):
+        """Hands what h2 wrote to the writer (self.cond held), so bytes
+        leave in the order h2 produced them."""
+        data = self.h2.data_to_send()
+        if data:
+            self.out.append(data)
+            self.cond.notify_all()
+
+    def _write_loop(self):
+        while True:
+            with self.cond:
+                while not self.out and not self.out_closed:
+                    self.cond.wait()
+                if not self.out:
+                    return
+                data = b"".join(self.out)
+                self.out = []
+            try:
+                self.tcp.sendall(data)
+            except OSError:
+                with self.cond:
+                    self._lost("connection lost while writing")
+                return
+
+    def _lost(self, why):
+        self.dead = True
+        if self.reset is None and not self.ended:
+            self.reset = why
+        self.cond.notify_all()
+
+    def _pump(self):
+        ev = self.ev
+        while True:
+            try:
+                data = self.tcp.recv(1 << 20)
+            except OSError as e:
+                data = None
+                err = str(e)
+            with self.cond:
+                if not data:
+                    self._lost("connection closed" if data == b"" else err)
+                    return
+                try:
+                    events = self.h2.receive_data(data)
+                except self.h2exc.ProtocolError as e:
+                    self._lost("HTTP/2 protocol error from the server: %s" % e)
+                    return
+                for e in events:
+                    if isinstance(e, ev.RemoteSettingsChanged):
+                        self.remote_settings = True
+                    elif isinstance(e, ev.ResponseReceived) and e.stream_id == self.sid:
+                        self.response = e.headers
+                    elif isinstance(e, ev.DataReceived) and e.stream_id == self.sid:
+                        self.rx.append(e.data)
+                        # Padding is consumed at once; the data when read.
+                        pad = e.flow_controlled_length - len(e.data)
+                        if pad:
+                            self.h2.acknowledge_received_data(pad, self.sid)
+                    elif isinstance(e, ev.StreamEnded) and e.stream_id == self.sid:
+                        self.ended = True
+                    elif isinstance(e, ev.StreamReset) and e.stream_id == self.sid:
+                        self.reset = "RST_STREAM error code %d" % e.error_code
+                    elif isinstance(e, ev.ConnectionTerminated):
+                        if self.sid is None or e.last_stream_id < self.sid:
+                            self.reset = "GOAWAY error code %d" % e.error_code
+                self._queue()
+                self.cond.notify_all()
+
+    # -- the extended CONNECT (RFC 8441 4-5) -----------------------------------
+    def open_websocket(self, offer):
+        """Returns the response's header fields as a dict of lists."""
+        deadline = time.monotonic() + 5
+        with self.cond:
+            while not self.remote_settings and not self.dead:
+                if not self.cond.wait(max(0, deadline - time.monotonic())):
+                    break
+            if not self.remote_settings:
+                fail("no SETTINGS from the server (%s)" % (self.reset or "timeout"))
+            if self.h2.remote_settings.enable_connect_protocol != 1:
+                fail("server SETTINGS lack SETTINGS_ENABLE_CONNECT_PROTOCOL=1 "
+                     "(RFC 8441 3)")
+            self.sid = self.h2.get_next_available_stream_id()
+            hdrs = [(":method", "CONNECT"), (":protocol", "websocket"),
+                    (":scheme", "http"), (":path", H2_PATH),
+                    (":authority", "127.0.0.1:%d" % self.port),
+                    ("sec-websocket-version", "13")]
+            if offer:
+                hdrs.append(("sec-websocket-extensions", offer))
+            self.h2.send_headers(self.sid, hdrs)
+            self._queue()
+            while self.response is None and self.reset is None and not self.ended:
+                if not self.cond.wait(max(0, deadline - time.monotonic())):
+                    break
+            if self.response is None:
+                fail("no response to the extended CONNECT (%s)"
+                     % (self.reset or ("stream ended" if self.ended else "timeout")))
+            headers = {}
+            for k, v in self.response:
+                headers.setdefault(k.lower(), []).append(v)
+            status = headers.get(":status", ["?"])[0]
+            if status != "200":
+                fail("extended CONNECT answered :status %s (RFC 8441 5 wants 2xx; "
+                     "the server sends 200)" % status)
+            if self.ended:
+                fail("server ended the stream with its 200 response")
+            if "sec-websocket-accept" in headers:
+                fail("sec-websocket-accept on an RFC 8441 response (RFC 8441 5)")
+            return headers
+
+    # -- socket calls ------------------------------------------------------------
+    def sendall(self, data):
+        view = memoryview(data)
+        off = 0
+        with self.cond:
+            while off < len(view):
+                deadline = time.monotonic() + H2_SEND_WAIT
+                while True:
+                    if self.reset is not None:
+                        raise ConnectionResetError(self.reset)
+                    try:
+                        win = min(self.h2.local_flow_control_window(self.sid),
+                                  self.h2.max_outbound_frame_size)
+                    except self.h2exc.StreamClosedError:
+                        raise BrokenPipeError("stream closed")
+                    if win > 0:
+                        break
+                    if self.ended:
+                        # The server ended the stream and reads no more:
+                        # as writing to a TCP connection its peer closed.
+                        raise BrokenPipeError("server ended the stream and "
+                                              "its window is closed")
+                    if not self.cond.wait(max(0, deadline - time.monotonic())):
+                        raise socket.timeout("no flow-control window from the "
+                                             "server for %.0f s" % H2_SEND_WAIT)
+                n = min(win, len(view) - off)
+                try:
+                    self.h2.send_data(self.sid, view[off:off + n].tobytes())
+                except self.h2exc.StreamClosedError:
+                    raise BrokenPipeError("stream closed")
+                off += n
+                self._queue()
+
+    def recv(self, n):
+        with self.cond:
+            while not self.rx and not self.ended and self.reset is None:
+                self.cond.wait()
+            if self.rx:
+                data = b"".join(self.rx)
+                self.rx = [data[n:]] if len(data) > n else []
+                data = data[:n]
+                try:
+                    self.h2.acknowledge_received_data(len(data), self.sid)
+                except self.h2exc.StreamClosedError:
+                    pass
+                self._queue()
+                return data
+            if self.ended:
+                return b""
+            raise ConnectionResetError(self.reset)
+
+    def setsockopt(self, *args):
+        self.tcp.setsockopt(*args)
+
+    def settimeout(self, t):
+        pass
+
+    def shutdown(self, how):
+        """Cancels the stream if it is still open and says goodbye."""
+        with self.cond:
+            try:
+                if self.sid is not None and not (self.ended or self.reset):
+                    self.h2.reset_stream(self.sid, 8)  # CANCEL
+                self.h2.close_connection()
+            except self.h2exc.ProtocolError:
+                pass
+            self._queue()
+            self.out_closed = True
+            self.cond.notify_all()
+        self.writer.join(2)
+        try:
+            self.tcp.shutdown(how)
+        except OSError:
+            pass
+
+    def close(self):
+        self.tcp.close()
+        self.pump.join(2)
+
+
 class Conn:
     def __init__(self, port, offer=None, timeout=5.0, nodelay=True):
         self.sent_log = []
@@ -337,10 +596,19 @@ class Conn:
         self.last_compressed = False
         self.check_window = 0  # compressed echoes to check for window size
         self.max_distance = 0
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout)
-        if nodelay:
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._handshake(offer)
+        if H2:
+            self.sock = H2Stream(port, timeout, nodelay)
+            try:
+                self._accept_extensions(self.sock.open_websocket(offer), offer)
+            except CaseFailed:
+                self.sock.shutdown(socket.SHUT_RDWR)
+                self.sock.close()
+                raise
+        else:
+            self.sock = socket.create_connection(("127.0.0.1", port), timeout)
+            if nodelay:
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._handshake(offer)
         self.sock.settimeout(None)
         self.closing = False
         self.thread = threading.Thread(target=self._reader, daemon=True)
@@ -384,6 +652,10 @@ class Conn:
             fail("Upgrade header %r" % headers.get("upgrade"))
         if "upgrade" not in ",".join(headers.get("connection", [])).lower():
             fail("Connection header %r" % headers.get("connection"))
+        self._accept_extensions(headers, offer)
+        self.buf += rest
+
+    def _accept_extensions(self, headers, offer):
         ext = headers.get("sec-websocket-extensions")
         if ext:
             value = ", ".join(ext)
@@ -396,7 +668,6 @@ class Conn:
             params = elems[0][1]
             self._check_pmd_response(offer, params, value)
             self.pmd = Deflate(params)
-        self.buf += rest
 
     def _check_pmd_response(self, offer, params, value):
         """RFC 7692 7.1: the response must answer one of our offers."""
@@ -1758,9 +2029,10 @@ class Server:
                 raise RuntimeError("echo_server exited: %s" % line)
             line += b
         text = line.decode().strip()
-        if "listening on" not in text:
+        m = re.search(r"listening on \S+:(\d+)", text)
+        if not m:
             raise RuntimeError("unexpected server output %r" % text)
-        self.port = int(text.rsplit(":", 1)[1])
+        self.port = int(m.group(1))
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -1807,8 +2079,9 @@ def run_case(server, cdef):
 
 
 def main(argv):
-    global VERBOSE
+    global VERBOSE, H2
     server_path = None
+    h2_built = "1"
     only = []
     i = 1
     while i < len(argv):
@@ -1822,12 +2095,28 @@ def main(argv):
         elif a in ("-v", "--verbose"):
             VERBOSE = True
             i += 1
+        elif a == "--h2":
+            H2 = True
+            i += 1
+        elif a == "--h2-built" and i + 1 < len(argv):
+            h2_built = argv[i + 1]
+            i += 2
         else:
             print(__doc__)
             return 2
     if not server_path:
         print(__doc__)
         return 2
+    if H2:
+        if h2_built == "0":
+            print("SKIP: the HTTP/2 example server is not in this build "
+                  "(it needs libnghttp2 and OpenSSL)")
+            return 77
+        try:
+            import h2.connection  # noqa: F401 (checked before the first case)
+        except ImportError as e:
+            print("--h2 needs python3-h2: %s" % e)
+            return 1
 
     def selected(cid):
         return not only or any(cid == o or cid.startswith(o) for o in only)
@@ -1895,8 +2184,21 @@ def main(argv):
                 print("      received: %s" % " | ".join(log[1][:8]))
         print()
     passed = len(results) - len(failed)
+    groups = {}
+    for r in results:
+        if not r[0].startswith("shutdown"):
+            g = r[0].split(".")[0]
+            groups[g] = groups.get(g, 0) + 1
+    print("cases run%s, by group: %s; shutdown checks: %d" % (
+        " over HTTP/2 (RFC 8441)" if H2 else "",
+        ", ".join("%s: %d" % (g, n) for g, n in sorted(
+            groups.items(), key=lambda kv: (not kv[0].isdigit(),
+                                            int(kv[0]) if kv[0].isdigit() else 0,
+                                            kv[0]))),
+        len(results) - sum(groups.values())))
     print("total time %.1f s" % (time.monotonic() - t_start))
-    print("conformance: %d passed, %d failed" % (passed, len(failed)))
+    print("conformance%s: %d passed, %d failed" % (" over HTTP/2" if H2 else "",
+                                                  passed, len(failed)))
     return 1 if failed else 0
 
 
