@@ -1,6 +1,6 @@
-# Sourced by the shell benchmarks (epoll-threads.sh, epoll-vs-raw.sh): a
-# scratch directory and servers that go away with the script, a process's
-# CPU time, and medians.
+# Sourced by the shell benchmarks (epoll-threads.sh, epoll-vs-raw.sh,
+# h2-vs-h1.sh): a scratch directory and servers that go away with the
+# script, a process's CPU time, and medians.
 
 WORK="$(mktemp -d)"
 PIDS=()
@@ -13,7 +13,7 @@ HZ=$(getconf CLK_TCK)
 
 # start_server NAME COMMAND... : runs COMMAND (a server started with
 # --port 0) in the background and waits for its "listening on HOST:PORT"
-# line; sets PORT and LASTPID. A taskset in front execs the server, so
+# line (text may follow the port); sets PORT and LASTPID. A taskset in front execs the server, so
 # LASTPID is the server's PID either way.
 start_server() {
   local name="$1"; shift
@@ -21,7 +21,7 @@ start_server() {
   LASTPID=$!
   PIDS+=("$LASTPID")
   for _ in $(seq 1 50); do
-    PORT=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\)$/\1/p' "$WORK/$name.out" | head -1)
+    PORT=$(sed -n 's/.*listening on [^ ]*:\([0-9][0-9]*\).*/\1/p' "$WORK/$name.out" | head -1)
     [ -n "$PORT" ] && return 0
     sleep 0.1
   done

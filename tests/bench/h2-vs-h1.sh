@@ -22,14 +22,7 @@ set -euo pipefail
 
 B="$1"
 ROUNDS="${2:-3}"
-WORK="$(mktemp -d)"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-HZ=$(getconf CLK_TCK)
+. "$(dirname "$0")/bench-lib.sh"
 TMO="${TIMEOUT:-60}"
 
 for f in examples/h2_echo_server examples/epoll_echo_server examples/echo_server \
@@ -37,27 +30,12 @@ for f in examples/h2_echo_server examples/epoll_echo_server examples/echo_server
   [ -x "$B/$f" ] || { echo "missing $B/$f (build with WSPROTO_BUILD_BENCH and libnghttp2)" >&2; exit 1; }
 done
 
-start_server() { # name command... ; sets PORT and LASTPID
-  local name="$1"; shift
-  "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-  LASTPID=$!
-  PIDS+=("$LASTPID")
-  for _ in $(seq 1 50); do
-    PORT=$(sed -n 's/.*listening on [^ ]*:\([0-9][0-9]*\).*/\1/p' "$WORK/$name.out" | head -1)
-    [ -n "$PORT" ] && return 0
-    sleep 0.1
-  done
-  echo "server $name did not start" >&2; cat "$WORK/$name.err" >&2; exit 1
-}
-
 start_server h2 "$B/examples/h2_echo_server" --port 0 --quiet
 H2_PORT=$PORT H2_PID=$LASTPID
 start_server epoll "$B/examples/epoll_echo_server" --port 0 --quiet --max-seconds 3600
 EP_PORT=$PORT EP_PID=$LASTPID
 start_server thr "$B/examples/echo_server" --port 0 --quiet
 TH_PORT=$PORT TH_PID=$LASTPID
-
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 # run PID COMMAND... -> "msgps server_cpu_us_per_msg generator_cpu_us_per_msg
 # errors". A run that fails but still prints its RESULT line (a timeout:
@@ -79,8 +57,6 @@ run() {
       m = v["msgs"] > 0 ? v["msgs"] : 1
       printf "%s %.2f %.2f %d\n", v["msgps"], d * 1e6 / hz / m, (gt[1] + gt[2]) * 1e6 / m, v["errors"] }'
 }
-
-median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 # label | ws_load args | h2_load args (messages per stream as in ws_load,
 # so both sides move the same number of messages)
