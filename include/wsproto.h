@@ -497,12 +497,17 @@ typedef struct wsp_connect_info {
  * order: :method is CONNECT (else WSP_ERR_HTTP_METHOD, 405); :protocol is
  * websocket (else WSP_ERR_HTTP_UPGRADE, 400); :scheme, :path and
  * :authority are present and non-empty (else WSP_ERR_HTTP_MALFORMED, 400:
- * RFC 9113 8.3 calls such a request malformed); exactly one
- * sec-websocket-version field whose value is exactly "13" (else
+ * RFC 9113 8.3 calls such a request malformed); no connection-specific
+ * field: connection, upgrade, keep-alive, proxy-connection,
+ * transfer-encoding, or a te other than "trailers" (else
+ * WSP_ERR_HTTP_MALFORMED, 400: RFC 8441 5 says connection and upgrade
+ * MUST NOT be sent, RFC 9113 8.2.2 makes any of them malformed); exactly
+ * one sec-websocket-version field whose value is exactly "13" (else
  * WSP_ERR_HTTP_WS_VERSION, 426); at most one origin field, and
  * origin_policy (may be NULL: every origin passes) allows it (else
- * WSP_ERR_HTTP_ORIGIN, 403). sec-websocket-key, upgrade and connection
- * are neither required nor looked at: RFC 8441 5 does not use them.
+ * WSP_ERR_HTTP_ORIGIN, 403). sec-websocket-key is neither required nor
+ * looked at: RFC 8441 5 replaces the key and accept exchange with the
+ * stream itself.
  * Returns WSP_OK with *info filled, the first failing WSP_ERR_HTTP_*
  * status (*info then zeroed; wsp_status_http_code() gives the :status to
  * answer), or WSP_ERR_INVALID_ARG (req or info NULL, or a field NULL with

@@ -25,6 +25,29 @@ static int field_is(const char *s, size_t n, const char *lit)
     return s && n == strlen(lit) && memcmp(s, lit, n) == 0;
 }
 
+/* RFC 9113 8.2.2: HTTP/2 carries no connection-specific fields, and a
+ * request with one is malformed; RFC 8441 5 names Connection and Upgrade
+ * in particular, so an HTTP/1.1 upgrade's fields cannot ride along. */
+static int connection_specific(const wsp_header *h)
+{
+    static const char *const names[] = {"connection", "upgrade", "keep-alive",
+                                        "proxy-connection", "transfer-encoding"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (wsp_ascii_ieq(h->name, h->name_len, names[i])) return 1;
+    /* te is the one allowed, and only to say trailers are accepted. */
+    return wsp_ascii_ieq(h->name, h->name_len, "te") &&
+           !wsp_ascii_ieq(h->value, h->value_len, "trailers");
+}
+
+static int fields_malformed(const wsp_headers *headers)
+{
+    size_t pos = 0;
+    wsp_header h;
+    while (wsp_headers_next(headers, &pos, &h) == WSP_OK)
+        if (connection_specific(&h)) return 1;
+    return 0;
+}
+
 int wsp_connect_validate(const wsp_connect_request *req,
                          const wsp_origin_policy *origin_policy,
                          wsp_connect_info *info)
@@ -46,6 +69,7 @@ int wsp_connect_validate(const wsp_connect_request *req,
      * 8.3 calls a request without them, or with them empty, malformed. */
     if (!req->scheme_len || !req->path_len || !req->authority_len)
         return WSP_ERR_HTTP_MALFORMED;
+    if (fields_malformed(&req->headers)) return WSP_ERR_HTTP_MALFORMED;
     wsp_upgrade_fields f;
     wsp_upgrade_scan(&req->headers, &f);
     int rc = wsp_upgrade_check_version_origin(&f, origin_policy);

@@ -95,9 +95,8 @@ static void test_validate_minimal(void **state)
     assert_ptr_equal(info.headers.array, r.fields);
     assert_int_equal(info.headers.count, 1);
 
-    /* The HTTP/1.1 fields RFC 8441 5 does without change nothing. */
+    /* The key RFC 8441 5 does without is not looked at. */
     add_header(&r, "sec-websocket-key", "not even base64");
-    add_header(&r, "connection", "close");
     assert_int_equal(validate(&r, NULL), WSP_OK);
 
     /* Offers are found through the copied headers. */
@@ -111,6 +110,57 @@ static void test_validate_minimal(void **state)
     assert_int_equal(wsp_upgrade_next_subprotocol(&info.headers, &pos, &list_pos, &item, &n),
                      WSP_OK);
     assert_str_n(item, n, "superchat");
+}
+
+/* RFC 8441 5 forbids Connection and Upgrade in the CONNECT; RFC 9113 8.2.2
+ * makes every connection-specific field, and a te other than "trailers",
+ * a malformed request. */
+static void test_validate_connection_specific(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"connection",        "upgrade",
+                                        "keep-alive",        "proxy-connection",
+                                        "transfer-encoding", "Connection"};
+    static const char *const values[] = {"upgrade", "websocket", "timeout=5", "close",
+                                         "chunked", "close"};
+    h2req r;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        make_request(&r);
+        add_header(&r, names[i], values[i]);
+        assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_MALFORMED);
+        /* Wherever it comes among the fields. */
+        make_request(&r);
+        r.fields[1] = r.fields[0];
+        r.req.headers.count = 2;
+        r.fields[0].name = names[i];
+        r.fields[0].name_len = strlen(names[i]);
+        r.fields[0].value = values[i];
+        r.fields[0].value_len = strlen(values[i]);
+        assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_MALFORMED);
+    }
+    static const char *const bad_te[] = {"gzip", "trailers, gzip", "", "trailer"};
+    for (size_t i = 0; i < sizeof bad_te / sizeof bad_te[0]; i++) {
+        make_request(&r);
+        add_header(&r, "te", bad_te[i]);
+        assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_MALFORMED);
+    }
+    make_request(&r);
+    add_header(&r, "te", "trailers");
+    assert_int_equal(validate(&r, NULL), WSP_OK);
+    /* Names that merely start like one are ordinary fields. */
+    make_request(&r);
+    add_header(&r, "connection-id", "1");
+    add_header(&r, "upgrade-insecure-requests", "1");
+    add_header(&r, "tex", "gzip");
+    assert_int_equal(validate(&r, NULL), WSP_OK);
+    /* The raw form is checked the same way. */
+    make_request(&r);
+    static const char raw[] = "sec-websocket-version: 13\r\nupgrade: websocket\r\n";
+    r.req.headers.array = NULL;
+    r.req.headers.count = 0;
+    r.req.headers.raw = raw;
+    r.req.headers.raw_len = sizeof raw - 1;
+    assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_MALFORMED);
 }
 
 static void test_validate_method(void **state)
@@ -930,6 +980,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_validate_minimal),
+        cmocka_unit_test(test_validate_connection_specific),
         cmocka_unit_test(test_validate_method),
         cmocka_unit_test(test_validate_protocol),
         cmocka_unit_test(test_validate_required_pseudo_headers),
