@@ -92,8 +92,10 @@ enum wsp_status {
                                         end of a list, no acceptable offer */
 
     WSP_ERR_HTTP_MALFORMED = -100,   /**< 400: not parseable as HTTP/1.1, or
-                                          an extended CONNECT lacks :scheme,
-                                          :path or :authority */
+                                          a malformed extended CONNECT (a
+                                          bad or missing :scheme, :path or
+                                          :authority, a connection-specific
+                                          field) */
     WSP_ERR_HTTP_METHOD = -101,      /**< 405: method is not the upgrade's
                                           (GET for HTTP/1.1, CONNECT for
                                           RFC 8441) */
@@ -467,11 +469,12 @@ typedef struct wsp_connect_request {
     const char *protocol;   /**< :protocol; must be "websocket" (any case,
                                  as the HTTP/1.1 Upgrade token) */
     size_t protocol_len;    /**< bytes in protocol */
-    const char *scheme;     /**< :scheme; required and non-empty */
+    const char *scheme;     /**< :scheme; "https" (wss) or "http" (ws), any
+                                 case */
     size_t scheme_len;      /**< bytes in scheme */
     const char *authority;  /**< :authority; required and non-empty */
     size_t authority_len;   /**< bytes in authority */
-    const char *path;       /**< :path; required and non-empty */
+    const char *path;       /**< :path; required, starts with "/" */
     size_t path_len;        /**< bytes in path */
     /** The regular fields (names in lowercase, as HTTP/2 sends them; the
      * library matches them in any case), usually in array form. */
@@ -496,8 +499,10 @@ typedef struct wsp_connect_info {
 /** Validates an extended CONNECT request (RFC 8441 4 and 5), in this
  * order: :method is CONNECT (else WSP_ERR_HTTP_METHOD, 405); :protocol is
  * websocket (else WSP_ERR_HTTP_UPGRADE, 400); :scheme, :path and
- * :authority are present and non-empty (else WSP_ERR_HTTP_MALFORMED, 400:
- * RFC 9113 8.3 calls such a request malformed); no connection-specific
+ * :authority are present and non-empty, :scheme is "http" or "https" in
+ * any case (RFC 8441 5) and :path starts with "/" (RFC 9113 8.3.1) (else
+ * WSP_ERR_HTTP_MALFORMED, 400: RFC 9113 8.3 calls such a request
+ * malformed); no connection-specific
  * field: connection, upgrade, keep-alive, proxy-connection,
  * transfer-encoding, or a te other than "trailers" (else
  * WSP_ERR_HTTP_MALFORMED, 400: RFC 8441 5 says connection and upgrade

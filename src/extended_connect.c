@@ -69,6 +69,12 @@ int wsp_connect_validate(const wsp_connect_request *req,
      * 8.3 calls a request without them, or with them empty, malformed. */
     if (!req->scheme_len || !req->path_len || !req->authority_len)
         return WSP_ERR_HTTP_MALFORMED;
+    /* RFC 8441 5: https for wss, http for ws (schemes are case-insensitive,
+     * RFC 3986 3.1); RFC 9113 8.3.1: an http(s) :path starts with "/". */
+    if (!wsp_ascii_ieq(req->scheme, req->scheme_len, "https") &&
+        !wsp_ascii_ieq(req->scheme, req->scheme_len, "http"))
+        return WSP_ERR_HTTP_MALFORMED;
+    if (req->path[0] != '/') return WSP_ERR_HTTP_MALFORMED;
     if (fields_malformed(&req->headers)) return WSP_ERR_HTTP_MALFORMED;
     wsp_upgrade_fields f;
     wsp_upgrade_scan(&req->headers, &f);

@@ -22,7 +22,7 @@ static const status_entry status_table[] = {
     {WSP_ERR_CLOSED, 0, 0, "WSP_ERR_CLOSED: connection closed"},
     {WSP_ERR_UNSUPPORTED, 0, 0, "WSP_ERR_UNSUPPORTED: feature not built into this library"},
     {WSP_ERR_NOT_FOUND, 0, 0, "WSP_ERR_NOT_FOUND: no such item, or no more items"},
-    {WSP_ERR_HTTP_MALFORMED, 0, 400, "WSP_ERR_HTTP_MALFORMED: malformed HTTP message, or an extended CONNECT without :scheme, :path or :authority"},
+    {WSP_ERR_HTTP_MALFORMED, 0, 400, "WSP_ERR_HTTP_MALFORMED: malformed HTTP message, or malformed extended CONNECT"},
     {WSP_ERR_HTTP_METHOD, 0, 405, "WSP_ERR_HTTP_METHOD: method is not the upgrade's (GET, or CONNECT over HTTP/2)"},
     {WSP_ERR_HTTP_VERSION, 0, 400, "WSP_ERR_HTTP_VERSION: HTTP version below 1.1"},
     {WSP_ERR_HTTP_HOST, 0, 400, "WSP_ERR_HTTP_HOST: Host header missing or repeated"},

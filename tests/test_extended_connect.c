@@ -64,6 +64,15 @@ static void make_request(h2req *r)
     add_header(r, "sec-websocket-version", "13");
 }
 
+/* The regular fields in raw form instead of the array. */
+static void use_raw(h2req *r, const char *raw)
+{
+    r->req.headers.array = NULL;
+    r->req.headers.count = 0;
+    r->req.headers.raw = raw;
+    r->req.headers.raw_len = strlen(raw);
+}
+
 static int validate(const h2req *r, const wsp_origin_policy *policy)
 {
     wsp_connect_info info;
@@ -155,11 +164,7 @@ static void test_validate_connection_specific(void **state)
     assert_int_equal(validate(&r, NULL), WSP_OK);
     /* The raw form is checked the same way. */
     make_request(&r);
-    static const char raw[] = "sec-websocket-version: 13\r\nupgrade: websocket\r\n";
-    r.req.headers.array = NULL;
-    r.req.headers.count = 0;
-    r.req.headers.raw = raw;
-    r.req.headers.raw_len = sizeof raw - 1;
+    use_raw(&r, "sec-websocket-version: 13\r\nupgrade: websocket\r\n");
     assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_MALFORMED);
 }
 
@@ -220,11 +225,40 @@ static void test_validate_required_pseudo_headers(void **state)
             assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_MALFORMED);
         }
     }
-    /* The scheme is not restricted to https. */
+    /* RFC 8441 5: https for wss, http for ws; schemes are case-insensitive. */
     h2req r;
+    static const char *const good_schemes[] = {"http", "https", "HTTPS", "Http"};
+    for (size_t i = 0; i < sizeof good_schemes / sizeof good_schemes[0]; i++) {
+        make_request(&r);
+        set_field(&r.req.scheme, &r.req.scheme_len, good_schemes[i]);
+        assert_int_equal(validate(&r, NULL), WSP_OK);
+    }
+    static const char *const bad_schemes[] = {"x", "ws", "wss", "ftp", "https ", "http:",
+                                              "httpss"};
+    for (size_t i = 0; i < sizeof bad_schemes / sizeof bad_schemes[0]; i++) {
+        make_request(&r);
+        set_field(&r.req.scheme, &r.req.scheme_len, bad_schemes[i]);
+        assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_MALFORMED);
+    }
+    /* The length is honoured: "httpsx" cut to 5 bytes is https. */
     make_request(&r);
-    set_field(&r.req.scheme, &r.req.scheme_len, "http");
+    r.req.scheme = "httpsx";
+    r.req.scheme_len = 5;
     assert_int_equal(validate(&r, NULL), WSP_OK);
+    /* RFC 9113 8.3.1: an http(s) :path is absolute, the asterisk form being
+     * OPTIONS only. */
+    static const char *const good_paths[] = {"/", "//x", "/?q", "/chat?x=1#f"};
+    for (size_t i = 0; i < sizeof good_paths / sizeof good_paths[0]; i++) {
+        make_request(&r);
+        set_field(&r.req.path, &r.req.path_len, good_paths[i]);
+        assert_int_equal(validate(&r, NULL), WSP_OK);
+    }
+    static const char *const bad_paths[] = {"chat", "*", "?x=1", " /", "https://a/"};
+    for (size_t i = 0; i < sizeof bad_paths / sizeof bad_paths[0]; i++) {
+        make_request(&r);
+        set_field(&r.req.path, &r.req.path_len, bad_paths[i]);
+        assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_MALFORMED);
+    }
     assert_int_equal(wsp_status_http_code(WSP_ERR_HTTP_MALFORMED), 400);
 }
 
@@ -275,11 +309,7 @@ static void test_validate_version(void **state)
     assert_int_equal(validate(&r, NULL), WSP_OK);
     /* The raw header form works too. */
     make_request(&r);
-    static const char raw[] = "Sec-WebSocket-Version: 13\r\nOrigin: https://a.example\r\n";
-    r.req.headers.array = NULL;
-    r.req.headers.count = 0;
-    r.req.headers.raw = raw;
-    r.req.headers.raw_len = sizeof raw - 1;
+    use_raw(&r, "Sec-WebSocket-Version: 13\r\nOrigin: https://a.example\r\n");
     wsp_connect_info info;
     assert_int_equal(wsp_connect_validate(&r.req, NULL, &info), WSP_OK);
     assert_str_n(info.origin, info.origin_len, "https://a.example");
@@ -925,7 +955,9 @@ static void test_accept_random(void **state)
     (void)state;
     static const char *const methods[] = {"CONNECT", "GET", "connect", NULL};
     static const char *const protocols[] = {"websocket", "WebSocket", "h2c", "", NULL};
-    static const char *const fields[] = {"x", "", NULL};
+    static const char *const schemes[] = {"https", "HTTP", "x", "", NULL};
+    static const char *const authorities[] = {"x", "", NULL};
+    static const char *const paths[] = {"/", "x", "", NULL};
     static const char *const versions[] = {"13", "8", "13, 13", NULL};
     static const char *const origins[] = {"https://example.com", "https://evil.example",
                                           "null", NULL};
@@ -938,7 +970,8 @@ static void test_accept_random(void **state)
         r.req.headers.array = r.fields;
 #define PICK(arr) arr[wsp_test_rng_below(&rng, sizeof arr / sizeof arr[0])]
         const char *method = PICK(methods), *protocol = PICK(protocols);
-        const char *scheme = PICK(fields), *authority = PICK(fields), *path = PICK(fields);
+        const char *scheme = PICK(schemes), *authority = PICK(authorities);
+        const char *path = PICK(paths);
         const char *version = PICK(versions), *origin = PICK(origins);
         int repeat_version = wsp_test_rng_below(&rng, 8) == 0;
 #undef PICK
@@ -957,7 +990,8 @@ static void test_accept_random(void **state)
         else if (!protocol || (strcmp(protocol, "websocket") != 0 &&
                                strcmp(protocol, "WebSocket") != 0))
             want = WSP_ERR_HTTP_UPGRADE;
-        else if (!scheme || !*scheme || !authority || !*authority || !path || !*path)
+        else if (!scheme || (strcmp(scheme, "https") != 0 && strcmp(scheme, "HTTP") != 0) ||
+                 !authority || !*authority || !path || *path != '/')
             want = WSP_ERR_HTTP_MALFORMED;
         else if (!version || strcmp(version, "13") != 0 || repeat_version)
             want = WSP_ERR_HTTP_WS_VERSION;
