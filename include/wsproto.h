@@ -462,7 +462,15 @@ struct wsp_conn;
 /** Pseudo-header fields and regular header fields of an extended CONNECT
  * request as an HTTP/2 or HTTP/3 stack parsed them. Pointers are the
  * caller's; nothing is copied, and none is read after the call returns. A
- * field the request lacks is NULL with length 0. */
+ * field the request lacks is NULL with length 0.
+ *
+ * The stack must already have enforced RFC 9113 8.2 and 8.3 on the header
+ * block (RFC 9114 4.2 and 4.3 for HTTP/3): field names in lowercase, no
+ * leading or trailing whitespace in values, each pseudo-header at most
+ * once and before every regular field. nghttp2 does so by default; the
+ * library does not check those again. It does refuse a regular field
+ * whose name starts with ':' (WSP_ERR_HTTP_MALFORMED), since putting each
+ * field in its place is the caller's step. */
 typedef struct wsp_connect_request {
     const char *method;     /**< :method; must be "CONNECT" (case-sensitive) */
     size_t method_len;      /**< bytes in method */
@@ -506,7 +514,9 @@ typedef struct wsp_connect_info {
  * field: connection, upgrade, keep-alive, proxy-connection,
  * transfer-encoding, or a te other than "trailers" (else
  * WSP_ERR_HTTP_MALFORMED, 400: RFC 8441 5 says connection and upgrade
- * MUST NOT be sent, RFC 9113 8.2.2 makes any of them malformed); exactly
+ * MUST NOT be sent, RFC 9113 8.2.2 makes any of them malformed) and no
+ * regular field named like a pseudo-header, ":..." (else
+ * WSP_ERR_HTTP_MALFORMED, RFC 9113 8.3); exactly
  * one sec-websocket-version field whose value is exactly "13" (else
  * WSP_ERR_HTTP_WS_VERSION, 426); at most one origin field, and
  * origin_policy (may be NULL: every origin passes) allows it (else

@@ -39,12 +39,19 @@ static int connection_specific(const wsp_header *h)
            !wsp_ascii_ieq(h->value, h->value_len, "trailers");
 }
 
+/* The other rules of RFC 9113 8.2 and 8.3 (lowercase names, values without
+ * surrounding whitespace, each pseudo-header once and first) are the
+ * HTTP/2 stack's, which sees the header block as sent. A pseudo-header
+ * among the regular fields is checked again here because only the caller
+ * decided where each field went. */
 static int fields_malformed(const wsp_headers *headers)
 {
     size_t pos = 0;
     wsp_header h;
-    while (wsp_headers_next(headers, &pos, &h) == WSP_OK)
+    while (wsp_headers_next(headers, &pos, &h) == WSP_OK) {
+        if (h.name_len && h.name[0] == ':') return 1;
         if (connection_specific(&h)) return 1;
+    }
     return 0;
 }
 

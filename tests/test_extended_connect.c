@@ -168,6 +168,25 @@ static void test_validate_connection_specific(void **state)
     assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_MALFORMED);
 }
 
+/* A pseudo-header among the regular fields is malformed (RFC 9113 8.3):
+ * the stack should have refused it, and the library does not let one
+ * that slipped through stand in for a real field. */
+static void test_validate_pseudo_header_in_fields(void **state)
+{
+    (void)state;
+    static const char *const names[] = {":protocol", ":path", ":", ":x-custom"};
+    h2req r;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        make_request(&r);
+        add_header(&r, names[i], "websocket");
+        assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_MALFORMED);
+    }
+    /* A colon later in the name is not a pseudo-header. */
+    make_request(&r);
+    add_header(&r, "x-a:b", "1");
+    assert_int_equal(validate(&r, NULL), WSP_OK);
+}
+
 static void test_validate_method(void **state)
 {
     (void)state;
@@ -1015,6 +1034,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_validate_minimal),
         cmocka_unit_test(test_validate_connection_specific),
+        cmocka_unit_test(test_validate_pseudo_header_in_fields),
         cmocka_unit_test(test_validate_method),
         cmocka_unit_test(test_validate_protocol),
         cmocka_unit_test(test_validate_required_pseudo_headers),
