@@ -518,14 +518,17 @@ typedef struct wsp_connect_info {
  * regular field named like a pseudo-header, ":..." (else
  * WSP_ERR_HTTP_MALFORMED, RFC 9113 8.3); exactly
  * one sec-websocket-version field whose value is exactly "13" (else
- * WSP_ERR_HTTP_WS_VERSION, 426); at most one origin field, and
+ * WSP_ERR_HTTP_WS_VERSION: answer it 400 with sec-websocket-version: 13,
+ * not the 426 wsp_status_http_code() gives for HTTP/1.1, because RFC 9110
+ * 15.5.22 requires a 426 to carry Upgrade and RFC 9113 8.2.2 forbids
+ * Upgrade in HTTP/2); at most one origin field, and
  * origin_policy (may be NULL: every origin passes) allows it (else
  * WSP_ERR_HTTP_ORIGIN, 403). sec-websocket-key is neither required nor
  * looked at: RFC 8441 5 replaces the key and accept exchange with the
  * stream itself.
  * Returns WSP_OK with *info filled, the first failing WSP_ERR_HTTP_*
  * status (*info then zeroed; wsp_status_http_code() gives the :status to
- * answer), or WSP_ERR_INVALID_ARG (req or info NULL, or a field NULL with
+ * answer, except 400 for WSP_ERR_HTTP_WS_VERSION as said above), or WSP_ERR_INVALID_ARG (req or info NULL, or a field NULL with
  * a non-zero length). */
 WSP_API int wsp_connect_validate(const wsp_connect_request *req,
                                  const wsp_origin_policy *origin_policy,
@@ -542,15 +545,16 @@ WSP_API int wsp_connect_validate(const wsp_connect_request *req,
  * HTTP/3 stack to send on the stream. */
 typedef struct wsp_connect_response {
     /** The :status to send: 200 on success (RFC 8441 5), else the error's
-     * 4xx (wsp_status_http_code()); 0 when the call failed without an
+     * 4xx (wsp_status_http_code(), but 400 for WSP_ERR_HTTP_WS_VERSION:
+     * see wsp_connect_validate()); 0 when the call failed without an
      * answer. */
     int status;
     /** Fields to send after :status, names in lowercase (RFC 9113 8.2.1).
      * On success: sec-websocket-protocol and sec-websocket-extensions when
      * chosen, their values NUL-terminated in the caller's buf. On a
-     * validation failure: sec-websocket-version: 13 with 426 (RFC 6455
-     * 4.4), allow: CONNECT with 405 (RFC 9110 15.5.6), both static
-     * strings. Names are static strings. */
+     * validation failure: sec-websocket-version: 13 with the 400 of
+     * WSP_ERR_HTTP_WS_VERSION (RFC 6455 4.4), allow: CONNECT with 405
+     * (RFC 9110 15.5.6), both static strings. Names are static strings. */
     wsp_header headers[3];
     size_t header_count; /**< entries of headers in use */
 } wsp_connect_response;
@@ -578,7 +582,9 @@ typedef struct wsp_connect_response {
  * after the call; the values in *resp stay valid while buf does.
  *
  * Returns WSP_OK; a WSP_ERR_HTTP_* validation status, with *resp filled
- * with the error's :status and its required field, and the connection
+ * with the error's :status and its required field (WSP_ERR_HTTP_WS_VERSION
+ * is answered 400, not HTTP/1.1's 426: a 426 must carry Upgrade, which
+ * HTTP/2 forbids, RFC 9110 15.5.22 and RFC 9113 8.2.2), and the connection
  * CLOSED (the one failing status with output: send that response with
  * END_STREAM); or, with *resp zeroed, the connection's state unchanged and
  * nothing in buf to rely on: WSP_ERR_BUFFER_TOO_SMALL,

@@ -109,7 +109,13 @@ static void add_field(wsp_connect_response *resp, const char *name, const char *
 static void answer_error(wsp_connect_response *resp, int status)
 {
     resp->status = wsp_status_http_code(status);
-    if (status == WSP_ERR_HTTP_WS_VERSION) add_field(resp, "sec-websocket-version", "13", 2);
+    if (status == WSP_ERR_HTTP_WS_VERSION) {
+        /* RFC 9110 15.5.22: a 426 MUST carry Upgrade, which RFC 9113 8.2.2
+         * forbids in HTTP/2; a 400 naming the version still tells the
+         * client what to retry with (RFC 6455 4.4). */
+        resp->status = 400;
+        add_field(resp, "sec-websocket-version", "13", 2);
+    }
     if (status == WSP_ERR_HTTP_METHOD) add_field(resp, "allow", "CONNECT", 7);
 }
 
