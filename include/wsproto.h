@@ -101,9 +101,10 @@ enum wsp_status {
                                           RFC 8441) */
     WSP_ERR_HTTP_VERSION = -102,     /**< 400: HTTP version below 1.1 (client: of the 101) */
     WSP_ERR_HTTP_HOST = -103,        /**< 400: Host missing or repeated */
-    WSP_ERR_HTTP_UPGRADE = -104,     /**< 400: the requested protocol is not
-                                          websocket (Upgrade header, or
-                                          :protocol) */
+    WSP_ERR_HTTP_UPGRADE = -104,     /**< 400: not a WebSocket request: no
+                                          Upgrade header naming websocket,
+                                          or an extended CONNECT without
+                                          :protocol */
     WSP_ERR_HTTP_CONNECTION = -105,  /**< 400: Connection lacks "upgrade" */
     WSP_ERR_HTTP_KEY = -106,         /**< 400: Sec-WebSocket-Key bad/missing */
     WSP_ERR_HTTP_WS_VERSION = -107,  /**< 426: Sec-WebSocket-Version is not 13 */
@@ -113,6 +114,10 @@ enum wsp_status {
     WSP_ERR_HTTP_SUBPROTOCOL = -111, /**< client: subprotocol not offered */
     WSP_ERR_HTTP_EXTENSION = -112,   /**< client: extension not offered */
     WSP_ERR_HTTP_ORIGIN = -113,      /**< 403: Origin not allowed */
+    WSP_ERR_HTTP_PROTOCOL_UNSUPPORTED = -114, /**< 501: an extended CONNECT
+                                          for a :protocol other than
+                                          websocket (RFC 8441 4, RFC 9220
+                                          3) */
 
     WSP_ERR_PROTO_RSV = -200,              /**< 1002: RSV bit not negotiated */
     WSP_ERR_PROTO_OPCODE = -201,           /**< 1002: reserved opcode */
@@ -141,7 +146,9 @@ WSP_API const char *wsp_strerror(int status);
 WSP_API uint16_t wsp_status_close_code(int status);
 
 /** The HTTP status a server answers for a handshake error status (400, 403,
- * 405, 426, 431), or 0 if the status is not a server handshake error. */
+ * 405, 426, 431, 501), or 0 if the status is not a server handshake error.
+ * The 426 is HTTP/1.1's: over HTTP/2 an extended CONNECT answers
+ * WSP_ERR_HTTP_WS_VERSION with 400 (see wsp_connect_validate()). */
 WSP_API int wsp_status_http_code(int status);
 
 /** Version of the library linked at run time (see wsp_version()). */
@@ -506,7 +513,9 @@ typedef struct wsp_connect_info {
 
 /** Validates an extended CONNECT request (RFC 8441 4 and 5), in this
  * order: :method is CONNECT (else WSP_ERR_HTTP_METHOD, 405); :protocol is
- * websocket (else WSP_ERR_HTTP_UPGRADE, 400); :scheme, :path and
+ * present and non-empty (else WSP_ERR_HTTP_UPGRADE, 400: not a WebSocket
+ * request) and websocket in any case (else
+ * WSP_ERR_HTTP_PROTOCOL_UNSUPPORTED, 501: RFC 8441 4, RFC 9220 3); :scheme, :path and
  * :authority are present and non-empty, :scheme is "http" or "https" in
  * any case (RFC 8441 5) and :path starts with "/" (RFC 9113 8.3.1) (else
  * WSP_ERR_HTTP_MALFORMED, 400: RFC 9113 8.3 calls such a request
@@ -545,7 +554,7 @@ WSP_API int wsp_connect_validate(const wsp_connect_request *req,
  * HTTP/3 stack to send on the stream. */
 typedef struct wsp_connect_response {
     /** The :status to send: 200 on success (RFC 8441 5), else the error's
-     * 4xx (wsp_status_http_code(), but 400 for WSP_ERR_HTTP_WS_VERSION:
+     * status (wsp_status_http_code(), but 400 for WSP_ERR_HTTP_WS_VERSION:
      * see wsp_connect_validate()); 0 when the call failed without an
      * answer. */
     int status;

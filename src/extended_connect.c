@@ -68,10 +68,13 @@ int wsp_connect_validate(const wsp_connect_request *req,
         !field_ok(req->path, req->path_len))
         return WSP_ERR_INVALID_ARG;
     /* Methods are case-sensitive (RFC 9110 9.1); the protocol is compared
-     * as the Upgrade token it replaces. */
+     * as the Upgrade token it replaces. Without :protocol it is no
+     * WebSocket request at all; with another one it asks for something
+     * this server does not implement (RFC 8441 4, RFC 9220 3: 501). */
     if (!field_is(req->method, req->method_len, "CONNECT")) return WSP_ERR_HTTP_METHOD;
-    if (!req->protocol || !wsp_ascii_ieq(req->protocol, req->protocol_len, "websocket"))
-        return WSP_ERR_HTTP_UPGRADE;
+    if (!req->protocol_len) return WSP_ERR_HTTP_UPGRADE;
+    if (!wsp_ascii_ieq(req->protocol, req->protocol_len, "websocket"))
+        return WSP_ERR_HTTP_PROTOCOL_UNSUPPORTED;
     /* RFC 8441 4: :scheme and :path are required with :protocol; RFC 9113
      * 8.3 calls a request without them, or with them empty, malformed. */
     if (!req->scheme_len || !req->path_len || !req->authority_len)

@@ -218,15 +218,23 @@ static void test_validate_protocol(void **state)
         set_field(&r.req.protocol, &r.req.protocol_len, good[i]);
         assert_int_equal(validate(&r, NULL), WSP_OK);
     }
-    static const char *const bad[] = {"websockets", "websock", "h2c", "websocket ", ""};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    /* Another protocol over the extended CONNECT is one this server does
+     * not implement (RFC 8441 4, RFC 9220 3): 501. */
+    static const char *const other[] = {"webtransport", "websockets", "websock", "h2c",
+                                        "websocket ", "connect-udp"};
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
         make_request(&r);
-        set_field(&r.req.protocol, &r.req.protocol_len, bad[i]);
-        assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_UPGRADE);
+        set_field(&r.req.protocol, &r.req.protocol_len, other[i]);
+        assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_PROTOCOL_UNSUPPORTED);
     }
-    /* A plain CONNECT (a tunnel) has no :protocol at all. */
+    assert_int_equal(wsp_status_http_code(WSP_ERR_HTTP_PROTOCOL_UNSUPPORTED), 501);
+    /* A plain CONNECT (a tunnel) has no :protocol at all, or an empty one:
+     * not a WebSocket request. */
     make_request(&r);
     set_field(&r.req.protocol, &r.req.protocol_len, NULL);
+    assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_UPGRADE);
+    make_request(&r);
+    set_field(&r.req.protocol, &r.req.protocol_len, "");
     assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_UPGRADE);
 }
 
@@ -778,7 +786,10 @@ static void test_accept_validation_failures(void **state)
     set_field(&r.req.method, &r.req.method_len, "GET");
     expect_failure(&r, NULL, WSP_ERR_HTTP_METHOD, 405, "allow", "CONNECT");
     make_request(&r);
-    set_field(&r.req.protocol, &r.req.protocol_len, "chat");
+    set_field(&r.req.protocol, &r.req.protocol_len, "webtransport");
+    expect_failure(&r, NULL, WSP_ERR_HTTP_PROTOCOL_UNSUPPORTED, 501, NULL, NULL);
+    make_request(&r);
+    set_field(&r.req.protocol, &r.req.protocol_len, NULL);
     expect_failure(&r, NULL, WSP_ERR_HTTP_UPGRADE, 400, NULL, NULL);
     make_request(&r);
     set_field(&r.req.path, &r.req.path_len, "");
@@ -1008,9 +1019,10 @@ static void test_accept_random(void **state)
         int want = WSP_OK;
         if (!method || strcmp(method, "CONNECT") != 0)
             want = WSP_ERR_HTTP_METHOD;
-        else if (!protocol || (strcmp(protocol, "websocket") != 0 &&
-                               strcmp(protocol, "WebSocket") != 0))
+        else if (!protocol || !*protocol)
             want = WSP_ERR_HTTP_UPGRADE;
+        else if (strcmp(protocol, "websocket") != 0 && strcmp(protocol, "WebSocket") != 0)
+            want = WSP_ERR_HTTP_PROTOCOL_UNSUPPORTED;
         else if (!scheme || (strcmp(scheme, "https") != 0 && strcmp(scheme, "HTTP") != 0) ||
                  !authority || !*authority || !path || *path != '/')
             want = WSP_ERR_HTTP_MALFORMED;
