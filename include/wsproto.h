@@ -594,8 +594,9 @@ typedef struct wsp_connect_response {
  * with the error's :status and its required field (WSP_ERR_HTTP_WS_VERSION
  * is answered 400, not HTTP/1.1's 426: a 426 must carry Upgrade, which
  * HTTP/2 forbids, RFC 9110 15.5.22 and RFC 9113 8.2.2), and the connection
- * CLOSED (the one failing status with output: send that response with
- * END_STREAM); or, with *resp zeroed, the connection's state unchanged and
+ * CLOSED with that status as its sticky error (wsp_conn_error() reports
+ * it, wsp_conn_recv() returns it, wsp_conn_flush() owes nothing) (the one
+ * failing status with output: send that response with END_STREAM); or, with *resp zeroed, the connection's state unchanged and
  * nothing in buf to rely on: WSP_ERR_BUFFER_TOO_SMALL,
  * WSP_ERR_STATE (a client, a connection past its handshake, or one that
  * was fed HTTP/1.1 bytes), WSP_ERR_INVALID_ARG (conn, req or resp NULL,
@@ -889,8 +890,10 @@ WSP_API int wsp_conn_reject(wsp_conn *conn, int http_status, uint8_t *out,
  * application (headers as an array in req->headers), and on success writes
  * the 101 response with opts and opens the connection. On a validation
  * error returns its WSP_ERR_HTTP_* status and writes the matching HTTP
- * error response instead (the connection is then CLOSED); that is the one
- * failing status with output, and *out_len then counts it. Other failures
+ * error response instead (the connection is then CLOSED, with that status
+ * as its sticky error: wsp_conn_error() reports it and wsp_conn_recv()
+ * returns it, and no second response is owed to wsp_conn_flush()); that is
+ * the one failing status with output, and *out_len then counts it. Other failures
  * (WSP_ERR_BUFFER_TOO_SMALL, WSP_ERR_STATE, WSP_ERR_INVALID_ARG,
  * WSP_ERR_NOMEM) write nothing and set *out_len to 0. */
 WSP_API int wsp_conn_accept_request(wsp_conn *conn, const wsp_request *req,

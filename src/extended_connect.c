@@ -165,7 +165,7 @@ int wsp_conn_accept_connect(wsp_conn *c, const wsp_connect_request *req,
     if (valid == WSP_ERR_INVALID_ARG) return valid;
     if (valid != WSP_OK) {
         answer_error(resp, valid);
-        c->rs = RS_CLOSED;
+        wsp_conn_refused(c, valid);
         return valid;
     }
 

@@ -354,6 +354,10 @@ struct wsp_conn {
 WSP_INTERNAL int wsp_conn_server_deflate(wsp_conn *c, const wsp_deflate_params *agreed);
 /* Drops the handshake state: what arrives from now on is frames. */
 WSP_INTERNAL void wsp_conn_open(wsp_conn *c);
+/* A server whose request was refused with an answer already handed out:
+ * CLOSED, with status (a WSP_ERR_HTTP_*) as its sticky error for
+ * wsp_conn_error(), and no HTTP response owed. */
+WSP_INTERNAL void wsp_conn_refused(wsp_conn *c, int status);
 
 /* Frames flow: the handshake is over and nothing ended the connection. */
 static inline int wsp_conn_in_frames(const wsp_conn *c)

@@ -764,13 +764,25 @@ static void expect_failure(const h2req *r, const wsp_origin_policy *policy, int 
         assert_int_equal(resp.header_count, 0);
     }
     assert_int_equal(wsp_conn_state(c), WSP_STATE_CLOSED);
+    /* The refusal is the connection's sticky error, with no close code:
+     * no frame was ever exchanged. */
+    wsp_error_info err;
+    assert_int_equal(wsp_conn_error(c, &err), WSP_OK);
+    assert_int_equal(err.status, want);
+    assert_int_equal(err.close_code, 0);
+    assert_string_equal(err.reason, wsp_status_reason(want));
     /* Nothing more is read, and there is nothing to flush: the answer is
      * the caller's to send in HTTP/2. */
     uint8_t in[16];
     size_t n = wsp_test_frame(in, sizeof in, 0x81, KEY, "x", 1), consumed = 0;
     wsp_event ev;
-    assert_int_equal(wsp_conn_recv(c, in, n, &consumed, &ev), WSP_ERR_CLOSED);
+    assert_int_equal(wsp_conn_recv(c, in, n, &consumed, &ev), want);
+    assert_int_equal(consumed, n);
     assert_int_equal(wsp_conn_pending_size(c), 0);
+    uint8_t out[64];
+    assert_int_equal(wsp_conn_flush(c, out, sizeof out, &n), WSP_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(wsp_conn_should_close_transport(c), 1);
     /* Not a second time. */
     assert_int_equal(wsp_conn_accept_connect(c, &r->req, NULL, buf, sizeof buf, &resp),
                      WSP_ERR_STATE);
