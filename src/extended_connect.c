@@ -130,11 +130,6 @@ typedef struct answer_values {
     const char *app_extensions;        /* NULL or empty: none */
 } answer_values;
 
-static int has_extensions(const answer_values *v)
-{
-    return v->deflate || (v->app_extensions && v->app_extensions[0]);
-}
-
 static int write_values(wsp_writer *w, const void *ctx)
 {
     const answer_values *v = ctx;
@@ -144,7 +139,7 @@ static int write_values(wsp_writer *w, const void *ctx)
         wsp_write(w, v->subprotocol, n);
         wsp_write(w, "", 1);
     }
-    if (!has_extensions(v)) return WSP_OK;
+    if (!wsp_extensions_answered(v->deflate, v->app_extensions)) return WSP_OK;
     int rc = wsp_write_extensions_value(w, v->deflate, v->app_extensions);
     wsp_write(w, "", 1);
     return rc;
@@ -196,7 +191,7 @@ int wsp_conn_accept_connect(wsp_conn *c, const wsp_connect_request *req,
         add_field(resp, "sec-websocket-protocol", buf, n);
         at = n + 1;
     }
-    if (has_extensions(&v))
+    if (wsp_extensions_answered(v.deflate, v.app_extensions))
         add_field(resp, "sec-websocket-extensions", buf + at, len - at - 1);
     return WSP_OK;
 }

@@ -149,6 +149,9 @@ WSP_INTERNAL int wsp_is_safe_value(const char *s, size_t n);
  * (app holds CR, LF or NUL). */
 WSP_INTERNAL int wsp_write_extensions_value(wsp_writer *w, const wsp_deflate_params *deflate,
                                             const char *app);
+/* Whether a server's answer carries Sec-WebSocket-Extensions at all: the
+ * library's deflate answer, or a non-empty value of the application's. */
+WSP_INTERNAL int wsp_extensions_answered(const wsp_deflate_params *deflate, const char *app);
 
 WSP_INTERNAL void wsp_handshake_init(wsp_handshake *hs, const wsp_config *cfg);
 /* Server: a request parsed by anyone. Validates it, remembers what accept
