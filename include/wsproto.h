@@ -674,8 +674,10 @@ WSP_API int wsp_entropy_pooled(uint8_t *buf, size_t len, void *pool);
 
 /** Connection options. A zero-filled struct is valid: role server, all limits
  * at their defaults, automatic pongs and close replies on. The config is
- * copied at init; pointers inside it (allocator, entropy user data, origin
- * list) must stay valid for the connection's lifetime. */
+ * copied at init; pointers inside it (allocator, entropy user data,
+ * deflate, the origin_policy struct itself and its origin list) must stay
+ * valid for the connection's lifetime: the connection keeps the pointers,
+ * not copies. */
 typedef struct wsp_config {
     wsp_role role;              /**< server (0) or client */
     uint32_t max_header_bytes;  /**< HTTP head bytes, > limit: 431 */
