@@ -600,7 +600,8 @@ typedef struct wsp_connect_response {
  * nothing in buf to rely on: WSP_ERR_BUFFER_TOO_SMALL,
  * WSP_ERR_STATE (a client, a connection past its handshake, or one that
  * was fed HTTP/1.1 bytes), WSP_ERR_INVALID_ARG (conn, req or resp NULL,
- * buf NULL with buf_cap non-zero, a subprotocol that is not a token, an
+ * a req field NULL with a non-zero length, buf NULL with buf_cap non-zero,
+ * a subprotocol that is not a token, an
  * extensions value holding CR, LF or NUL), WSP_ERR_NOMEM (compression
  * state could not be allocated). */
 WSP_API int wsp_conn_accept_connect(struct wsp_conn *conn,
