@@ -543,11 +543,15 @@ WSP_API int wsp_connect_validate(const wsp_connect_request *req,
                                  const wsp_origin_policy *origin_policy,
                                  wsp_connect_info *info);
 
-/** Bytes of buf the library's own part of a success answer may take: the
- * longest permessage-deflate answer and the NUL after each value. A buf of
- * WSP_CONNECT_RESPONSE_MAX bytes plus strlen(opts->subprotocol) plus
- * strlen(opts->extensions) always suffices; the exact need is the length
- * of each value the answer carries, plus one NUL each. */
+/** Most bytes of wsp_conn_accept_connect()'s buf that are not the caller's
+ * own strings: the longest permessage-deflate answer (128), the ", "
+ * between it and opts->extensions, and a NUL after each of the two values.
+ * It is not a bound on buf: the subprotocol and the application's
+ * extensions are copied there too, so a buf_cap of
+ *   WSP_CONNECT_RESPONSE_MAX + strlen(opts->subprotocol)
+ *                            + strlen(opts->extensions)
+ * (a NULL string counting 0) always suffices. The exact need is the
+ * length of each value the answer carries, plus one NUL each. */
 #define WSP_CONNECT_RESPONSE_MAX 132u
 
 /** The answer to an extended CONNECT, as fields for the caller's HTTP/2 or
