@@ -92,16 +92,19 @@ enum wsp_status {
                                         end of a list, no acceptable offer */
 
     WSP_ERR_HTTP_MALFORMED = -100,   /**< 400: not parseable as HTTP/1.1, or
-                                          an extended CONNECT lacks :scheme,
-                                          :path or :authority */
+                                          a malformed extended CONNECT (a
+                                          bad or missing :scheme, :path or
+                                          :authority, a connection-specific
+                                          field) */
     WSP_ERR_HTTP_METHOD = -101,      /**< 405: method is not the upgrade's
                                           (GET for HTTP/1.1, CONNECT for
                                           RFC 8441) */
     WSP_ERR_HTTP_VERSION = -102,     /**< 400: HTTP version below 1.1 (client: of the 101) */
     WSP_ERR_HTTP_HOST = -103,        /**< 400: Host missing or repeated */
-    WSP_ERR_HTTP_UPGRADE = -104,     /**< 400: the requested protocol is not
-                                          websocket (Upgrade header, or
-                                          :protocol) */
+    WSP_ERR_HTTP_UPGRADE = -104,     /**< 400: not a WebSocket request: no
+                                          Upgrade header naming websocket,
+                                          or an extended CONNECT without
+                                          :protocol */
     WSP_ERR_HTTP_CONNECTION = -105,  /**< 400: Connection lacks "upgrade" */
     WSP_ERR_HTTP_KEY = -106,         /**< 400: Sec-WebSocket-Key bad/missing */
     WSP_ERR_HTTP_WS_VERSION = -107,  /**< 426: Sec-WebSocket-Version is not 13 */
@@ -111,6 +114,10 @@ enum wsp_status {
     WSP_ERR_HTTP_SUBPROTOCOL = -111, /**< client: subprotocol not offered */
     WSP_ERR_HTTP_EXTENSION = -112,   /**< client: extension not offered */
     WSP_ERR_HTTP_ORIGIN = -113,      /**< 403: Origin not allowed */
+    WSP_ERR_HTTP_PROTOCOL_UNSUPPORTED = -114, /**< 501: an extended CONNECT
+                                          for a :protocol other than
+                                          websocket (RFC 8441 4, RFC 9220
+                                          3) */
 
     WSP_ERR_PROTO_RSV = -200,              /**< 1002: RSV bit not negotiated */
     WSP_ERR_PROTO_OPCODE = -201,           /**< 1002: reserved opcode */
@@ -139,7 +146,9 @@ WSP_API const char *wsp_strerror(int status);
 WSP_API uint16_t wsp_status_close_code(int status);
 
 /** The HTTP status a server answers for a handshake error status (400, 403,
- * 405, 426, 431), or 0 if the status is not a server handshake error. */
+ * 405, 426, 431, 501), or 0 if the status is not a server handshake error.
+ * The 426 is HTTP/1.1's: over HTTP/2 an extended CONNECT answers
+ * WSP_ERR_HTTP_WS_VERSION with 400 (see wsp_connect_validate()). */
 WSP_API int wsp_status_http_code(int status);
 
 /** Version of the library linked at run time (see wsp_version()). */
@@ -473,18 +482,27 @@ struct wsp_conn;
 /** Pseudo-header fields and regular header fields of an extended CONNECT
  * request as an HTTP/2 or HTTP/3 stack parsed them. Pointers are the
  * caller's; nothing is copied, and none is read after the call returns. A
- * field the request lacks is NULL with length 0. */
+ * field the request lacks is NULL with length 0.
+ *
+ * The stack must already have enforced RFC 9113 8.2 and 8.3 on the header
+ * block (RFC 9114 4.2 and 4.3 for HTTP/3): field names in lowercase, no
+ * leading or trailing whitespace in values, each pseudo-header at most
+ * once and before every regular field. nghttp2 does so by default; the
+ * library does not check those again. It does refuse a regular field
+ * whose name starts with ':' (WSP_ERR_HTTP_MALFORMED), since putting each
+ * field in its place is the caller's step. */
 typedef struct wsp_connect_request {
     const char *method;     /**< :method; must be "CONNECT" (case-sensitive) */
     size_t method_len;      /**< bytes in method */
     const char *protocol;   /**< :protocol; must be "websocket" (any case,
                                  as the HTTP/1.1 Upgrade token) */
     size_t protocol_len;    /**< bytes in protocol */
-    const char *scheme;     /**< :scheme; required and non-empty */
+    const char *scheme;     /**< :scheme; "https" (wss) or "http" (ws), any
+                                 case */
     size_t scheme_len;      /**< bytes in scheme */
     const char *authority;  /**< :authority; required and non-empty */
     size_t authority_len;   /**< bytes in authority */
-    const char *path;       /**< :path; required and non-empty */
+    const char *path;       /**< :path; required, starts with "/" */
     size_t path_len;        /**< bytes in path */
     /** The regular fields (names in lowercase, as HTTP/2 sends them; the
      * library matches them in any case), usually in array form. */
@@ -508,42 +526,61 @@ typedef struct wsp_connect_info {
 
 /** Validates an extended CONNECT request (RFC 8441 4 and 5), in this
  * order: :method is CONNECT (else WSP_ERR_HTTP_METHOD, 405); :protocol is
- * websocket (else WSP_ERR_HTTP_UPGRADE, 400); :scheme, :path and
- * :authority are present and non-empty (else WSP_ERR_HTTP_MALFORMED, 400:
- * RFC 9113 8.3 calls such a request malformed); exactly one
- * sec-websocket-version field whose value is exactly "13" (else
- * WSP_ERR_HTTP_WS_VERSION, 426); at most one origin field, and
+ * present and non-empty (else WSP_ERR_HTTP_UPGRADE, 400: not a WebSocket
+ * request) and websocket in any case (else
+ * WSP_ERR_HTTP_PROTOCOL_UNSUPPORTED, 501: RFC 8441 4, RFC 9220 3); :scheme, :path and
+ * :authority are present and non-empty, :scheme is "http" or "https" in
+ * any case (RFC 8441 5) and :path starts with "/" (RFC 9113 8.3.1) (else
+ * WSP_ERR_HTTP_MALFORMED, 400: RFC 9113 8.3 calls such a request
+ * malformed); no connection-specific
+ * field: connection, upgrade, keep-alive, proxy-connection,
+ * transfer-encoding, or a te other than "trailers" (else
+ * WSP_ERR_HTTP_MALFORMED, 400: RFC 8441 5 says connection and upgrade
+ * MUST NOT be sent, RFC 9113 8.2.2 makes any of them malformed) and no
+ * regular field named like a pseudo-header, ":..." (else
+ * WSP_ERR_HTTP_MALFORMED, RFC 9113 8.3); exactly
+ * one sec-websocket-version field whose value is exactly "13" (else
+ * WSP_ERR_HTTP_WS_VERSION: answer it 400 with sec-websocket-version: 13,
+ * not the 426 wsp_status_http_code() gives for HTTP/1.1, because RFC 9110
+ * 15.5.22 requires a 426 to carry Upgrade and RFC 9113 8.2.2 forbids
+ * Upgrade in HTTP/2); at most one origin field, and
  * origin_policy (may be NULL: every origin passes) allows it (else
- * WSP_ERR_HTTP_ORIGIN, 403). sec-websocket-key, upgrade and connection
- * are neither required nor looked at: RFC 8441 5 does not use them.
+ * WSP_ERR_HTTP_ORIGIN, 403). sec-websocket-key is neither required nor
+ * looked at: RFC 8441 5 replaces the key and accept exchange with the
+ * stream itself.
  * Returns WSP_OK with *info filled, the first failing WSP_ERR_HTTP_*
  * status (*info then zeroed; wsp_status_http_code() gives the :status to
- * answer), or WSP_ERR_INVALID_ARG (req or info NULL, or a field NULL with
+ * answer, except 400 for WSP_ERR_HTTP_WS_VERSION as said above), or WSP_ERR_INVALID_ARG (req or info NULL, or a field NULL with
  * a non-zero length). */
 WSP_API int wsp_connect_validate(const wsp_connect_request *req,
                                  const wsp_origin_policy *origin_policy,
                                  wsp_connect_info *info);
 
-/** Bytes of buf the library's own part of a success answer may take: the
- * longest permessage-deflate answer and the NUL after each value. A buf of
- * WSP_CONNECT_RESPONSE_MAX bytes plus strlen(opts->subprotocol) plus
- * strlen(opts->extensions) always suffices; the exact need is the length
- * of each value the answer carries, plus one NUL each. */
+/** Most bytes of wsp_conn_accept_connect()'s buf that are not the caller's
+ * own strings: the longest permessage-deflate answer (128), the ", "
+ * between it and opts->extensions, and a NUL after each of the two values.
+ * It is not a bound on buf: the subprotocol and the application's
+ * extensions are copied there too, so a buf_cap of
+ *   WSP_CONNECT_RESPONSE_MAX + strlen(opts->subprotocol)
+ *                            + strlen(opts->extensions)
+ * (a NULL string counting 0) always suffices. The exact need is the
+ * length of each value the answer carries, plus one NUL each. */
 #define WSP_CONNECT_RESPONSE_MAX 132u
 
 /** The answer to an extended CONNECT, as fields for the caller's HTTP/2 or
  * HTTP/3 stack to send on the stream. */
 typedef struct wsp_connect_response {
     /** The :status to send: 200 on success (RFC 8441 5), else the error's
-     * 4xx (wsp_status_http_code()); 0 when the call failed without an
+     * status (wsp_status_http_code(), but 400 for WSP_ERR_HTTP_WS_VERSION:
+     * see wsp_connect_validate()); 0 when the call failed without an
      * answer. */
     int status;
     /** Fields to send after :status, names in lowercase (RFC 9113 8.2.1).
      * On success: sec-websocket-protocol and sec-websocket-extensions when
      * chosen, their values NUL-terminated in the caller's buf. On a
-     * validation failure: sec-websocket-version: 13 with 426 (RFC 6455
-     * 4.4), allow: CONNECT with 405 (RFC 9110 15.5.6), both static
-     * strings. Names are static strings. */
+     * validation failure: sec-websocket-version: 13 with the 400 of
+     * WSP_ERR_HTTP_WS_VERSION (RFC 6455 4.4), allow: CONNECT with 405
+     * (RFC 9110 15.5.6), both static strings. Names are static strings. */
     wsp_header headers[3];
     size_t header_count; /**< entries of headers in use */
 } wsp_connect_response;
@@ -571,13 +608,17 @@ typedef struct wsp_connect_response {
  * after the call; the values in *resp stay valid while buf does.
  *
  * Returns WSP_OK; a WSP_ERR_HTTP_* validation status, with *resp filled
- * with the error's :status and its required field, and the connection
- * CLOSED (the one failing status with output: send that response with
- * END_STREAM); or, with *resp zeroed, the connection's state unchanged and
+ * with the error's :status and its required field (WSP_ERR_HTTP_WS_VERSION
+ * is answered 400, not HTTP/1.1's 426: a 426 must carry Upgrade, which
+ * HTTP/2 forbids, RFC 9110 15.5.22 and RFC 9113 8.2.2), and the connection
+ * CLOSED with that status as its sticky error (wsp_conn_error() reports
+ * it, wsp_conn_recv() returns it, wsp_conn_flush() owes nothing) (the one
+ * failing status with output: send that response with END_STREAM); or, with *resp zeroed, the connection's state unchanged and
  * nothing in buf to rely on: WSP_ERR_BUFFER_TOO_SMALL,
  * WSP_ERR_STATE (a client, a connection past its handshake, or one that
  * was fed HTTP/1.1 bytes), WSP_ERR_INVALID_ARG (conn, req or resp NULL,
- * buf NULL with buf_cap non-zero, a subprotocol that is not a token, an
+ * a req field NULL with a non-zero length, buf NULL with buf_cap non-zero,
+ * a subprotocol that is not a token, an
  * extensions value holding CR, LF or NUL), WSP_ERR_NOMEM (compression
  * state could not be allocated). */
 WSP_API int wsp_conn_accept_connect(struct wsp_conn *conn,
@@ -651,8 +692,10 @@ WSP_API int wsp_entropy_pooled(uint8_t *buf, size_t len, void *pool);
 
 /** Connection options. A zero-filled struct is valid: role server, all limits
  * at their defaults, automatic pongs and close replies on. The config is
- * copied at init; pointers inside it (allocator, entropy user data, origin
- * list) must stay valid for the connection's lifetime. */
+ * copied at init; pointers inside it (allocator, entropy user data,
+ * deflate, the origin_policy struct itself and its origin list) must stay
+ * valid for the connection's lifetime: the connection keeps the pointers,
+ * not copies. */
 typedef struct wsp_config {
     wsp_role role;              /**< server (0) or client */
     uint32_t max_header_bytes;  /**< HTTP head bytes, > limit: 431 */
@@ -867,8 +910,10 @@ WSP_API int wsp_conn_reject(wsp_conn *conn, int http_status, uint8_t *out,
  * application (headers as an array in req->headers), and on success writes
  * the 101 response with opts and opens the connection. On a validation
  * error returns its WSP_ERR_HTTP_* status and writes the matching HTTP
- * error response instead (the connection is then CLOSED); that is the one
- * failing status with output, and *out_len then counts it. Other failures
+ * error response instead (the connection is then CLOSED, with that status
+ * as its sticky error: wsp_conn_error() reports it and wsp_conn_recv()
+ * returns it, and no second response is owed to wsp_conn_flush()); that is
+ * the one failing status with output, and *out_len then counts it. Other failures
  * (WSP_ERR_BUFFER_TOO_SMALL, WSP_ERR_STATE, WSP_ERR_INVALID_ARG,
  * WSP_ERR_NOMEM) write nothing and set *out_len to 0. */
 WSP_API int wsp_conn_accept_request(wsp_conn *conn, const wsp_request *req,

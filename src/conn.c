@@ -160,6 +160,15 @@ void wsp_conn_open(wsp_conn *c)
     c->rs = RS_FRAME_HEADER;
 }
 
+void wsp_conn_refused(wsp_conn *c, int status)
+{
+    c->error = (int16_t)status;
+    c->error_code = 0;
+    c->error_offset = c->offset;
+    c->http_owed = 0;
+    c->rs = RS_CLOSED;
+}
+
 int wsp_conn_server_deflate(wsp_conn *c, const wsp_deflate_params *agreed)
 {
     return wsp_deflate_create(c->allocator, c->u.hs.deflate_cfg, agreed, WSP_ROLE_SERVER,
@@ -612,7 +621,9 @@ int wsp_conn_accept_request(wsp_conn *c, const wsp_request *req,
     int valid = wsp_handshake_take_request(&c->u.hs, req, &info);
     if (valid != WSP_OK) {
         int rc = reject_with(c, wsp_status_http_code(valid), out, out_cap, out_len);
-        return rc == WSP_OK ? valid : rc;
+        if (rc != WSP_OK) return rc;
+        wsp_conn_refused(c, valid);
+        return valid;
     }
     /* From here on it is the same as a request that came through recv. */
     c->rs = RS_AWAIT_ANSWER;

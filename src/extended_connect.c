@@ -25,6 +25,36 @@ static int field_is(const char *s, size_t n, const char *lit)
     return s && n == strlen(lit) && memcmp(s, lit, n) == 0;
 }
 
+/* RFC 9113 8.2.2: HTTP/2 carries no connection-specific fields, and a
+ * request with one is malformed; RFC 8441 5 names Connection and Upgrade
+ * in particular, so an HTTP/1.1 upgrade's fields cannot ride along. */
+static int connection_specific(const wsp_header *h)
+{
+    static const char *const names[] = {"connection", "upgrade", "keep-alive",
+                                        "proxy-connection", "transfer-encoding"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (wsp_ascii_ieq(h->name, h->name_len, names[i])) return 1;
+    /* te is the one allowed, and only to say trailers are accepted. */
+    return wsp_ascii_ieq(h->name, h->name_len, "te") &&
+           !wsp_ascii_ieq(h->value, h->value_len, "trailers");
+}
+
+/* The other rules of RFC 9113 8.2 and 8.3 (lowercase names, values without
+ * surrounding whitespace, each pseudo-header once and first) are the
+ * HTTP/2 stack's, which sees the header block as sent. A pseudo-header
+ * among the regular fields is checked again here because only the caller
+ * decided where each field went. */
+static int fields_malformed(const wsp_headers *headers)
+{
+    size_t pos = 0;
+    wsp_header h;
+    while (wsp_headers_next(headers, &pos, &h) == WSP_OK) {
+        if (h.name_len && h.name[0] == ':') return 1;
+        if (connection_specific(&h)) return 1;
+    }
+    return 0;
+}
+
 int wsp_connect_validate(const wsp_connect_request *req,
                          const wsp_origin_policy *origin_policy,
                          wsp_connect_info *info)
@@ -38,14 +68,24 @@ int wsp_connect_validate(const wsp_connect_request *req,
         !field_ok(req->path, req->path_len))
         return WSP_ERR_INVALID_ARG;
     /* Methods are case-sensitive (RFC 9110 9.1); the protocol is compared
-     * as the Upgrade token it replaces. */
+     * as the Upgrade token it replaces. Without :protocol it is no
+     * WebSocket request at all; with another one it asks for something
+     * this server does not implement (RFC 8441 4, RFC 9220 3: 501). */
     if (!field_is(req->method, req->method_len, "CONNECT")) return WSP_ERR_HTTP_METHOD;
-    if (!req->protocol || !wsp_ascii_ieq(req->protocol, req->protocol_len, "websocket"))
-        return WSP_ERR_HTTP_UPGRADE;
+    if (!req->protocol_len) return WSP_ERR_HTTP_UPGRADE;
+    if (!wsp_ascii_ieq(req->protocol, req->protocol_len, "websocket"))
+        return WSP_ERR_HTTP_PROTOCOL_UNSUPPORTED;
     /* RFC 8441 4: :scheme and :path are required with :protocol; RFC 9113
      * 8.3 calls a request without them, or with them empty, malformed. */
     if (!req->scheme_len || !req->path_len || !req->authority_len)
         return WSP_ERR_HTTP_MALFORMED;
+    /* RFC 8441 5: https for wss, http for ws (schemes are case-insensitive,
+     * RFC 3986 3.1); RFC 9113 8.3.1: an http(s) :path starts with "/". */
+    if (!wsp_ascii_ieq(req->scheme, req->scheme_len, "https") &&
+        !wsp_ascii_ieq(req->scheme, req->scheme_len, "http"))
+        return WSP_ERR_HTTP_MALFORMED;
+    if (req->path[0] != '/') return WSP_ERR_HTTP_MALFORMED;
+    if (fields_malformed(&req->headers)) return WSP_ERR_HTTP_MALFORMED;
     wsp_upgrade_fields f;
     wsp_upgrade_scan(&req->headers, &f);
     int rc = wsp_upgrade_check_version_origin(&f, origin_policy);
@@ -72,7 +112,13 @@ static void add_field(wsp_connect_response *resp, const char *name, const char *
 static void answer_error(wsp_connect_response *resp, int status)
 {
     resp->status = wsp_status_http_code(status);
-    if (status == WSP_ERR_HTTP_WS_VERSION) add_field(resp, "sec-websocket-version", "13", 2);
+    if (status == WSP_ERR_HTTP_WS_VERSION) {
+        /* RFC 9110 15.5.22: a 426 MUST carry Upgrade, which RFC 9113 8.2.2
+         * forbids in HTTP/2; a 400 naming the version still tells the
+         * client what to retry with (RFC 6455 4.4). */
+        resp->status = 400;
+        add_field(resp, "sec-websocket-version", "13", 2);
+    }
     if (status == WSP_ERR_HTTP_METHOD) add_field(resp, "allow", "CONNECT", 7);
 }
 
@@ -84,11 +130,6 @@ typedef struct answer_values {
     const char *app_extensions;        /* NULL or empty: none */
 } answer_values;
 
-static int has_extensions(const answer_values *v)
-{
-    return v->deflate || (v->app_extensions && v->app_extensions[0]);
-}
-
 static int write_values(wsp_writer *w, const void *ctx)
 {
     const answer_values *v = ctx;
@@ -98,7 +139,7 @@ static int write_values(wsp_writer *w, const void *ctx)
         wsp_write(w, v->subprotocol, n);
         wsp_write(w, "", 1);
     }
-    if (!has_extensions(v)) return WSP_OK;
+    if (!wsp_extensions_answered(v->deflate, v->app_extensions)) return WSP_OK;
     int rc = wsp_write_extensions_value(w, v->deflate, v->app_extensions);
     wsp_write(w, "", 1);
     return rc;
@@ -119,7 +160,7 @@ int wsp_conn_accept_connect(wsp_conn *c, const wsp_connect_request *req,
     if (valid == WSP_ERR_INVALID_ARG) return valid;
     if (valid != WSP_OK) {
         answer_error(resp, valid);
-        c->rs = RS_CLOSED;
+        wsp_conn_refused(c, valid);
         return valid;
     }
 
@@ -150,7 +191,7 @@ int wsp_conn_accept_connect(wsp_conn *c, const wsp_connect_request *req,
         add_field(resp, "sec-websocket-protocol", buf, n);
         at = n + 1;
     }
-    if (has_extensions(&v))
+    if (wsp_extensions_answered(v.deflate, v.app_extensions))
         add_field(resp, "sec-websocket-extensions", buf + at, len - at - 1);
     return WSP_OK;
 }

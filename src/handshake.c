@@ -353,6 +353,11 @@ typedef struct response_ctx {
     const wsp_deflate_params *deflate; /* NULL: not answered */
 } response_ctx;
 
+int wsp_extensions_answered(const wsp_deflate_params *deflate, const char *app)
+{
+    return deflate || (app && app[0]);
+}
+
 int wsp_write_extensions_value(wsp_writer *w, const wsp_deflate_params *deflate,
                                const char *app)
 {
@@ -370,7 +375,7 @@ int wsp_write_extensions_value(wsp_writer *w, const wsp_deflate_params *deflate,
 static int write_extensions(wsp_writer *w, const wsp_deflate_params *deflate,
                             const char *app)
 {
-    if (!deflate && !(app && app[0])) return WSP_OK;
+    if (!wsp_extensions_answered(deflate, app)) return WSP_OK;
     wsp_write_str(w, "Sec-WebSocket-Extensions: ");
     int rc = wsp_write_extensions_value(w, deflate, app);
     wsp_write(w, "\r\n", 2);

@@ -149,6 +149,9 @@ WSP_INTERNAL int wsp_is_safe_value(const char *s, size_t n);
  * (app holds CR, LF or NUL). */
 WSP_INTERNAL int wsp_write_extensions_value(wsp_writer *w, const wsp_deflate_params *deflate,
                                             const char *app);
+/* Whether a server's answer carries Sec-WebSocket-Extensions at all: the
+ * library's deflate answer, or a non-empty value of the application's. */
+WSP_INTERNAL int wsp_extensions_answered(const wsp_deflate_params *deflate, const char *app);
 
 WSP_INTERNAL void wsp_handshake_init(wsp_handshake *hs, const wsp_config *cfg);
 /* Server: a request parsed by anyone. Validates it, remembers what accept
@@ -354,6 +357,10 @@ struct wsp_conn {
 WSP_INTERNAL int wsp_conn_server_deflate(wsp_conn *c, const wsp_deflate_params *agreed);
 /* Drops the handshake state: what arrives from now on is frames. */
 WSP_INTERNAL void wsp_conn_open(wsp_conn *c);
+/* A server whose request was refused with an answer already handed out:
+ * CLOSED, with status (a WSP_ERR_HTTP_*) as its sticky error for
+ * wsp_conn_error(), and no HTTP response owed. */
+WSP_INTERNAL void wsp_conn_refused(wsp_conn *c, int status);
 
 /* Frames flow: the handshake is over and nothing ended the connection. */
 static inline int wsp_conn_in_frames(const wsp_conn *c)

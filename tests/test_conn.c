@@ -2477,6 +2477,24 @@ static void test_conn_accept_request_paths(void **state)
     assert_true(n > 30);
     assert_memory_equal(out, "HTTP/1.1 426 Upgrade Required\r\n", 31);
     assert_int_equal(wsp_conn_state(c), WSP_STATE_CLOSED);
+    /* The refusal is the connection's sticky error, as a head refused
+     * through recv would be; its response was written once and is not
+     * owed again. */
+    wsp_error_info err;
+    assert_int_equal(wsp_conn_error(c, &err), WSP_OK);
+    assert_int_equal(err.status, WSP_ERR_HTTP_WS_VERSION);
+    assert_int_equal(err.close_code, 0);
+    assert_string_equal(err.reason, wsp_status_reason(WSP_ERR_HTTP_WS_VERSION));
+    assert_int_equal(wsp_conn_pending_size(c), 0);
+    assert_int_equal(wsp_conn_flush(c, out, sizeof out, &n), WSP_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(wsp_conn_should_close_transport(c), 1);
+    uint8_t more[] = "GET / HTTP/1.1\r\n";
+    size_t consumed = 0;
+    wsp_event ev;
+    assert_int_equal(wsp_conn_recv(c, more, sizeof more - 1, &consumed, &ev),
+                     WSP_ERR_HTTP_WS_VERSION);
+    assert_int_equal(consumed, sizeof more - 1);
     wsp_conn_free(c);
 
     if (!wsp_deflate_available()) return;
@@ -2501,7 +2519,7 @@ static void test_conn_accept_request_paths(void **state)
     assert_int_equal(wsp_conn_state(c), WSP_STATE_OPEN);
     assert_int_equal(wsp_conn_deflate_active(c), 1);
     wsp_response resp;
-    size_t consumed = 0;
+    consumed = 0;
     assert_int_equal(wsp_http_parse_response((const char *)out, n, 0, 0, &resp,
                                              &consumed), WSP_OK);
     const char *v = NULL;

@@ -64,6 +64,15 @@ static void make_request(h2req *r)
     add_header(r, "sec-websocket-version", "13");
 }
 
+/* The regular fields in raw form instead of the array. */
+static void use_raw(h2req *r, const char *raw)
+{
+    r->req.headers.array = NULL;
+    r->req.headers.count = 0;
+    r->req.headers.raw = raw;
+    r->req.headers.raw_len = strlen(raw);
+}
+
 static int validate(const h2req *r, const wsp_origin_policy *policy)
 {
     wsp_connect_info info;
@@ -95,9 +104,8 @@ static void test_validate_minimal(void **state)
     assert_ptr_equal(info.headers.array, r.fields);
     assert_int_equal(info.headers.count, 1);
 
-    /* The HTTP/1.1 fields RFC 8441 5 does without change nothing. */
+    /* The key RFC 8441 5 does without is not looked at. */
     add_header(&r, "sec-websocket-key", "not even base64");
-    add_header(&r, "connection", "close");
     assert_int_equal(validate(&r, NULL), WSP_OK);
 
     /* Offers are found through the copied headers. */
@@ -111,6 +119,72 @@ static void test_validate_minimal(void **state)
     assert_int_equal(wsp_upgrade_next_subprotocol(&info.headers, &pos, &list_pos, &item, &n),
                      WSP_OK);
     assert_str_n(item, n, "superchat");
+}
+
+/* RFC 8441 5 forbids Connection and Upgrade in the CONNECT; RFC 9113 8.2.2
+ * makes every connection-specific field, and a te other than "trailers",
+ * a malformed request. */
+static void test_validate_connection_specific(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"connection",        "upgrade",
+                                        "keep-alive",        "proxy-connection",
+                                        "transfer-encoding", "Connection"};
+    static const char *const values[] = {"upgrade", "websocket", "timeout=5", "close",
+                                         "chunked", "close"};
+    h2req r;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        make_request(&r);
+        add_header(&r, names[i], values[i]);
+        assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_MALFORMED);
+        /* Wherever it comes among the fields. */
+        make_request(&r);
+        r.fields[1] = r.fields[0];
+        r.req.headers.count = 2;
+        r.fields[0].name = names[i];
+        r.fields[0].name_len = strlen(names[i]);
+        r.fields[0].value = values[i];
+        r.fields[0].value_len = strlen(values[i]);
+        assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_MALFORMED);
+    }
+    static const char *const bad_te[] = {"gzip", "trailers, gzip", "", "trailer"};
+    for (size_t i = 0; i < sizeof bad_te / sizeof bad_te[0]; i++) {
+        make_request(&r);
+        add_header(&r, "te", bad_te[i]);
+        assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_MALFORMED);
+    }
+    make_request(&r);
+    add_header(&r, "te", "trailers");
+    assert_int_equal(validate(&r, NULL), WSP_OK);
+    /* Names that merely start like one are ordinary fields. */
+    make_request(&r);
+    add_header(&r, "connection-id", "1");
+    add_header(&r, "upgrade-insecure-requests", "1");
+    add_header(&r, "tex", "gzip");
+    assert_int_equal(validate(&r, NULL), WSP_OK);
+    /* The raw form is checked the same way. */
+    make_request(&r);
+    use_raw(&r, "sec-websocket-version: 13\r\nupgrade: websocket\r\n");
+    assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_MALFORMED);
+}
+
+/* A pseudo-header among the regular fields is malformed (RFC 9113 8.3):
+ * the stack should have refused it, and the library does not let one
+ * that slipped through stand in for a real field. */
+static void test_validate_pseudo_header_in_fields(void **state)
+{
+    (void)state;
+    static const char *const names[] = {":protocol", ":path", ":", ":x-custom"};
+    h2req r;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        make_request(&r);
+        add_header(&r, names[i], "websocket");
+        assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_MALFORMED);
+    }
+    /* A colon later in the name is not a pseudo-header. */
+    make_request(&r);
+    add_header(&r, "x-a:b", "1");
+    assert_int_equal(validate(&r, NULL), WSP_OK);
 }
 
 static void test_validate_method(void **state)
@@ -144,15 +218,23 @@ static void test_validate_protocol(void **state)
         set_field(&r.req.protocol, &r.req.protocol_len, good[i]);
         assert_int_equal(validate(&r, NULL), WSP_OK);
     }
-    static const char *const bad[] = {"websockets", "websock", "h2c", "websocket ", ""};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    /* Another protocol over the extended CONNECT is one this server does
+     * not implement (RFC 8441 4, RFC 9220 3): 501. */
+    static const char *const other[] = {"webtransport", "websockets", "websock", "h2c",
+                                        "websocket ", "connect-udp"};
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
         make_request(&r);
-        set_field(&r.req.protocol, &r.req.protocol_len, bad[i]);
-        assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_UPGRADE);
+        set_field(&r.req.protocol, &r.req.protocol_len, other[i]);
+        assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_PROTOCOL_UNSUPPORTED);
     }
-    /* A plain CONNECT (a tunnel) has no :protocol at all. */
+    assert_int_equal(wsp_status_http_code(WSP_ERR_HTTP_PROTOCOL_UNSUPPORTED), 501);
+    /* A plain CONNECT (a tunnel) has no :protocol at all, or an empty one:
+     * not a WebSocket request. */
     make_request(&r);
     set_field(&r.req.protocol, &r.req.protocol_len, NULL);
+    assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_UPGRADE);
+    make_request(&r);
+    set_field(&r.req.protocol, &r.req.protocol_len, "");
     assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_UPGRADE);
 }
 
@@ -170,11 +252,40 @@ static void test_validate_required_pseudo_headers(void **state)
             assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_MALFORMED);
         }
     }
-    /* The scheme is not restricted to https. */
+    /* RFC 8441 5: https for wss, http for ws; schemes are case-insensitive. */
     h2req r;
+    static const char *const good_schemes[] = {"http", "https", "HTTPS", "Http"};
+    for (size_t i = 0; i < sizeof good_schemes / sizeof good_schemes[0]; i++) {
+        make_request(&r);
+        set_field(&r.req.scheme, &r.req.scheme_len, good_schemes[i]);
+        assert_int_equal(validate(&r, NULL), WSP_OK);
+    }
+    static const char *const bad_schemes[] = {"x", "ws", "wss", "ftp", "https ", "http:",
+                                              "httpss"};
+    for (size_t i = 0; i < sizeof bad_schemes / sizeof bad_schemes[0]; i++) {
+        make_request(&r);
+        set_field(&r.req.scheme, &r.req.scheme_len, bad_schemes[i]);
+        assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_MALFORMED);
+    }
+    /* The length is honoured: "httpsx" cut to 5 bytes is https. */
     make_request(&r);
-    set_field(&r.req.scheme, &r.req.scheme_len, "http");
+    r.req.scheme = "httpsx";
+    r.req.scheme_len = 5;
     assert_int_equal(validate(&r, NULL), WSP_OK);
+    /* RFC 9113 8.3.1: an http(s) :path is absolute, the asterisk form being
+     * OPTIONS only. */
+    static const char *const good_paths[] = {"/", "//x", "/?q", "/chat?x=1#f"};
+    for (size_t i = 0; i < sizeof good_paths / sizeof good_paths[0]; i++) {
+        make_request(&r);
+        set_field(&r.req.path, &r.req.path_len, good_paths[i]);
+        assert_int_equal(validate(&r, NULL), WSP_OK);
+    }
+    static const char *const bad_paths[] = {"chat", "*", "?x=1", " /", "https://a/"};
+    for (size_t i = 0; i < sizeof bad_paths / sizeof bad_paths[0]; i++) {
+        make_request(&r);
+        set_field(&r.req.path, &r.req.path_len, bad_paths[i]);
+        assert_int_equal(validate(&r, NULL), WSP_ERR_HTTP_MALFORMED);
+    }
     assert_int_equal(wsp_status_http_code(WSP_ERR_HTTP_MALFORMED), 400);
 }
 
@@ -225,11 +336,7 @@ static void test_validate_version(void **state)
     assert_int_equal(validate(&r, NULL), WSP_OK);
     /* The raw header form works too. */
     make_request(&r);
-    static const char raw[] = "Sec-WebSocket-Version: 13\r\nOrigin: https://a.example\r\n";
-    r.req.headers.array = NULL;
-    r.req.headers.count = 0;
-    r.req.headers.raw = raw;
-    r.req.headers.raw_len = sizeof raw - 1;
+    use_raw(&r, "Sec-WebSocket-Version: 13\r\nOrigin: https://a.example\r\n");
     wsp_connect_info info;
     assert_int_equal(wsp_connect_validate(&r.req, NULL, &info), WSP_OK);
     assert_str_n(info.origin, info.origin_len, "https://a.example");
@@ -649,7 +756,6 @@ static void expect_failure(const h2req *r, const wsp_origin_policy *policy, int 
     char buf[8];
     assert_int_equal(wsp_conn_accept_connect(c, &r->req, NULL, buf, sizeof buf, &resp), want);
     assert_int_equal(resp.status, want_status);
-    assert_int_equal(resp.status, wsp_status_http_code(want));
     if (field) {
         assert_int_equal(resp.header_count, 1);
         assert_str_n(resp.headers[0].name, resp.headers[0].name_len, field);
@@ -658,13 +764,25 @@ static void expect_failure(const h2req *r, const wsp_origin_policy *policy, int 
         assert_int_equal(resp.header_count, 0);
     }
     assert_int_equal(wsp_conn_state(c), WSP_STATE_CLOSED);
+    /* The refusal is the connection's sticky error, with no close code:
+     * no frame was ever exchanged. */
+    wsp_error_info err;
+    assert_int_equal(wsp_conn_error(c, &err), WSP_OK);
+    assert_int_equal(err.status, want);
+    assert_int_equal(err.close_code, 0);
+    assert_string_equal(err.reason, wsp_status_reason(want));
     /* Nothing more is read, and there is nothing to flush: the answer is
      * the caller's to send in HTTP/2. */
     uint8_t in[16];
     size_t n = wsp_test_frame(in, sizeof in, 0x81, KEY, "x", 1), consumed = 0;
     wsp_event ev;
-    assert_int_equal(wsp_conn_recv(c, in, n, &consumed, &ev), WSP_ERR_CLOSED);
+    assert_int_equal(wsp_conn_recv(c, in, n, &consumed, &ev), want);
+    assert_int_equal(consumed, n);
     assert_int_equal(wsp_conn_pending_size(c), 0);
+    uint8_t out[64];
+    assert_int_equal(wsp_conn_flush(c, out, sizeof out, &n), WSP_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(wsp_conn_should_close_transport(c), 1);
     /* Not a second time. */
     assert_int_equal(wsp_conn_accept_connect(c, &r->req, NULL, buf, sizeof buf, &resp),
                      WSP_ERR_STATE);
@@ -680,7 +798,10 @@ static void test_accept_validation_failures(void **state)
     set_field(&r.req.method, &r.req.method_len, "GET");
     expect_failure(&r, NULL, WSP_ERR_HTTP_METHOD, 405, "allow", "CONNECT");
     make_request(&r);
-    set_field(&r.req.protocol, &r.req.protocol_len, "chat");
+    set_field(&r.req.protocol, &r.req.protocol_len, "webtransport");
+    expect_failure(&r, NULL, WSP_ERR_HTTP_PROTOCOL_UNSUPPORTED, 501, NULL, NULL);
+    make_request(&r);
+    set_field(&r.req.protocol, &r.req.protocol_len, NULL);
     expect_failure(&r, NULL, WSP_ERR_HTTP_UPGRADE, 400, NULL, NULL);
     make_request(&r);
     set_field(&r.req.path, &r.req.path_len, "");
@@ -688,7 +809,10 @@ static void test_accept_validation_failures(void **state)
     make_request(&r);
     r.fields[0].value = "8";
     r.fields[0].value_len = 1;
-    expect_failure(&r, NULL, WSP_ERR_HTTP_WS_VERSION, 426, "sec-websocket-version", "13");
+    /* RFC 9110 15.5.22: a 426 must carry Upgrade, which RFC 9113 8.2.2
+     * forbids in HTTP/2; 400 still names the version the server speaks. */
+    expect_failure(&r, NULL, WSP_ERR_HTTP_WS_VERSION, 400, "sec-websocket-version", "13");
+    assert_int_equal(wsp_status_http_code(WSP_ERR_HTTP_WS_VERSION), 426);
     /* The connection's own origin policy is the one applied. */
     static const char *const allowed[] = {"https://example.com"};
     wsp_origin_policy policy = {1, allowed, 1, 0, 0};
@@ -875,7 +999,9 @@ static void test_accept_random(void **state)
     (void)state;
     static const char *const methods[] = {"CONNECT", "GET", "connect", NULL};
     static const char *const protocols[] = {"websocket", "WebSocket", "h2c", "", NULL};
-    static const char *const fields[] = {"x", "", NULL};
+    static const char *const schemes[] = {"https", "HTTP", "x", "", NULL};
+    static const char *const authorities[] = {"x", "", NULL};
+    static const char *const paths[] = {"/", "x", "", NULL};
     static const char *const versions[] = {"13", "8", "13, 13", NULL};
     static const char *const origins[] = {"https://example.com", "https://evil.example",
                                           "null", NULL};
@@ -888,7 +1014,8 @@ static void test_accept_random(void **state)
         r.req.headers.array = r.fields;
 #define PICK(arr) arr[wsp_test_rng_below(&rng, sizeof arr / sizeof arr[0])]
         const char *method = PICK(methods), *protocol = PICK(protocols);
-        const char *scheme = PICK(fields), *authority = PICK(fields), *path = PICK(fields);
+        const char *scheme = PICK(schemes), *authority = PICK(authorities);
+        const char *path = PICK(paths);
         const char *version = PICK(versions), *origin = PICK(origins);
         int repeat_version = wsp_test_rng_below(&rng, 8) == 0;
 #undef PICK
@@ -904,10 +1031,12 @@ static void test_accept_random(void **state)
         int want = WSP_OK;
         if (!method || strcmp(method, "CONNECT") != 0)
             want = WSP_ERR_HTTP_METHOD;
-        else if (!protocol || (strcmp(protocol, "websocket") != 0 &&
-                               strcmp(protocol, "WebSocket") != 0))
+        else if (!protocol || !*protocol)
             want = WSP_ERR_HTTP_UPGRADE;
-        else if (!scheme || !*scheme || !authority || !*authority || !path || !*path)
+        else if (strcmp(protocol, "websocket") != 0 && strcmp(protocol, "WebSocket") != 0)
+            want = WSP_ERR_HTTP_PROTOCOL_UNSUPPORTED;
+        else if (!scheme || (strcmp(scheme, "https") != 0 && strcmp(scheme, "HTTP") != 0) ||
+                 !authority || !*authority || !path || *path != '/')
             want = WSP_ERR_HTTP_MALFORMED;
         else if (!version || strcmp(version, "13") != 0 || repeat_version)
             want = WSP_ERR_HTTP_WS_VERSION;
@@ -920,7 +1049,10 @@ static void test_accept_random(void **state)
         int rc = wsp_conn_accept_connect(c, &r.req, NULL, NULL, 0, &resp);
         assert_int_equal(rc, want);
         assert_int_equal(validate(&r, &policy), want);
-        assert_int_equal(resp.status, want == WSP_OK ? 200 : wsp_status_http_code(want));
+        int want_status = want == WSP_OK                    ? 200
+                          : want == WSP_ERR_HTTP_WS_VERSION ? 400
+                                                            : wsp_status_http_code(want);
+        assert_int_equal(resp.status, want_status);
         assert_int_equal(wsp_conn_state(c), want == WSP_OK ? WSP_STATE_OPEN : WSP_STATE_CLOSED);
         wsp_conn_free(c);
     }
@@ -930,6 +1062,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_validate_minimal),
+        cmocka_unit_test(test_validate_connection_specific),
+        cmocka_unit_test(test_validate_pseudo_header_in_fields),
         cmocka_unit_test(test_validate_method),
         cmocka_unit_test(test_validate_protocol),
         cmocka_unit_test(test_validate_required_pseudo_headers),

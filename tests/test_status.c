@@ -44,6 +44,7 @@ static const status_row rows[] = {
     ROW(WSP_ERR_HTTP_SUBPROTOCOL, 0, 0),
     ROW(WSP_ERR_HTTP_EXTENSION, 0, 0),
     ROW(WSP_ERR_HTTP_ORIGIN, 0, 403),
+    ROW(WSP_ERR_HTTP_PROTOCOL_UNSUPPORTED, 0, 501),
     ROW(WSP_ERR_PROTO_RSV, 1002, 0),
     ROW(WSP_ERR_PROTO_OPCODE, 1002, 0),
     ROW(WSP_ERR_PROTO_MASK, 1002, 0),
@@ -85,7 +86,7 @@ static void test_strerror_names(void **state)
 static void test_strerror_unknown(void **state)
 {
     (void)state;
-    static const int unknown[] = {1, 42, -11, -99, -114, -150, -199, -214,
+    static const int unknown[] = {1, 42, -11, -99, -115, -150, -199, -214,
                                   -299, -300, -1000, 0x7FFFFFFF,
                                   -0x7FFFFFFF - 1};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {

@@ -177,10 +177,10 @@ int main(void)
     wsp_conn_free(conn);
 
     const wsp_header old_version[] = {{"sec-websocket-version", 21, "8", 1}};
-    bad_request(old_version, 1, "CONNECT", 426, "sec-websocket-version", "13");
+    bad_request(old_version, 1, "CONNECT", 400, "sec-websocket-version", "13");
     bad_request(fields, 3, "GET", 405, "allow", "CONNECT");
     printf("%s: 200 with chat; echo, pong and close 1000 over %u DATA payloads; "
-           "426 and 405 with their fields\n",
+           "400 and 405 with their fields\n",
            SAMPLE_NAME, payloads);
     return 0;
 }

@@ -136,27 +136,39 @@ def flow_control(port):
         client.close()
 
 
+def client_request(client, version, protocol):
+    """Sends an extended CONNECT and waits for its answer."""
+    sid = client.conn.get_next_available_stream_id()
+    ws = WsStream(client, sid, False)
+    client.streams[sid] = ws
+    client.conn.send_headers(sid, [
+        (":method", "CONNECT"), (":protocol", protocol),
+        (":scheme", "http"), (":path", "/"),
+        (":authority", client.authority()),
+        ("sec-websocket-version", version)])
+    client.pump_until(lambda: ws.status is not None, "an answer")
+    return ws
+
+
 def rejections(port):
     client = H2WsClient(port)
     try:
-        # A wrong sec-websocket-version: 426 with the version we speak.
-        sid = client.conn.get_next_available_stream_id()
-        ws = WsStream(client, sid, False)
-        client.streams[sid] = ws
-        client.conn.send_headers(sid, [
-            (":method", "CONNECT"), (":protocol", "websocket"),
-            (":scheme", "http"), (":path", "/"),
-            (":authority", client.authority()),
-            ("sec-websocket-version", "8")])
-        client.pump_until(lambda: ws.status is not None, "426")
-        check(ws.status == 426, "version 8 answered %r" % ws.status)
+        # A wrong sec-websocket-version: 400 with the version we speak
+        # (HTTP/1.1 answers 426, which would need an Upgrade field that
+        # HTTP/2 forbids).
+        ws = client_request(client, "8", "websocket")
+        check(ws.status == 400, "version 8 answered %r" % ws.status)
         check(ws.headers.get("sec-websocket-version") == "13",
-              "426 without sec-websocket-version: 13: %r" % ws.headers)
+              "400 without sec-websocket-version: 13: %r" % ws.headers)
+        # Another protocol over extended CONNECT: 501 (RFC 9220 3).
+        ws = client_request(client, "13", "webtransport")
+        check(ws.status == 501, ":protocol webtransport answered %r" % ws.status)
         # The connection still serves WebSockets afterwards.
         ok = client.open_ws("/after")
         client.echo(ok, OP_TEXT, b"still here")
         client.close_ws(ok, 1000)
-        log("rejection: 426 for version 8, connection still usable")
+        log("rejection: 400 for version 8, 501 for webtransport, "
+            "connection still usable")
     finally:
         client.close()
 
