@@ -133,7 +133,8 @@ int wsp_conn_send(wsp_conn *c, wsp_opcode opcode, const uint8_t *payload,
         /* One frame: nearly every message, worth a path of its own. */
         int masked = c->role == WSP_ROLE_CLIENT;
         size_t hlen = wsp_frame_header_size(len, masked);
-        if (out_cap < hlen || out_cap - hlen < len) return WSP_ERR_BUFFER_TOO_SMALL;
+        if (len > SIZE_MAX - hlen) return WSP_ERR_LIMIT;
+        if (out_cap < hlen + len) return WSP_ERR_BUFFER_TOO_SMALL;
         uint8_t key[4] = {0, 0, 0, 0};
         if (draw_key(c, key) != WSP_OK) return WSP_ERR_ENTROPY;
         size_t w = put_frame(c, !(flags & WSP_SEND_MORE), wire, payload, len, key, out);
