@@ -12,6 +12,10 @@
 # BUILD_DIR holds examples/ and tests/bench/ built with WSPROTO_BUILD_BENCH.
 # Everything runs on 127.0.0.1; each run is bounded by its message count
 # and ws_load's --timeout.
+#
+# SERVER_CPUS and LOAD_CPUS (taskset lists, e.g. SERVER_CPUS=0 LOAD_CPUS=1)
+# pin both servers alike, and every load generator alike, so that on a small
+# machine the generator does not take the server's core from it.
 set -euo pipefail
 
 B="$1"
@@ -27,10 +31,14 @@ cleanup() {
 }
 trap cleanup EXIT
 HZ=$(getconf CLK_TCK)
+SPIN=() LPIN=()
+[ -n "${SERVER_CPUS:-}" ] && SPIN=(taskset -c "$SERVER_CPUS")
+[ -n "${LOAD_CPUS:-}" ] && LPIN=(taskset -c "$LOAD_CPUS")
 
 start_server() { # name command... ; sets PORT and LASTPID
   local name="$1"; shift
-  "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  # taskset execs the server, so $! is the server's PID.
+  "${SPIN[@]}" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
   LASTPID=$!
   PIDS+=("$LASTPID")
   for _ in $(seq 1 50); do
@@ -54,7 +62,7 @@ run() {
   local pid="$1"; shift
   local t0 t1 out
   t0=$(ticks "$pid")
-  if ! out=$( { TIMEFORMAT='%U %S'; time "$@" 2>"$WORK/load.err"; } 2>"$WORK/time"); then
+  if ! out=$( { TIMEFORMAT='%U %S'; time "${LPIN[@]}" "$@" 2>"$WORK/load.err"; } 2>"$WORK/time"); then
     echo "load failed: $*" >&2; cat "$WORK/load.err" >&2; exit 1
   fi
   t1=$(ticks "$pid")
@@ -101,4 +109,4 @@ for s in "${SCEN[@]}"; do
     printf "| %s | %d | %d | %d | %.2f | %.2f | %.2f / %.2f | %.2f | %s |\n", l, ws, raw, tl, ws / best, wsc, rawc, tlc, (bc > 0 ? wsc / bc : 0), g }'
 done
 echo
-echo "rounds: $ROUNDS; load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "rounds: $ROUNDS; servers on CPUs ${SERVER_CPUS:-any}, load generators on ${LOAD_CPUS:-any}; load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
