@@ -75,8 +75,12 @@
 #include <openssl/ssl.h>
 #endif
 
-/* One read() takes at most this much. */
-#define READ_SIZE (256u * 1024u)
+/* One read() takes at most this much: 256 KiB of payload and room for the
+ * frame headers around it. A batch of whole messages of a power-of-two size
+ * (4 x 64 KiB, a quarter of 1 MiB) arrives with up to 14 header bytes per
+ * frame; a buffer of exactly 256 KiB left those few bytes for a second
+ * read and a second sendmsg, which doubled both per message. */
+#define READ_SIZE (256u * 1024u + 4096u)
 /* Room in front of the read for the bytes a connection kept back: at most
  * the HTTP head limit during the handshake, WSP_MIN_RECV_BUFFER after. */
 #define MAX_KEPT WSP_DEFAULT_MAX_HEADER_BYTES
