@@ -7,11 +7,11 @@
  *                   [--max-seconds N]
  *
  * epoll: single-threaded, non-blocking, level-triggered, built the same way
- * as examples/epoll_echo_server.c (one shared read buffer of 256 KiB of payload, one read
- * and one write per readiness, unsent bytes kept per connection and reading
- * paused until they are written), so the two differ only by the WebSocket
- * work. threads: one thread per connection with blocking read/write, like
- * examples/echo_server.c.
+ * as examples/epoll_echo_server.c (one shared read buffer of 256 KiB of
+ * payload, one read and one write per readiness, unsent bytes kept per
+ * connection and reading paused until they are written), so the two
+ * differ only by the WebSocket work. threads: one thread per connection
+ * with blocking read/write, like examples/echo_server.c.
  *
  * Prints "tcp_echo_server listening on HOST:PORT" once listening; stops on
  * SIGINT/SIGTERM or after --max-seconds (default 600).
