@@ -75,14 +75,17 @@ run() {
 
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
-# label | -c -n -s -w (n chosen for runs of about a second or more)
+# label | -c -n -s -w. n is chosen so that each server spends at least
+# about 0.3 s of CPU per run on a quiet machine: CPU time comes in clock
+# ticks (10 ms), and fewer than 30 of them make the per-message figure
+# move by several percent from one tick.
 SCEN=(
-  "1 conn x 32 B x 1|-c 1 -n 20000 -s 32 -w 1"
-  "1 conn x 32 B x 64|-c 1 -n 300000 -s 32 -w 64"
-  "100 conns x 32 B x 16|-c 100 -n 3000 -s 32 -w 16"
-  "10 conns x 64 KiB x 1|-c 10 -n 1000 -s 65536 -w 1"
-  "10 conns x 64 KiB x 4|-c 10 -n 1500 -s 65536 -w 4"
-  "10 conns x 1 MiB x 1|-c 10 -n 60 -s 1048576 -w 1"
+  "1 conn x 32 B x 1|-c 1 -n 60000 -s 32 -w 1"
+  "1 conn x 32 B x 64|-c 1 -n 1500000 -s 32 -w 64"
+  "100 conns x 32 B x 16|-c 100 -n 15000 -s 32 -w 16"
+  "10 conns x 64 KiB x 1|-c 10 -n 4000 -s 65536 -w 1"
+  "10 conns x 64 KiB x 4|-c 10 -n 6000 -s 65536 -w 4"
+  "10 conns x 1 MiB x 1|-c 10 -n 200 -s 1048576 -w 1"
 )
 
 echo "| scenario | WS msg/s | ws_load --raw msg/s | tcp_load msg/s | WS / best TCP | WS server CPU us/msg | TCP server CPU us/msg (ws_load --raw / tcp_load) | CPU ratio | generator CPU us/msg: ws_load / ws_load --raw / tcp_load |"
