@@ -78,8 +78,12 @@
 #include <openssl/ssl.h>
 #endif
 
-/* One read() takes at most this much. */
-#define READ_SIZE (256u * 1024u)
+/* One read() takes at most this much: 256 KiB of payload and room for the
+ * frame headers around it. A batch of whole messages of a power-of-two size
+ * (4 x 64 KiB, a quarter of 1 MiB) arrives with up to 14 header bytes per
+ * frame; a buffer of exactly 256 KiB left those few bytes for a second
+ * read and a second sendmsg, which doubled both per message. */
+#define READ_SIZE (256u * 1024u + 4096u)
 /* Room in front of the read for the bytes a connection kept back: at most
  * the HTTP head limit during the handshake, WSP_MIN_RECV_BUFFER after. */
 #define MAX_KEPT WSP_DEFAULT_MAX_HEADER_BYTES
@@ -929,12 +933,19 @@ static int append_pending(loop *l, int fd, outq *q)
     return 0;
 }
 
-static int echo_piece(loop *l, int fd, const wsp_data_event *ev, outq *q)
+/* What echo_piece did with a piece of a message. */
+enum echo_result {
+    ECHO_QUEUED,   /* its frame is in q */
+    ECHO_NOT_OPEN, /* our close went out (drain, idle timeout): not echoed */
+    ECHO_FAILED    /* drop the connection */
+};
+
+static enum echo_result echo_piece(loop *l, int fd, const wsp_data_event *ev, outq *q)
 {
     wsp_conn *c = conn_of(fd);
     unsigned flags = (ev->flags & WSP_DATA_LAST) ? 0u : WSP_SEND_MORE;
     /* An empty middle piece carries nothing worth a frame of its own. */
-    if (ev->len == 0 && flags == WSP_SEND_MORE) return 0;
+    if (ev->len == 0 && flags == WSP_SEND_MORE) return ECHO_QUEUED;
     size_t n = 0;
     int rc;
     /* Without compression every piece lies in the read buffer, which stays
@@ -942,27 +953,39 @@ static int echo_piece(loop *l, int fd, const wsp_data_event *ev, outq *q)
      * inflate buffer, which the next wsp_conn_recv reuses, and a message
      * started compressed cannot go on uncompressed: so copy. */
     if (ev->len >= ZEROCOPY_MIN && !wsp_conn_deflate_active(c) && !tls_on()) {
-        if (ensure(l, fd, q, WSP_MAX_FRAME_HEADER, 2) != 0) return -1;
+        if (ensure(l, fd, q, WSP_MAX_FRAME_HEADER, 2) != 0) return ECHO_FAILED;
         rc = wsp_conn_send_zerocopy(c, ev->opcode, ev->payload, ev->len, flags,
                                     l->out + q->used, &n);
-        if (rc != WSP_OK) return -1;
+        if (rc == WSP_ERR_STATE) return ECHO_NOT_OPEN;
+        if (rc != WSP_OK) return ECHO_FAILED;
         q->used += n;
         outq_close_run(l, q);
         q->iov[q->n].iov_base = ev->payload;
         q->iov[q->n].iov_len = ev->len;
         q->n++;
         q->total += ev->len;
-        return 0;
+        return ECHO_QUEUED;
     }
-    size_t need = 0;
-    if (wsp_conn_send_bound(c, ev->len, &need) != WSP_OK ||
-        ensure(l, fd, q, need, 1) != 0)
-        return -1;
-    rc = wsp_conn_send(c, ev->opcode, ev->payload, ev->len,
-                       flags, l->out + q->used, l->out_cap - q->used, &n);
-    if (rc != WSP_OK) return -1;
+    /* Straight into the room left: a failed send writes nothing (and
+     * leaves a compressor as it was), so the bound is asked for only when
+     * the batch is full, which at small sizes saves a library call per
+     * message. */
+    rc = WSP_ERR_BUFFER_TOO_SMALL;
+    if (q->n + 2 < MAX_IOV)
+        rc = wsp_conn_send(c, ev->opcode, ev->payload, ev->len, flags,
+                           l->out + q->used, l->out_cap - q->used, &n);
+    if (rc == WSP_ERR_BUFFER_TOO_SMALL) {
+        size_t need = 0;
+        if (wsp_conn_send_bound(c, ev->len, &need) != WSP_OK ||
+            ensure(l, fd, q, need, 1) != 0)
+            return ECHO_FAILED;
+        rc = wsp_conn_send(c, ev->opcode, ev->payload, ev->len,
+                           flags, l->out + q->used, l->out_cap - q->used, &n);
+    }
+    if (rc == WSP_ERR_STATE) return ECHO_NOT_OPEN;
+    if (rc != WSP_OK) return ECHO_FAILED;
     q->used += n;
-    return 0;
+    return ECHO_QUEUED;
 }
 
 /* ------------------------------------------------------------------------
@@ -1021,6 +1044,7 @@ static void process(loop *l, int fd, uint8_t *data, size_t len)
     q.used = q.mark = q.total = 0;
     int drop = 0, stop = 0;
     unsigned pongs = 0;
+    enum echo_result echoed;
     /* Counted here and added once per read. */
     uint64_t msgs_in = 0, bytes_in = 0, msgs_out = 0, bytes_out = 0;
 
@@ -1085,8 +1109,9 @@ static void process(loop *l, int fd, uint8_t *data, size_t len)
             bytes_in += ev.u.data.len;
             /* After our own close frame (drain, idle timeout) nothing can
              * be echoed; the peer's close follows. */
-            if (wsp_conn_state(c) != WSP_STATE_OPEN) break;
-            if (echo_piece(l, fd, &ev.u.data, &q) != 0) {
+            echoed = echo_piece(l, fd, &ev.u.data, &q);
+            if (echoed == ECHO_NOT_OPEN) break;
+            if (echoed == ECHO_FAILED) {
                 drop = 1;
                 break;
             }

@@ -423,7 +423,7 @@ static int recv_frame_header(wsp_conn *c, uint8_t *p, size_t avail, uint64_t off
     if (wsp_opcode_is_control(h.opcode)) {
         size_t n = (size_t)h.payload_len;
         if (avail - h.header_len < n) return WSP_OK;
-        if (h.masked) wsp_mask(payload, n, payload - 4, 0);
+        if (h.masked) wsp_mask_copy(payload, payload, n, payload - 4, 0);
         *used = h.header_len + n;
         return control_frame(c, h.opcode, payload, n, offset + h.header_len, ev);
     }
@@ -432,7 +432,7 @@ static int recv_frame_header(wsp_conn *c, uint8_t *p, size_t avail, uint64_t off
     if (h.fin && h.opcode != WSP_OP_CONTINUATION && !h.rsv &&
         avail - h.header_len >= h.payload_len) {
         size_t n = (size_t)h.payload_len;
-        if (h.masked) wsp_mask(payload, n, payload - 4, 0);
+        if (h.masked) wsp_mask_copy(payload, payload, n, payload - 4, 0);
         *used = h.header_len + n;
         /* The message begins and ends here: no message state to keep. */
         uint32_t utf8 = WSP_UTF8_ACCEPT;

@@ -17,22 +17,24 @@ static int draw_key(wsp_conn *c, uint8_t key[4])
     return bad ? WSP_ERR_ENTROPY : WSP_OK;
 }
 
+/* Inlined into every sender: at small sizes the call cost as much as the
+ * header it writes. */
+#if defined(__GNUC__) || defined(__clang__)
+#define FRAME_INLINE inline __attribute__((always_inline))
+#else
+#define FRAME_INLINE inline
+#endif
+
 /* Writes one frame at out, masked with key for a client; returns its size.
  * out has room (checked by the caller). */
-static size_t put_frame(const wsp_conn *c, unsigned fin, unsigned opcode,
+static FRAME_INLINE size_t put_frame(const wsp_conn *c, unsigned fin, unsigned opcode,
                         const uint8_t *payload, size_t len, const uint8_t key[4],
                         uint8_t *out)
 {
-    wsp_frame_header h;
-    memset(&h, 0, sizeof h);
-    h.fin = (uint8_t)fin;
-    h.opcode = (uint8_t)opcode;
-    h.masked = c->role == WSP_ROLE_CLIENT;
-    h.payload_len = len;
-    memcpy(h.mask_key, key, 4);
-    size_t n = 0;
-    wsp_frame_encode_header(&h, out, WSP_MAX_FRAME_HEADER, &n);
-    if (len && h.masked) wsp_mask_copy(out + n, payload, len, h.mask_key, 0);
+    int masked = c->role == WSP_ROLE_CLIENT;
+    size_t n = wsp_frame_put_header(out, (fin ? 0x80u : 0u) | opcode, len,
+                                    masked ? key : NULL);
+    if (len && masked) wsp_mask_copy(out + n, payload, len, key, 0);
     else if (len) memcpy(out + n, payload, len);
     return n + len;
 }
@@ -85,6 +87,13 @@ int wsp_conn_send_bound(const wsp_conn *c, size_t len, size_t *bound)
     *bound = 0;
     if (!c) return WSP_ERR_INVALID_ARG;
     size_t plain = 0, packed = 0;
+    if (!c->deflate && (!c->send_fragment_size || len <= c->send_fragment_size)) {
+        /* One uncompressed frame: the bound every plain send asks for. */
+        size_t h = wsp_frame_header_size(len, c->role == WSP_ROLE_CLIENT);
+        if (len > SIZE_MAX - h) return WSP_ERR_LIMIT;
+        *bound = h + len;
+        return WSP_OK;
+    }
     int rc = plain_bound(c, c->send_fragment_size, len, &plain);
     if (rc == WSP_OK && c->deflate)
         rc = wsp_deflate_send_bound(len, c->role == WSP_ROLE_CLIENT, &packed);
@@ -128,6 +137,23 @@ int wsp_conn_send(wsp_conn *c, wsp_opcode opcode, const uint8_t *payload,
                       wsp_deflate_can_compress(c->deflate, len))))
         return send_compressed(c, opcode, payload, len, flags, out, out_cap, out_len);
     size_t frag = control || !c->send_fragment_size ? 0 : c->send_fragment_size;
+    if (!frag || len <= frag) {
+        /* One frame: nearly every message, worth a path of its own. */
+        int masked = c->role == WSP_ROLE_CLIENT;
+        size_t hlen = wsp_frame_header_size(len, masked);
+        if (len > SIZE_MAX - hlen) return WSP_ERR_LIMIT;
+        if (out_cap < hlen + len) return WSP_ERR_BUFFER_TOO_SMALL;
+        uint8_t key[4] = {0, 0, 0, 0};
+        if (draw_key(c, key) != WSP_OK) return WSP_ERR_ENTROPY;
+        size_t w = put_frame(c, !(flags & WSP_SEND_MORE), wire, payload, len, key, out);
+        if (!control) {
+            int more = (flags & WSP_SEND_MORE) != 0;
+            c->ss = more ? SS_MESSAGE : SS_IDLE;
+            c->send_opcode = more ? (uint8_t)opcode : 0;
+        }
+        *out_len = w;
+        return WSP_OK;
+    }
     size_t need = 0;
     rc = plain_bound(c, frag, len, &need);
     if (rc != WSP_OK) return rc;
@@ -169,15 +195,12 @@ int wsp_conn_send_zerocopy(wsp_conn *c, wsp_opcode opcode, uint8_t *payload,
     /* A compressed message cannot go on uncompressed; a ping or pong
      * between its frames can (RFC 6455 5.4). */
     if (!control && c->ss == SS_COMPRESSED) return WSP_ERR_INVALID_ARG;
-    wsp_frame_header h;
-    memset(&h, 0, sizeof h);
-    h.fin = !(flags & WSP_SEND_MORE);
-    h.opcode = (uint8_t)wire;
-    h.masked = c->role == WSP_ROLE_CLIENT;
-    h.payload_len = len;
-    if (draw_key(c, h.mask_key) != WSP_OK) return WSP_ERR_ENTROPY;
-    wsp_frame_encode_header(&h, hdr, WSP_MAX_FRAME_HEADER, hdr_len);
-    if (h.masked && len) wsp_mask(payload, len, h.mask_key, 0);
+    int masked = c->role == WSP_ROLE_CLIENT;
+    uint8_t key[4] = {0, 0, 0, 0};
+    if (draw_key(c, key) != WSP_OK) return WSP_ERR_ENTROPY;
+    *hdr_len = wsp_frame_put_header(hdr, ((flags & WSP_SEND_MORE) ? 0u : 0x80u) | wire, len,
+                                    masked ? key : NULL);
+    if (masked && len) wsp_mask(payload, len, key, 0);
     if (!control) {
         c->ss = (flags & WSP_SEND_MORE) ? SS_MESSAGE : SS_IDLE;
         c->send_opcode = (flags & WSP_SEND_MORE) ? (uint8_t)opcode : 0;

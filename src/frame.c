@@ -3,12 +3,6 @@
 
 #include <string.h>
 
-size_t wsp_frame_header_size(uint64_t payload_len, int masked)
-{
-    size_t n = payload_len < 126 ? 2 : payload_len <= 0xFFFF ? 4 : 10;
-    return n + (masked ? 4u : 0u);
-}
-
 int wsp_frame_parse_header(const uint8_t *buf, size_t len,
                            wsp_frame_header *out)
 {
@@ -62,7 +56,6 @@ int wsp_frame_encode_header(const wsp_frame_header *hdr, uint8_t *out,
 
     uint64_t plen = hdr->payload_len;
     size_t need = wsp_frame_header_size(plen, hdr->masked);
-    size_t ext = need - 2 - (hdr->masked ? 4u : 0u);
     if (!out) {
         *out_len = need; /* measuring */
         return WSP_OK;
@@ -70,21 +63,7 @@ int wsp_frame_encode_header(const wsp_frame_header *hdr, uint8_t *out,
     if (out_cap < need) return WSP_ERR_BUFFER_TOO_SMALL;
     *out_len = need;
 
-    out[0] = (uint8_t)((hdr->fin ? 0x80 : 0) | hdr->rsv << 4 | hdr->opcode);
-    uint8_t mask_bit = hdr->masked ? 0x80 : 0;
-    if (ext == 0) {
-        out[1] = (uint8_t)(mask_bit | plen);
-    } else if (ext == 2) {
-        out[1] = (uint8_t)(mask_bit | 126);
-        out[2] = (uint8_t)(plen >> 8);
-        out[3] = (uint8_t)plen;
-    } else {
-        out[1] = (uint8_t)(mask_bit | 127);
-        for (size_t i = 0; i < 8; i++)
-            out[2 + i] = (uint8_t)(plen >> (56 - 8 * i));
-    }
-    if (hdr->masked) {
-        for (size_t i = 0; i < 4; i++) out[2 + ext + i] = hdr->mask_key[i];
-    }
+    wsp_frame_put_header(out, (hdr->fin ? 0x80u : 0u) | (unsigned)hdr->rsv << 4 | hdr->opcode,
+                         plen, hdr->masked ? hdr->mask_key : NULL);
     return WSP_OK;
 }

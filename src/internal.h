@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #if defined(__GNUC__)
 #define WSP_INTERNAL __attribute__((visibility("hidden")))
@@ -99,8 +100,42 @@ WSP_INTERNAL void wsp_write(wsp_writer *w, const void *data, size_t len);
 WSP_INTERNAL void wsp_write_str(wsp_writer *w, const char *s);
 WSP_INTERNAL void wsp_write_uint(wsp_writer *w, unsigned long v);
 
-/* frame.c: bytes of a frame header for this payload length (RFC 6455 5.2). */
-WSP_INTERNAL size_t wsp_frame_header_size(uint64_t payload_len, int masked);
+/* Bytes of a frame header for this payload length (RFC 6455 5.2). Inline,
+ * like the writer below: every message sent asks, and at small sizes a call
+ * costs as much as the answer. */
+static inline size_t wsp_frame_header_size(uint64_t payload_len, int masked)
+{
+    size_t n = payload_len < 126 ? 2 : payload_len <= 0xFFFF ? 4 : 10;
+    return n + (masked ? 4u : 0u);
+}
+
+/* Writes the header of a frame whose first byte (FIN, RSV, opcode) is b0,
+ * masked with key unless key is NULL; returns its size,
+ * wsp_frame_header_size(len, key != NULL). The caller checked the room and
+ * that len fits 63 bits. */
+static inline size_t wsp_frame_put_header(uint8_t *out, unsigned b0, uint64_t len,
+                                          const uint8_t *key)
+{
+    uint8_t mask_bit = key ? 0x80u : 0u;
+    size_t n;
+    out[0] = (uint8_t)b0;
+    if (len < 126) {
+        out[1] = (uint8_t)(mask_bit | len);
+        n = 2;
+    } else if (len <= 0xFFFF) {
+        out[1] = (uint8_t)(mask_bit | 126u);
+        out[2] = (uint8_t)(len >> 8);
+        out[3] = (uint8_t)len;
+        n = 4;
+    } else {
+        out[1] = (uint8_t)(mask_bit | 127u);
+        for (size_t i = 0; i < 8; i++) out[2 + i] = (uint8_t)(len >> (56 - 8 * i));
+        n = 10;
+    }
+    if (!key) return n;
+    memcpy(out + n, key, 4);
+    return n + 4;
+}
 
 /* handshake.c: what a connection keeps from init until its handshake ends.
  * The config pointers are the caller's (documented to live as long as the

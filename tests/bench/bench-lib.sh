@@ -28,6 +28,13 @@ start_server() {
   echo "server $name did not start" >&2; exit 1
 }
 
+# SERVER_CPUS / LOAD_CPUS (taskset lists) pin the servers and the load
+# generators: put SPIN in front of a server command, LPIN in front of a
+# load command; both are empty without them.
+SPIN=() LPIN=()
+[ -n "${SERVER_CPUS:-}" ] && SPIN=(taskset -c "$SERVER_CPUS")
+[ -n "${LOAD_CPUS:-}" ] && LPIN=(taskset -c "$LOAD_CPUS")
+
 # ticks PID: user + system time of the process so far, in clock ticks (HZ).
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 

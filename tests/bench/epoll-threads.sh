@@ -18,9 +18,6 @@ shift 2 || shift $#
 LOAD_ARGS=("$@")
 [ ${#LOAD_ARGS[@]} -eq 0 ] && LOAD_ARGS=(-c 100 -n 3000 -s 32 -w 16)
 . "$(dirname "$0")/bench-lib.sh"
-SPIN=(); LPIN=()
-[ -n "${SERVER_CPUS:-}" ] && SPIN=(taskset -c "$SERVER_CPUS")
-[ -n "${LOAD_CPUS:-}" ] && LPIN=(taskset -c "$LOAD_CPUS")
 
 server() { # name threads
   start_server "$1" "${SPIN[@]}" "$B/examples/epoll_echo_server" --port 0 --quiet \

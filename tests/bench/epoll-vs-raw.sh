@@ -12,6 +12,10 @@
 # BUILD_DIR holds examples/ and tests/bench/ built with WSPROTO_BUILD_BENCH.
 # Everything runs on 127.0.0.1; each run is bounded by its message count
 # and ws_load's --timeout.
+#
+# SERVER_CPUS and LOAD_CPUS (taskset lists, e.g. SERVER_CPUS=0 LOAD_CPUS=1)
+# pin both servers alike, and every load generator alike, so that on a small
+# machine the generator does not take the server's core from it.
 set -euo pipefail
 
 B="$1"
@@ -21,9 +25,9 @@ shift 2 || shift $#
 EXTRA=("$@")
 . "$(dirname "$0")/bench-lib.sh"
 
-start_server ws "$B/examples/epoll_echo_server" --port 0 --quiet --max-seconds 3600 "${EXTRA[@]}"
+start_server ws "${SPIN[@]}" "$B/examples/epoll_echo_server" --port 0 --quiet --max-seconds 3600 "${EXTRA[@]}"
 WS_PORT=$PORT WS_PID=$LASTPID
-start_server tcp "$B/tests/bench/tcp_echo_server" --mode epoll --port 0 --max-seconds 3600
+start_server tcp "${SPIN[@]}" "$B/tests/bench/tcp_echo_server" --mode epoll --port 0 --max-seconds 3600
 TCP_PORT=$PORT TCP_PID=$LASTPID
 
 # run PID COMMAND... -> "msgps server_cpu_us_per_msg generator_cpu_us_per_msg"
@@ -32,7 +36,7 @@ run() {
   local pid="$1"; shift
   local t0 t1 out
   t0=$(ticks "$pid")
-  if ! out=$( { TIMEFORMAT='%U %S'; time "$@" 2>"$WORK/load.err"; } 2>"$WORK/time"); then
+  if ! out=$( { TIMEFORMAT='%U %S'; time "${LPIN[@]}" "$@" 2>"$WORK/load.err"; } 2>"$WORK/time"); then
     echo "load failed: $*" >&2; cat "$WORK/load.err" >&2; exit 1
   fi
   t1=$(ticks "$pid")
@@ -43,14 +47,17 @@ run() {
       printf "%s %.2f %.2f\n", v["msgps"], d * 1e6 / hz / v["msgs"], (gt[1] + gt[2]) * 1e6 / v["msgs"] }'
 }
 
-# label | -c -n -s -w (n chosen for runs of about a second or more)
+# label | -c -n -s -w. n is chosen so that each server spends at least
+# about 0.3 s of CPU per run on a quiet machine: CPU time comes in clock
+# ticks (10 ms), and fewer than 30 of them make the per-message figure
+# move by several percent from one tick.
 SCEN=(
-  "1 conn x 32 B x 1|-c 1 -n 20000 -s 32 -w 1"
-  "1 conn x 32 B x 64|-c 1 -n 300000 -s 32 -w 64"
-  "100 conns x 32 B x 16|-c 100 -n 3000 -s 32 -w 16"
-  "10 conns x 64 KiB x 1|-c 10 -n 1000 -s 65536 -w 1"
-  "10 conns x 64 KiB x 4|-c 10 -n 1500 -s 65536 -w 4"
-  "10 conns x 1 MiB x 1|-c 10 -n 60 -s 1048576 -w 1"
+  "1 conn x 32 B x 1|-c 1 -n 60000 -s 32 -w 1"
+  "1 conn x 32 B x 64|-c 1 -n 1500000 -s 32 -w 64"
+  "100 conns x 32 B x 16|-c 100 -n 15000 -s 32 -w 16"
+  "10 conns x 64 KiB x 1|-c 10 -n 4000 -s 65536 -w 1"
+  "10 conns x 64 KiB x 4|-c 10 -n 6000 -s 65536 -w 4"
+  "10 conns x 1 MiB x 1|-c 10 -n 200 -s 1048576 -w 1"
 )
 
 echo "| scenario | WS msg/s | ws_load --raw msg/s | tcp_load msg/s | WS / best TCP | WS server CPU us/msg | TCP server CPU us/msg (ws_load --raw / tcp_load) | CPU ratio | generator CPU us/msg: ws_load / ws_load --raw / tcp_load |"
@@ -77,4 +84,4 @@ for s in "${SCEN[@]}"; do
     printf "| %s | %d | %d | %d | %.2f | %.2f | %.2f / %.2f | %.2f | %s |\n", l, ws, raw, tl, ws / best, wsc, rawc, tlc, (bc > 0 ? wsc / bc : 0), g }'
 done
 echo
-echo "rounds: $ROUNDS; load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "rounds: $ROUNDS; servers on CPUs ${SERVER_CPUS:-any}, load generators on ${LOAD_CPUS:-any}; load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
