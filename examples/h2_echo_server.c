@@ -54,6 +54,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* The receive window we give each stream. It is also the most a stream's
@@ -69,6 +70,9 @@
 #define HEADER_BYTES 8192u
 #define MAX_HEADERS 64u
 #define READ_SIZE (64u * 1024u)
+/* Output pieces at least this large are written from where they lie
+ * instead of being copied into the connection's queue first. */
+#define DIRECT_WRITE_MIN 4096u
 #define TLS_RECORD_MAX 16384u
 #define TICK_MS 200
 #define MAX_EVENTS 64
@@ -181,6 +185,7 @@ typedef struct h2conn {
     char peer[48];
     char alpn_offered[64]; /* when a TLS client offered no "h2" */
     byte_queue out;        /* bytes from nghttp2 the socket has not taken */
+    uint64_t out_progress; /* last time out was empty or shrank */
     size_t tls_retry;      /* length of an SSL_write to repeat, or 0 */
     int tls_want_write;    /* the TLS handshake waits for the socket */
     int got_settings;      /* the client's SETTINGS arrived */
@@ -419,9 +424,11 @@ static void stream_close_ws(stream *s, uint16_t code, const char *reason,
     }
 }
 
-/* The data provider behind every response body: the echo page, or a
- * WebSocket stream's output queue. Copying into nghttp2's frame buffer
- * keeps this simple; NGHTTP2_DATA_FLAG_NO_COPY would save that copy. */
+/* The data provider behind every response body: the echo page (copied
+ * into nghttp2's frame buffer: it is small and sent once), or a WebSocket
+ * stream's output queue, which send_ws_data() below writes out itself
+ * (NGHTTP2_DATA_FLAG_NO_COPY) so that echoes are not copied into nghttp2
+ * and out again. */
 static ssize_t read_body(nghttp2_session *session, int32_t stream_id,
                          uint8_t *buf, size_t length, uint32_t *data_flags,
                          nghttp2_data_source *source, void *user_data)
@@ -453,9 +460,10 @@ static ssize_t read_body(nghttp2_session *session, int32_t stream_id,
         return NGHTTP2_ERR_DEFERRED;
     }
     if (n > length) n = length;
-    memcpy(buf, s->out.buf + s->out.off, n);
-    queue_consume(&s->out, n);
-    if (queue_used(&s->out) == 0 && ws_finished(s)) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    /* The queue's front stays put until send_ws_data() takes these bytes:
+     * only the end of the queue grows meanwhile. */
+    *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if (n == queue_used(&s->out) && ws_finished(s)) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     return (ssize_t)n;
 }
 
@@ -713,6 +721,10 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id,
     return 0;
 }
 
+static int send_ws_data(nghttp2_session *session, nghttp2_frame *frame,
+                        const uint8_t *framehd, size_t length,
+                        nghttp2_data_source *source, void *user_data);
+
 static nghttp2_session_callbacks *make_callbacks(void)
 {
     nghttp2_session_callbacks *cb;
@@ -723,6 +735,7 @@ static nghttp2_session_callbacks *make_callbacks(void)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_session_callbacks_set_send_data_callback(cb, send_ws_data);
     return cb;
 }
 
@@ -753,38 +766,125 @@ static int start_h2(h2conn *c)
     return 0;
 }
 
+/* One write of up to n bytes from p: the bytes the socket (or TLS) took,
+ * 0 when it is full, -1 when the connection is gone. */
+static ssize_t sock_write(h2conn *c, const uint8_t *p, size_t n)
+{
+    if (c->ssl) {
+        /* OpenSSL wants a write it refused repeated with the same length
+         * (and bytes: the caller queues them, and the queue's front does
+         * not change meanwhile). */
+        if (c->tls_retry) n = c->tls_retry;
+        else if (n > TLS_RECORD_MAX) n = TLS_RECORD_MAX;
+        size_t w = 0;
+        ERR_clear_error();
+        int r = SSL_write_ex(c->ssl, p, n, &w);
+        if (r != 1) {
+            int e = SSL_get_error(c->ssl, r);
+            if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+                c->tls_retry = n;
+                return 0;
+            }
+            return -1;
+        }
+        c->tls_retry = 0;
+        return (ssize_t)w;
+    }
+    ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+    if (w < 0) return errno == EAGAIN || errno == EINTR ? 0 : -1;
+    return w;
+}
+
+/* Appends to the connection's output; 0, or -1 (out of memory). */
+static int conn_queue(h2conn *c, const uint8_t *p, size_t n)
+{
+    if (n == 0) return 0;
+    /* The send-stall clock starts when output starts waiting. */
+    if (queue_used(&c->out) == 0) c->out_progress = mono_ms();
+    uint8_t *dst = queue_reserve(&c->out, n);
+    if (!dst) {
+        end_reason(c, "out-of-memory");
+        return -1;
+    }
+    memcpy(dst, p, n);
+    c->out.len += n;
+    return 0;
+}
+
+/* Sends pieces that must follow what is queued. Large ones go to the
+ * socket in one writev together with the queue's contents, so their
+ * bytes are not copied again; whatever the socket does not take is
+ * queued. Small ones (control frames, short echoes) are only queued: many
+ * of them then leave in one system call. TLS always queues, since a
+ * record is built from one buffer. 0, or -1 when the connection is gone
+ * (c->outcome says why). */
+static int conn_emitv(h2conn *c, const struct iovec *parts, size_t count)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < count; i++) total += parts[i].iov_len;
+    size_t skip = 0; /* bytes of parts the socket took */
+    if (!c->ssl && total >= DIRECT_WRITE_MIN && count <= 2) {
+        struct iovec iov[3];
+        int k = 0;
+        size_t queued = queue_used(&c->out);
+        if (queued) iov[k++] = (struct iovec){c->out.buf + c->out.off, queued};
+        for (size_t i = 0; i < count; i++) iov[k++] = parts[i];
+        ssize_t w;
+        do {
+            w = writev(c->fd, iov, k);
+        } while (w < 0 && errno == EINTR);
+        if (w < 0 && errno != EAGAIN) {
+            end_reason(c, "write-error");
+            return -1;
+        }
+        size_t took = w > 0 ? (size_t)w : 0;
+        size_t from_queue = took < queued ? took : queued;
+        if (from_queue) {
+            queue_consume(&c->out, from_queue);
+            c->out_progress = mono_ms();
+        }
+        skip = took - from_queue;
+    }
+    for (size_t i = 0; i < count; i++) {
+        size_t len = parts[i].iov_len;
+        size_t sent = skip < len ? skip : len;
+        skip -= sent;
+        if (conn_queue(c, (const uint8_t *)parts[i].iov_base + sent, len - sent) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Writes what is queued; 0, or -1 when the connection is gone. */
 static int conn_write(h2conn *c)
 {
     while (queue_used(&c->out) > 0) {
-        size_t n = queue_used(&c->out);
-        if (c->ssl) {
-            /* OpenSSL wants a write it refused repeated with the same
-             * length (the queue's front does not change meanwhile). */
-            if (c->tls_retry) n = c->tls_retry;
-            else if (n > TLS_RECORD_MAX) n = TLS_RECORD_MAX;
-            size_t w = 0;
-            ERR_clear_error();
-            int r = SSL_write_ex(c->ssl, c->out.buf + c->out.off, n, &w);
-            if (r != 1) {
-                int e = SSL_get_error(c->ssl, r);
-                if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
-                    c->tls_retry = n;
-                    return 0;
-                }
-                return -1;
-            }
-            c->tls_retry = 0;
-            queue_consume(&c->out, w);
-        } else {
-            ssize_t w = send(c->fd, c->out.buf + c->out.off, n, MSG_NOSIGNAL);
-            if (w < 0) {
-                if (errno == EAGAIN || errno == EINTR) return 0;
-                return -1;
-            }
-            queue_consume(&c->out, (size_t)w);
-        }
+        ssize_t w = sock_write(c, c->out.buf + c->out.off, queue_used(&c->out));
+        if (w < 0) return -1;
+        if (w == 0) return 0;
+        queue_consume(&c->out, (size_t)w);
+        c->out_progress = mono_ms();
     }
+    return 0;
+}
+
+/* nghttp2's send_data_callback for a WebSocket stream's DATA frame (see
+ * read_body): the frame header and the queue's front go out without
+ * passing through nghttp2's buffers. */
+static int send_ws_data(nghttp2_session *session, nghttp2_frame *frame,
+                        const uint8_t *framehd, size_t length,
+                        nghttp2_data_source *source, void *user_data)
+{
+    (void)session;
+    h2conn *c = user_data;
+    stream *s = source->ptr;
+    /* No select_padding callback is set, so nghttp2 never pads. */
+    if (frame->data.padlen != 0 || length > queue_used(&s->out))
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    const struct iovec parts[2] = {{(void *)(uintptr_t)framehd, 9},
+                                   {s->out.buf + s->out.off, length}};
+    if (conn_emitv(c, parts, 2) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    queue_consume(&s->out, length);
     return 0;
 }
 
@@ -932,13 +1032,8 @@ static int conn_service(h2conn *c)
                     return -1;
                 }
                 if (n == 0) break;
-                uint8_t *dst = queue_reserve(&c->out, (size_t)n);
-                if (!dst) {
-                    end_reason(c, "out-of-memory");
-                    return -1;
-                }
-                memcpy(dst, data, (size_t)n);
-                c->out.len += (size_t)n;
+                const struct iovec part = {(void *)(uintptr_t)data, (size_t)n};
+                if (conn_emitv(c, &part, 1) != 0) return -1;
                 produced += (size_t)n;
             }
             /* A data provider that drained a queue below its limit leaves
