@@ -84,7 +84,7 @@ static struct {
     uint64_t max_message;
     uint32_t max_streams;
     unsigned max_connections;
-    uint32_t handshake_ms, idle_ms, close_ms, drain_ms;
+    uint32_t handshake_ms, idle_ms, close_ms, drain_ms, send_ms;
     int quiet, no_deflate;
     const char *tls_cert, *tls_key;
 } opts = {
@@ -97,6 +97,7 @@ static struct {
     .idle_ms = 120000,
     .close_ms = 5000,
     .drain_ms = 5000,
+    .send_ms = 10000,
 };
 
 static wsp_config g_cfg;
@@ -1204,6 +1205,13 @@ static void check_timers(uint64_t now)
             conn_free(c);
             continue;
         }
+        /* A peer that stops reading TCP leaves our output queued; no
+         * frame of ours (a close, GOAWAY) can reach it any more. */
+        if (queue_used(&c->out) > 0 && now - c->out_progress >= opts.send_ms) {
+            end_reason(c, "send-timeout");
+            conn_free(c);
+            continue;
+        }
         if (!c->shutting_down && now - c->last_read >= opts.idle_ms)
             conn_shutdown(c, now + opts.close_ms, "idle-timeout");
         if (c->phase != CP_H2) continue;
@@ -1241,6 +1249,8 @@ static void usage(FILE *f)
             "  --handshake-timeout SEC   from accept to the client's SETTINGS (10)\n"
             "  --idle-timeout SEC        close a connection silent this long (120)\n"
             "  --close-timeout SEC       wait for a close reply or END_STREAM (5)\n"
+            "  --send-timeout SEC        drop a connection whose output makes no\n"
+            "                            progress this long (10)\n"
             "  --drain-timeout SEC       on SIGTERM/SIGINT, wait this long for the\n"
             "                            1001 closes to complete (5)\n"
             "  --no-deflate              do not accept permessage-deflate\n"
@@ -1278,6 +1288,8 @@ static int parse_args(int argc, char **argv)
             if (cli_parse_seconds(v, 0, &opts.idle_ms)) goto bad;
         } else if (strcmp(a, "--close-timeout") == 0) {
             if (cli_parse_seconds(v, 0, &opts.close_ms)) goto bad;
+        } else if (strcmp(a, "--send-timeout") == 0) {
+            if (cli_parse_seconds(v, 0, &opts.send_ms)) goto bad;
         } else if (strcmp(a, "--drain-timeout") == 0) {
             if (cli_parse_seconds(v, 0, &opts.drain_ms)) goto bad;
         } else {
