@@ -202,6 +202,8 @@ typedef struct h2conn {
 } h2conn;
 
 static h2conn *g_conns;
+/* Every connection's reads land here (see on_data_chunk). */
+static uint8_t g_read_buf[READ_SIZE];
 static unsigned g_conn_count;
 static int g_ep = -1;
 
@@ -336,16 +338,37 @@ static int echo_piece(stream *s, const wsp_data_event *d)
     return 0;
 }
 
-/* Runs received bytes through the WebSocket connection while the output
- * queue has room, and returns to nghttp2 the bytes it took, which reopens
+/* Appends received bytes to the stream's input buffer; 0, or -1 when out
+ * of memory. */
+static int stream_in_append(stream *s, const uint8_t *data, size_t len)
+{
+    if (len > s->in_cap - s->in_len) {
+        /* Grow toward the window; nghttp2 enforces that window, so the
+         * peer cannot make us go beyond it. */
+        size_t cap = s->in_cap ? s->in_cap : 4096;
+        while (cap < s->in_len + len && cap < STREAM_WINDOW) cap *= 2;
+        uint8_t *in = cap >= s->in_len + len ? realloc(s->in, cap) : NULL;
+        if (!in) return -1;
+        s->in = in;
+        s->in_cap = cap;
+    }
+    memcpy(s->in + s->in_len, data, len);
+    s->in_len += len;
+    return 0;
+}
+
+/* Runs received bytes (the stream's input buffer, or a DATA chunk where
+ * it lies when that buffer is empty) through the WebSocket connection
+ * while the output queue has room, keeps what it did not take in the
+ * input buffer, and returns to nghttp2 the bytes it took, which reopens
  * the peer's window by that much. */
-static void stream_pump(stream *s)
+static void stream_pump_from(stream *s, uint8_t *in, size_t len)
 {
     h2conn *c = s->conn;
     size_t taken = 0;
     int failed = 0;
     s->blocked = 0;
-    while (s->in_len > taken || s->inflate_more) {
+    while (len > taken || s->inflate_more) {
         if (queue_used(&s->out) >= STREAM_OUT_LIMIT) {
             /* The rest waits, unconsumed, until the data provider has
              * drained the queue (conn_service comes back here). */
@@ -354,13 +377,13 @@ static void stream_pump(stream *s)
         }
         size_t used = 0;
         wsp_event ev;
-        int st = wsp_conn_recv(s->ws, s->in + taken, s->in_len - taken, &used, &ev);
+        int st = wsp_conn_recv(s->ws, in + taken, len - taken, &used, &ev);
         taken += used;
         /* A compressed message may have more events without more input. */
         s->inflate_more = st == WSP_OK && ev.type != WSP_EV_NONE;
         if (st == WSP_ERR_CLOSED) {
             /* After the close handshake the peer's bytes mean nothing. */
-            taken = s->in_len;
+            taken = len;
             break;
         }
         switch (ev.type) {
@@ -382,11 +405,15 @@ static void stream_pump(stream *s)
         if (queue_pending(s) != 0) failed = 1;
         if (failed || ev.type == WSP_EV_NONE || st != WSP_OK) break;
     }
-    if (taken > 0) {
-        memmove(s->in, s->in + taken, s->in_len - taken);
+    if (in == s->in) {
+        if (taken > 0) memmove(s->in, s->in + taken, s->in_len - taken);
         s->in_len -= taken;
-        nghttp2_session_consume(c->session, s->id, taken);
+    } else if (taken < len && stream_in_append(s, in + taken, len - taken) != 0) {
+        /* Nowhere to keep the rest: it is dropped, and its window with it. */
+        taken = len;
+        failed = 1;
     }
+    if (taken > 0) nghttp2_session_consume(c->session, s->id, taken);
     if (failed) {
         nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, s->id,
                                   NGHTTP2_INTERNAL_ERROR);
@@ -401,6 +428,11 @@ static void stream_pump(stream *s)
         s->deferred = 0;
         nghttp2_session_resume_data(c->session, s->id);
     }
+}
+
+static void stream_pump(stream *s)
+{
+    stream_pump_from(s, s->in, s->in_len);
 }
 
 /* Starts a close with `code` on an open WebSocket stream (shutdown, idle
@@ -663,25 +695,23 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
         nghttp2_session_consume(session, stream_id, len);
         return 0;
     }
-    if (len > s->in_cap - s->in_len) {
-        /* Grow toward the window; nghttp2 enforces that window, so the
-         * peer cannot make us go beyond it. */
-        size_t cap = s->in_cap ? s->in_cap : 4096;
-        while (cap < s->in_len + len && cap < STREAM_WINDOW) cap *= 2;
-        uint8_t *in = cap >= s->in_len + len ? realloc(s->in, cap) : NULL;
-        if (!in) {
-            nghttp2_session_consume(session, stream_id, len);
-            nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id,
-                                      NGHTTP2_INTERNAL_ERROR);
-            return 0;
-        }
-        s->in = in;
-        s->in_cap = cap;
+    /* nghttp2 hands DATA payload over where it lies in the bytes given to
+     * nghttp2_session_mem_recv(), which are g_read_buf: when nothing is
+     * kept from before, the WebSocket layer (which unmasks in place) takes
+     * them from there, and only what it keeps back is copied. The address
+     * check keeps this correct should nghttp2 ever buffer them itself. */
+    uintptr_t at = (uintptr_t)data, base = (uintptr_t)g_read_buf;
+    if (s->in_len == 0 && at >= base && at - base <= sizeof g_read_buf &&
+        len <= sizeof g_read_buf - (at - base)) {
+        stream_pump_from(s, g_read_buf + (at - base), len);
+        return 0;
     }
-    /* A copy: wsp_conn_recv unmasks in place and may keep bytes back (a
-     * frame header, a control frame) for the next DATA frame. */
-    memcpy(s->in + s->in_len, data, len);
-    s->in_len += len;
+    if (stream_in_append(s, data, len) != 0) {
+        nghttp2_session_consume(session, stream_id, len);
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id,
+                                  NGHTTP2_INTERNAL_ERROR);
+        return 0;
+    }
     stream_pump(s);
     return 0;
 }
@@ -893,12 +923,12 @@ static int send_ws_data(nghttp2_session *session, nghttp2_frame *frame,
  * connection is over (c->outcome says why). */
 static int conn_read(h2conn *c, uint64_t now)
 {
-    static uint8_t buf[READ_SIZE];
+    uint8_t *buf = g_read_buf;
     for (;;) {
         size_t got = 0;
         if (c->ssl) {
             ERR_clear_error();
-            int r = SSL_read_ex(c->ssl, buf, sizeof buf, &got);
+            int r = SSL_read_ex(c->ssl, buf, READ_SIZE, &got);
             if (r != 1) {
                 int e = SSL_get_error(c->ssl, r);
                 if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
@@ -908,7 +938,7 @@ static int conn_read(h2conn *c, uint64_t now)
                 return -1;
             }
         } else {
-            ssize_t r = recv(c->fd, buf, sizeof buf, 0);
+            ssize_t r = recv(c->fd, buf, READ_SIZE, 0);
             if (r < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
             if (r <= 0) {
                 end_reason(c, r < 0 ? "read-error" : c->streams ? "dropped" : "closed");
