@@ -377,7 +377,11 @@ static void stream_pump_from(stream *s, uint8_t *in, size_t len)
         }
         size_t used = 0;
         wsp_event ev;
-        int st = wsp_conn_recv(s->ws, in + taken, len - taken, &used, &ev);
+        /* An input buffer never allocated (every chunk so far was taken
+         * where it lay) still has inflated events to give. */
+        static uint8_t no_input;
+        uint8_t *at = in ? in + taken : &no_input;
+        int st = wsp_conn_recv(s->ws, at, len - taken, &used, &ev);
         taken += used;
         /* A compressed message may have more events without more input. */
         s->inflate_more = st == WSP_OK && ev.type != WSP_EV_NONE;
