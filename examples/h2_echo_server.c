@@ -70,9 +70,10 @@
 #define HEADER_BYTES 8192u
 #define MAX_HEADERS 64u
 #define READ_SIZE (64u * 1024u)
-/* Output pieces at least this large are written from where they lie
- * instead of being copied into the connection's queue first. */
-#define DIRECT_WRITE_MIN 4096u
+/* Output that would take the connection's queue to this many bytes is
+ * written at once, the newest pieces from where they lie (see
+ * conn_emitv). */
+#define DIRECT_WRITE_MIN CONN_OUT_HIGH
 #define TLS_RECORD_MAX 16384u
 #define TICK_MS 200
 #define MAX_EVENTS 64
@@ -846,19 +847,19 @@ static int conn_queue(h2conn *c, const uint8_t *p, size_t n)
     return 0;
 }
 
-/* Sends pieces that must follow what is queued. Large ones go to the
- * socket in one writev together with the queue's contents, so their
- * bytes are not copied again; whatever the socket does not take is
- * queued. Small ones (control frames, short echoes) are only queued: many
- * of them then leave in one system call. TLS always queues, since a
- * record is built from one buffer. 0, or -1 when the connection is gone
+/* Sends pieces that must follow what is queued. They are queued until
+ * the queue and they reach DIRECT_WRITE_MIN, so that many frames leave in
+ * one system call (a writev per 16 KiB DATA frame cost more than the copy
+ * it saved); then one writev takes the queue and the new pieces from
+ * where they lie, and only what the socket does not take is queued. TLS
+ * always queues, since a record is built from one buffer. 0, or -1 when the connection is gone
  * (c->outcome says why). */
 static int conn_emitv(h2conn *c, const struct iovec *parts, size_t count)
 {
     size_t total = 0;
     for (size_t i = 0; i < count; i++) total += parts[i].iov_len;
     size_t skip = 0; /* bytes of parts the socket took */
-    if (!c->ssl && total >= DIRECT_WRITE_MIN && count <= 2) {
+    if (!c->ssl && count <= 2 && total >= DIRECT_WRITE_MIN - queue_used(&c->out)) {
         struct iovec iov[3];
         int k = 0;
         size_t queued = queue_used(&c->out);
