@@ -21,11 +21,11 @@
  *
  * Flow control is what makes this more than glue. Each WebSocket stream
  * has a bounded input buffer and a bounded output queue:
- *   - received DATA is copied into the stream's input buffer and handed to
- *     nghttp2_session_consume() only once wsp_conn_recv() has taken it
- *     (automatic WINDOW_UPDATEs are off), so a peer that sends faster than
- *     its echo drains sees its stream window close instead of growing our
- *     memory;
+ *   - received DATA is handed to nghttp2_session_consume() only once
+ *     wsp_conn_recv() has taken it (automatic WINDOW_UPDATEs are off); what
+ *     it has not taken waits in the stream's input buffer, so a peer that
+ *     sends faster than its echo drains sees its stream window close
+ *     instead of growing our memory;
  *   - echoes go into the output queue, which an nghttp2 data provider
  *     drains as the peer's window allows; input is not processed while
  *     the queue is over its limit, which closes the loop.
