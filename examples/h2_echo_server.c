@@ -21,11 +21,11 @@
  *
  * Flow control is what makes this more than glue. Each WebSocket stream
  * has a bounded input buffer and a bounded output queue:
- *   - received DATA is copied into the stream's input buffer and handed to
- *     nghttp2_session_consume() only once wsp_conn_recv() has taken it
- *     (automatic WINDOW_UPDATEs are off), so a peer that sends faster than
- *     its echo drains sees its stream window close instead of growing our
- *     memory;
+ *   - received DATA is handed to nghttp2_session_consume() only once
+ *     wsp_conn_recv() has taken it (automatic WINDOW_UPDATEs are off); what
+ *     it has not taken waits in the stream's input buffer, so a peer that
+ *     sends faster than its echo drains sees its stream window close
+ *     instead of growing our memory;
  *   - echoes go into the output queue, which an nghttp2 data provider
  *     drains as the peer's window allows; input is not processed while
  *     the queue is over its limit, which closes the loop.
@@ -54,6 +54,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* The receive window we give each stream. It is also the most a stream's
@@ -69,6 +70,10 @@
 #define HEADER_BYTES 8192u
 #define MAX_HEADERS 64u
 #define READ_SIZE (64u * 1024u)
+/* Output that would take the connection's queue to this many bytes is
+ * written at once, the newest pieces from where they lie (see
+ * conn_emitv). */
+#define DIRECT_WRITE_MIN CONN_OUT_HIGH
 #define TLS_RECORD_MAX 16384u
 #define TICK_MS 200
 #define MAX_EVENTS 64
@@ -80,7 +85,7 @@ static struct {
     uint64_t max_message;
     uint32_t max_streams;
     unsigned max_connections;
-    uint32_t handshake_ms, idle_ms, close_ms, drain_ms;
+    uint32_t handshake_ms, idle_ms, close_ms, drain_ms, send_ms;
     int quiet, no_deflate;
     const char *tls_cert, *tls_key;
 } opts = {
@@ -93,6 +98,7 @@ static struct {
     .idle_ms = 120000,
     .close_ms = 5000,
     .drain_ms = 5000,
+    .send_ms = 10000,
 };
 
 static wsp_config g_cfg;
@@ -181,6 +187,7 @@ typedef struct h2conn {
     char peer[48];
     char alpn_offered[64]; /* when a TLS client offered no "h2" */
     byte_queue out;        /* bytes from nghttp2 the socket has not taken */
+    uint64_t out_progress; /* last time out was empty or shrank */
     size_t tls_retry;      /* length of an SSL_write to repeat, or 0 */
     int tls_want_write;    /* the TLS handshake waits for the socket */
     int got_settings;      /* the client's SETTINGS arrived */
@@ -196,6 +203,8 @@ typedef struct h2conn {
 } h2conn;
 
 static h2conn *g_conns;
+/* Every connection's reads land here (see on_data_chunk). */
+static uint8_t g_read_buf[READ_SIZE];
 static unsigned g_conn_count;
 static int g_ep = -1;
 
@@ -330,16 +339,37 @@ static int echo_piece(stream *s, const wsp_data_event *d)
     return 0;
 }
 
-/* Runs received bytes through the WebSocket connection while the output
- * queue has room, and returns to nghttp2 the bytes it took, which reopens
+/* Appends received bytes to the stream's input buffer; 0, or -1 when out
+ * of memory. */
+static int stream_in_append(stream *s, const uint8_t *data, size_t len)
+{
+    if (len > s->in_cap - s->in_len) {
+        /* Grow toward the window; nghttp2 enforces that window, so the
+         * peer cannot make us go beyond it. */
+        size_t cap = s->in_cap ? s->in_cap : 4096;
+        while (cap < s->in_len + len && cap < STREAM_WINDOW) cap *= 2;
+        uint8_t *in = cap >= s->in_len + len ? realloc(s->in, cap) : NULL;
+        if (!in) return -1;
+        s->in = in;
+        s->in_cap = cap;
+    }
+    memcpy(s->in + s->in_len, data, len);
+    s->in_len += len;
+    return 0;
+}
+
+/* Runs received bytes (the stream's input buffer, or a DATA chunk where
+ * it lies when that buffer is empty) through the WebSocket connection
+ * while the output queue has room, keeps what it did not take in the
+ * input buffer, and returns to nghttp2 the bytes it took, which reopens
  * the peer's window by that much. */
-static void stream_pump(stream *s)
+static void stream_pump_from(stream *s, uint8_t *in, size_t len)
 {
     h2conn *c = s->conn;
     size_t taken = 0;
     int failed = 0;
     s->blocked = 0;
-    while (s->in_len > taken || s->inflate_more) {
+    while (len > taken || s->inflate_more) {
         if (queue_used(&s->out) >= STREAM_OUT_LIMIT) {
             /* The rest waits, unconsumed, until the data provider has
              * drained the queue (conn_service comes back here). */
@@ -348,13 +378,17 @@ static void stream_pump(stream *s)
         }
         size_t used = 0;
         wsp_event ev;
-        int st = wsp_conn_recv(s->ws, s->in + taken, s->in_len - taken, &used, &ev);
+        /* An input buffer never allocated (every chunk so far was taken
+         * where it lay) still has inflated events to give. */
+        static uint8_t no_input;
+        uint8_t *at = in ? in + taken : &no_input;
+        int st = wsp_conn_recv(s->ws, at, len - taken, &used, &ev);
         taken += used;
         /* A compressed message may have more events without more input. */
         s->inflate_more = st == WSP_OK && ev.type != WSP_EV_NONE;
         if (st == WSP_ERR_CLOSED) {
             /* After the close handshake the peer's bytes mean nothing. */
-            taken = s->in_len;
+            taken = len;
             break;
         }
         switch (ev.type) {
@@ -376,11 +410,15 @@ static void stream_pump(stream *s)
         if (queue_pending(s) != 0) failed = 1;
         if (failed || ev.type == WSP_EV_NONE || st != WSP_OK) break;
     }
-    if (taken > 0) {
-        memmove(s->in, s->in + taken, s->in_len - taken);
+    if (in == s->in) {
+        if (taken > 0) memmove(s->in, s->in + taken, s->in_len - taken);
         s->in_len -= taken;
-        nghttp2_session_consume(c->session, s->id, taken);
+    } else if (taken < len && stream_in_append(s, in + taken, len - taken) != 0) {
+        /* Nowhere to keep the rest: it is dropped, and its window with it. */
+        taken = len;
+        failed = 1;
     }
+    if (taken > 0) nghttp2_session_consume(c->session, s->id, taken);
     if (failed) {
         nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, s->id,
                                   NGHTTP2_INTERNAL_ERROR);
@@ -395,6 +433,11 @@ static void stream_pump(stream *s)
         s->deferred = 0;
         nghttp2_session_resume_data(c->session, s->id);
     }
+}
+
+static void stream_pump(stream *s)
+{
+    stream_pump_from(s, s->in, s->in_len);
 }
 
 /* Starts a close with `code` on an open WebSocket stream (shutdown, idle
@@ -419,9 +462,11 @@ static void stream_close_ws(stream *s, uint16_t code, const char *reason,
     }
 }
 
-/* The data provider behind every response body: the echo page, or a
- * WebSocket stream's output queue. Copying into nghttp2's frame buffer
- * keeps this simple; NGHTTP2_DATA_FLAG_NO_COPY would save that copy. */
+/* The data provider behind every response body: the echo page (copied
+ * into nghttp2's frame buffer: it is small and sent once), or a WebSocket
+ * stream's output queue, which send_ws_data() below writes out itself
+ * (NGHTTP2_DATA_FLAG_NO_COPY) so that echoes are not copied into nghttp2
+ * and out again. */
 static ssize_t read_body(nghttp2_session *session, int32_t stream_id,
                          uint8_t *buf, size_t length, uint32_t *data_flags,
                          nghttp2_data_source *source, void *user_data)
@@ -453,9 +498,10 @@ static ssize_t read_body(nghttp2_session *session, int32_t stream_id,
         return NGHTTP2_ERR_DEFERRED;
     }
     if (n > length) n = length;
-    memcpy(buf, s->out.buf + s->out.off, n);
-    queue_consume(&s->out, n);
-    if (queue_used(&s->out) == 0 && ws_finished(s)) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    /* The queue's front stays put until send_ws_data() takes these bytes:
+     * only the end of the queue grows meanwhile. */
+    *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if (n == queue_used(&s->out) && ws_finished(s)) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     return (ssize_t)n;
 }
 
@@ -654,25 +700,23 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
         nghttp2_session_consume(session, stream_id, len);
         return 0;
     }
-    if (len > s->in_cap - s->in_len) {
-        /* Grow toward the window; nghttp2 enforces that window, so the
-         * peer cannot make us go beyond it. */
-        size_t cap = s->in_cap ? s->in_cap : 4096;
-        while (cap < s->in_len + len && cap < STREAM_WINDOW) cap *= 2;
-        uint8_t *in = cap >= s->in_len + len ? realloc(s->in, cap) : NULL;
-        if (!in) {
-            nghttp2_session_consume(session, stream_id, len);
-            nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id,
-                                      NGHTTP2_INTERNAL_ERROR);
-            return 0;
-        }
-        s->in = in;
-        s->in_cap = cap;
+    /* nghttp2 hands DATA payload over where it lies in the bytes given to
+     * nghttp2_session_mem_recv(), which are g_read_buf: when nothing is
+     * kept from before, the WebSocket layer (which unmasks in place) takes
+     * them from there, and only what it keeps back is copied. The address
+     * check keeps this correct should nghttp2 ever buffer them itself. */
+    uintptr_t at = (uintptr_t)data, base = (uintptr_t)g_read_buf;
+    if (s->in_len == 0 && at >= base && at - base <= sizeof g_read_buf &&
+        len <= sizeof g_read_buf - (at - base)) {
+        stream_pump_from(s, g_read_buf + (at - base), len);
+        return 0;
     }
-    /* A copy: wsp_conn_recv unmasks in place and may keep bytes back (a
-     * frame header, a control frame) for the next DATA frame. */
-    memcpy(s->in + s->in_len, data, len);
-    s->in_len += len;
+    if (stream_in_append(s, data, len) != 0) {
+        nghttp2_session_consume(session, stream_id, len);
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id,
+                                  NGHTTP2_INTERNAL_ERROR);
+        return 0;
+    }
     stream_pump(s);
     return 0;
 }
@@ -713,6 +757,10 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id,
     return 0;
 }
 
+static int send_ws_data(nghttp2_session *session, nghttp2_frame *frame,
+                        const uint8_t *framehd, size_t length,
+                        nghttp2_data_source *source, void *user_data);
+
 static nghttp2_session_callbacks *make_callbacks(void)
 {
     nghttp2_session_callbacks *cb;
@@ -723,6 +771,7 @@ static nghttp2_session_callbacks *make_callbacks(void)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_session_callbacks_set_send_data_callback(cb, send_ws_data);
     return cb;
 }
 
@@ -753,38 +802,125 @@ static int start_h2(h2conn *c)
     return 0;
 }
 
+/* One write of up to n bytes from p: the bytes the socket (or TLS) took,
+ * 0 when it is full, -1 when the connection is gone. */
+static ssize_t sock_write(h2conn *c, const uint8_t *p, size_t n)
+{
+    if (c->ssl) {
+        /* OpenSSL wants a write it refused repeated with the same length
+         * (and bytes: the caller queues them, and the queue's front does
+         * not change meanwhile). */
+        if (c->tls_retry) n = c->tls_retry;
+        else if (n > TLS_RECORD_MAX) n = TLS_RECORD_MAX;
+        size_t w = 0;
+        ERR_clear_error();
+        int r = SSL_write_ex(c->ssl, p, n, &w);
+        if (r != 1) {
+            int e = SSL_get_error(c->ssl, r);
+            if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+                c->tls_retry = n;
+                return 0;
+            }
+            return -1;
+        }
+        c->tls_retry = 0;
+        return (ssize_t)w;
+    }
+    ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+    if (w < 0) return errno == EAGAIN || errno == EINTR ? 0 : -1;
+    return w;
+}
+
+/* Appends to the connection's output; 0, or -1 (out of memory). */
+static int conn_queue(h2conn *c, const uint8_t *p, size_t n)
+{
+    if (n == 0) return 0;
+    /* The send-stall clock starts when output starts waiting. */
+    if (queue_used(&c->out) == 0) c->out_progress = mono_ms();
+    uint8_t *dst = queue_reserve(&c->out, n);
+    if (!dst) {
+        end_reason(c, "out-of-memory");
+        return -1;
+    }
+    memcpy(dst, p, n);
+    c->out.len += n;
+    return 0;
+}
+
+/* Sends pieces that must follow what is queued. They are queued until
+ * the queue and they reach DIRECT_WRITE_MIN, so that many frames leave in
+ * one system call (a writev per 16 KiB DATA frame cost more than the copy
+ * it saved); then one writev takes the queue and the new pieces from
+ * where they lie, and only what the socket does not take is queued. TLS
+ * always queues, since a record is built from one buffer. 0, or -1 when the connection is gone
+ * (c->outcome says why). */
+static int conn_emitv(h2conn *c, const struct iovec *parts, size_t count)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < count; i++) total += parts[i].iov_len;
+    size_t skip = 0; /* bytes of parts the socket took */
+    if (!c->ssl && count <= 2 && total >= DIRECT_WRITE_MIN - queue_used(&c->out)) {
+        struct iovec iov[3];
+        int k = 0;
+        size_t queued = queue_used(&c->out);
+        if (queued) iov[k++] = (struct iovec){c->out.buf + c->out.off, queued};
+        for (size_t i = 0; i < count; i++) iov[k++] = parts[i];
+        ssize_t w;
+        do {
+            w = writev(c->fd, iov, k);
+        } while (w < 0 && errno == EINTR);
+        if (w < 0 && errno != EAGAIN) {
+            end_reason(c, "write-error");
+            return -1;
+        }
+        size_t took = w > 0 ? (size_t)w : 0;
+        size_t from_queue = took < queued ? took : queued;
+        if (from_queue) {
+            queue_consume(&c->out, from_queue);
+            c->out_progress = mono_ms();
+        }
+        skip = took - from_queue;
+    }
+    for (size_t i = 0; i < count; i++) {
+        size_t len = parts[i].iov_len;
+        size_t sent = skip < len ? skip : len;
+        skip -= sent;
+        if (conn_queue(c, (const uint8_t *)parts[i].iov_base + sent, len - sent) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Writes what is queued; 0, or -1 when the connection is gone. */
 static int conn_write(h2conn *c)
 {
     while (queue_used(&c->out) > 0) {
-        size_t n = queue_used(&c->out);
-        if (c->ssl) {
-            /* OpenSSL wants a write it refused repeated with the same
-             * length (the queue's front does not change meanwhile). */
-            if (c->tls_retry) n = c->tls_retry;
-            else if (n > TLS_RECORD_MAX) n = TLS_RECORD_MAX;
-            size_t w = 0;
-            ERR_clear_error();
-            int r = SSL_write_ex(c->ssl, c->out.buf + c->out.off, n, &w);
-            if (r != 1) {
-                int e = SSL_get_error(c->ssl, r);
-                if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
-                    c->tls_retry = n;
-                    return 0;
-                }
-                return -1;
-            }
-            c->tls_retry = 0;
-            queue_consume(&c->out, w);
-        } else {
-            ssize_t w = send(c->fd, c->out.buf + c->out.off, n, MSG_NOSIGNAL);
-            if (w < 0) {
-                if (errno == EAGAIN || errno == EINTR) return 0;
-                return -1;
-            }
-            queue_consume(&c->out, (size_t)w);
-        }
+        ssize_t w = sock_write(c, c->out.buf + c->out.off, queue_used(&c->out));
+        if (w < 0) return -1;
+        if (w == 0) return 0;
+        queue_consume(&c->out, (size_t)w);
+        c->out_progress = mono_ms();
     }
+    return 0;
+}
+
+/* nghttp2's send_data_callback for a WebSocket stream's DATA frame (see
+ * read_body): the frame header and the queue's front go out without
+ * passing through nghttp2's buffers. */
+static int send_ws_data(nghttp2_session *session, nghttp2_frame *frame,
+                        const uint8_t *framehd, size_t length,
+                        nghttp2_data_source *source, void *user_data)
+{
+    (void)session;
+    h2conn *c = user_data;
+    stream *s = source->ptr;
+    /* No select_padding callback is set, so nghttp2 never pads. */
+    if (frame->data.padlen != 0 || length > queue_used(&s->out))
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    const struct iovec parts[2] = {{(void *)(uintptr_t)framehd, 9},
+                                   {s->out.buf + s->out.off, length}};
+    if (conn_emitv(c, parts, 2) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    queue_consume(&s->out, length);
     return 0;
 }
 
@@ -792,12 +928,12 @@ static int conn_write(h2conn *c)
  * connection is over (c->outcome says why). */
 static int conn_read(h2conn *c, uint64_t now)
 {
-    static uint8_t buf[READ_SIZE];
+    uint8_t *buf = g_read_buf;
     for (;;) {
         size_t got = 0;
         if (c->ssl) {
             ERR_clear_error();
-            int r = SSL_read_ex(c->ssl, buf, sizeof buf, &got);
+            int r = SSL_read_ex(c->ssl, buf, READ_SIZE, &got);
             if (r != 1) {
                 int e = SSL_get_error(c->ssl, r);
                 if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
@@ -807,7 +943,7 @@ static int conn_read(h2conn *c, uint64_t now)
                 return -1;
             }
         } else {
-            ssize_t r = recv(c->fd, buf, sizeof buf, 0);
+            ssize_t r = recv(c->fd, buf, READ_SIZE, 0);
             if (r < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
             if (r <= 0) {
                 end_reason(c, r < 0 ? "read-error" : c->streams ? "dropped" : "closed");
@@ -932,13 +1068,8 @@ static int conn_service(h2conn *c)
                     return -1;
                 }
                 if (n == 0) break;
-                uint8_t *dst = queue_reserve(&c->out, (size_t)n);
-                if (!dst) {
-                    end_reason(c, "out-of-memory");
-                    return -1;
-                }
-                memcpy(dst, data, (size_t)n);
-                c->out.len += (size_t)n;
+                const struct iovec part = {(void *)(uintptr_t)data, (size_t)n};
+                if (conn_emitv(c, &part, 1) != 0) return -1;
                 produced += (size_t)n;
             }
             /* A data provider that drained a queue below its limit leaves
@@ -1109,6 +1240,13 @@ static void check_timers(uint64_t now)
             conn_free(c);
             continue;
         }
+        /* A peer that stops reading TCP leaves our output queued; no
+         * frame of ours (a close, GOAWAY) can reach it any more. */
+        if (queue_used(&c->out) > 0 && now - c->out_progress >= opts.send_ms) {
+            end_reason(c, "send-timeout");
+            conn_free(c);
+            continue;
+        }
         if (!c->shutting_down && now - c->last_read >= opts.idle_ms)
             conn_shutdown(c, now + opts.close_ms, "idle-timeout");
         if (c->phase != CP_H2) continue;
@@ -1146,6 +1284,8 @@ static void usage(FILE *f)
             "  --handshake-timeout SEC   from accept to the client's SETTINGS (10)\n"
             "  --idle-timeout SEC        close a connection silent this long (120)\n"
             "  --close-timeout SEC       wait for a close reply or END_STREAM (5)\n"
+            "  --send-timeout SEC        drop a connection whose output makes no\n"
+            "                            progress this long (10)\n"
             "  --drain-timeout SEC       on SIGTERM/SIGINT, wait this long for the\n"
             "                            1001 closes to complete (5)\n"
             "  --no-deflate              do not accept permessage-deflate\n"
@@ -1183,6 +1323,8 @@ static int parse_args(int argc, char **argv)
             if (cli_parse_seconds(v, 0, &opts.idle_ms)) goto bad;
         } else if (strcmp(a, "--close-timeout") == 0) {
             if (cli_parse_seconds(v, 0, &opts.close_ms)) goto bad;
+        } else if (strcmp(a, "--send-timeout") == 0) {
+            if (cli_parse_seconds(v, 0, &opts.send_ms)) goto bad;
         } else if (strcmp(a, "--drain-timeout") == 0) {
             if (cli_parse_seconds(v, 0, &opts.drain_ms)) goto bad;
         } else {

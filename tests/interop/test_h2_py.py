@@ -5,7 +5,8 @@ SETTINGS allow extended CONNECT, text and binary echoes from 0 B to
 16 MiB, ping, close codes 1000 and 4000, three WebSocket streams and a
 GET / on one connection, permessage-deflate off and on, HTTP/2 flow
 control holding back a client that does not read, rejected requests,
-and the GOAWAY + 1001 shutdown on SIGTERM.
+--send-timeout dropping a client that stops reading TCP, and the
+GOAWAY + 1001 shutdown on SIGTERM.
 
 usage: test_h2_py.py H2_ECHO_SERVER|NOT-BUILT MAKE_TEST_CA
 Exit status 77 (skipped) only when the server was not built (no nghttp2
@@ -297,6 +298,50 @@ def shutdown(binary):
     log("SIGTERM: close 1001, GOAWAY, exit 0")
 
 
+def send_stall(binary):
+    """--send-timeout: a client that keeps sending but stops reading TCP
+    leaves the server's output queued; the connection is dropped once it
+    made no progress for the timeout. A client that reads is not dropped,
+    however long its transfer."""
+    import socket
+    server = EchoServer(binary, "--send-timeout", "1")
+    try:
+        reader = H2WsClient(server.port)
+        ws = reader.open_ws("/reads")
+        reader.echo(ws, OP_BINARY, os.urandom(8 << 20))
+        reader.close_ws(ws, 1000)
+        reader.close()
+        client = H2WsClient(server.port)
+        # Our windows wide open, so that only TCP can hold the echoes back,
+        # and a small receive buffer, so that TCP does so soon.
+        client.conn.update_settings(
+            {h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: (1 << 31) - 1})
+        client.conn.increment_flow_control_window((1 << 31) - 1 - 65535)
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        streams = [client.open_ws("/stall%d" % i) for i in range(60)]
+        # 60 x 120 KiB fits the server's windows (128 KiB per stream), so
+        # no WINDOW_UPDATE has to be read; echoed, it is more than the
+        # kernel's socket buffers hold.
+        for ws in streams:
+            ws.send(OP_BINARY, os.urandom(120 << 10))
+        client._send_pending()
+        client._flush()
+        sent_at = time.monotonic()
+        wait_log(server, "outcome=send-timeout", 6)
+        took = time.monotonic() - sent_at
+        client.sock.close()
+    finally:
+        rc = server.stop()
+    logs = "\n".join(server.log_lines)
+    check(rc == 0, "server exit status %r" % rc)
+    check(took < 4, "stalled client dropped %.2f s after its last send" % took)
+    check(sum("outcome=send-timeout" in l for l in server.log_lines) == 1,
+          "more than the stalled connection timed out:\n%s" % logs)
+    check("path=/reads outcome=closed" in logs, "the reading client's stream:\n%s" % logs)
+    log("send stall: a client not reading dropped %.2f s after its last send "
+        "(--send-timeout 1); an 8 MiB echo to a reading client was not" % took)
+
+
 def main():
     if len(sys.argv) != 3:
         raise TestFailure(__doc__)
@@ -327,6 +372,7 @@ def main():
             not_h2(server.port, ca)
             wait_log(server, "outcome=no-h2 streams=0 websockets=0 alpn_offered=http/1.1")
         limits(binary)
+        send_stall(binary)
         shutdown(binary)
     finally:
         shutil.rmtree(ca_dir, ignore_errors=True)
