@@ -34,6 +34,7 @@
 #define _GNU_SOURCE
 
 #include "cli.h"
+#include "latency.h"
 #include "net.h"
 #include "wsproto.h"
 
@@ -101,10 +102,7 @@ static size_t g_wcap;
 static unsigned long long g_errors;
 static unsigned g_open, g_finished, g_connecting, g_next_connect;
 static int g_started;
-static uint64_t *g_lat; /* latency samples, ns */
-static size_t g_lat_n, g_lat_cap;
-static unsigned long long g_lat_seen, g_lat_stride = 1;
-#define LAT_SAMPLES (1u << 17)
+static latency_sample g_lat;
 static struct sockaddr_in g_addr;
 static volatile sig_atomic_t g_stop;
 
@@ -248,12 +246,7 @@ static void top_up(client *cl)
 
 static void message_done(client *cl)
 {
-    /* Every g_lat_stride-th message is sampled, so the percentiles cost
-     * a sort of at most LAT_SAMPLES values whatever the run's length (the
-     * sort and its memory would otherwise weigh on the generator's CPU
-     * per message, which the benchmarks compare). */
-    if (++g_lat_seen % g_lat_stride == 0 && g_lat_n < g_lat_cap)
-        g_lat[g_lat_n++] = mono_ns() - cl->sent_at[cl->done % opts.window];
+    latency_add(&g_lat, mono_ns() - cl->sent_at[cl->done % opts.window]);
     cl->done++;
     cl->rx_off = 0;
 }
@@ -485,12 +478,6 @@ static void connect_more(const wsp_config *cfg)
     }
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -580,10 +567,7 @@ int main(int argc, char **argv)
     g_wbuf = malloc(g_wcap);
     g_clients = calloc(opts.conns, sizeof *g_clients);
     unsigned long long total = (unsigned long long)opts.conns * opts.msgs;
-    g_lat_stride = total / LAT_SAMPLES + 1;
-    g_lat_cap = (size_t)(total / g_lat_stride) + 1;
-    g_lat = malloc(g_lat_cap * sizeof *g_lat + 1);
-    if (!g_pattern || !g_in || !g_wbuf || !g_clients || !g_lat) {
+    if (!g_pattern || !g_in || !g_wbuf || !g_clients || latency_init(&g_lat, total) != 0) {
         fprintf(stderr, "ws_load: out of memory\n");
         return 1;
     }
@@ -672,12 +656,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "ws_load: %llu of %llu messages echoed\n", got, total);
     }
     double secs = t_start && t_end > t_start ? (double)(t_end - t_start) / 1e9 : 0;
-    double p50 = 0, p99 = 0;
-    if (g_lat_n) {
-        qsort(g_lat, g_lat_n, sizeof *g_lat, cmp_u64);
-        p50 = (double)g_lat[g_lat_n / 2] / 1e3;
-        p99 = (double)g_lat[(g_lat_n * 99) / 100] / 1e3;
-    }
+    double p50, p99;
+    latency_percentiles(&g_lat, &p50, &p99);
     double mps = secs > 0 ? (double)got / secs : 0;
     double mbps = mps * (double)opts.size / 1e6;
     printf("ws_load: %s %s, %u connections x %llu messages of %zu bytes, "

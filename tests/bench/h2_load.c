@@ -24,6 +24,7 @@
  */
 #define _GNU_SOURCE
 
+#include "latency.h"
 #include "wsproto.h"
 
 #include <nghttp2/nghttp2.h>
@@ -111,10 +112,7 @@ static uint8_t *g_rbuf;
 static unsigned long long g_errors;
 static unsigned g_open_streams, g_conns_done;
 static int g_started;
-static uint64_t *g_lat;
-static size_t g_lat_n, g_lat_cap;
-static unsigned long long g_lat_seen, g_lat_stride = 1;
-#define LAT_SAMPLES (1u << 17)
+static latency_sample g_lat;
 static char g_authority[64];
 static volatile sig_atomic_t g_stop;
 
@@ -235,9 +233,8 @@ static void start_close(stream *st)
 
 static void message_done(stream *st)
 {
-    /* Sampled as ws_load samples, so both generators spend alike. */
-    if (++g_lat_seen % g_lat_stride == 0 && g_lat_n < g_lat_cap)
-        g_lat[g_lat_n++] = now_ns() - st->sent_at[st->done % opts.window];
+    /* Sampled as ws_load samples (latency.h), so both generators spend alike. */
+    latency_add(&g_lat, now_ns() - st->sent_at[st->done % opts.window]);
     st->done++;
     st->rx_off = 0;
 }
@@ -584,12 +581,6 @@ static int open_conn(h2conn *cn, const struct sockaddr_in *addr, const wsp_confi
     return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -663,10 +654,7 @@ int main(int argc, char **argv)
     g_pattern = malloc(PERIOD + opts.size + 1);
     g_rbuf = malloc(READ_SIZE);
     g_conns = calloc(opts.conns, sizeof *g_conns);
-    g_lat_stride = total / LAT_SAMPLES + 1;
-    g_lat_cap = (size_t)(total / g_lat_stride) + 1;
-    g_lat = malloc(g_lat_cap * sizeof *g_lat + 1);
-    if (!g_pattern || !g_rbuf || !g_conns || !g_lat) {
+    if (!g_pattern || !g_rbuf || !g_conns || latency_init(&g_lat, total) != 0) {
         fprintf(stderr, "h2_load: out of memory\n");
         return 1;
     }
@@ -735,12 +723,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "h2_load: %llu of %llu messages echoed\n", got, total);
     }
     double secs = t_start && t_end > t_start ? (double)(t_end - t_start) / 1e9 : 0;
-    double p50 = 0, p99 = 0;
-    if (g_lat_n) {
-        qsort(g_lat, g_lat_n, sizeof *g_lat, cmp_u64);
-        p50 = (double)g_lat[g_lat_n / 2] / 1e3;
-        p99 = (double)g_lat[(g_lat_n * 99) / 100] / 1e3;
-    }
+    double p50, p99;
+    latency_percentiles(&g_lat, &p50, &p99);
     double mps = secs > 0 ? (double)got / secs : 0;
     double mbps = mps * (double)opts.size / 1e6;
     printf("h2_load: WebSocket over HTTP/2 binary, %u connections x %u streams x "
@@ -769,6 +753,6 @@ int main(int argc, char **argv)
     free(g_pattern);
     free(g_rbuf);
     free(g_conns);
-    free(g_lat);
+    latency_free(&g_lat);
     return g_errors ? 1 : 0;
 }
