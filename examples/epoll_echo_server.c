@@ -157,7 +157,9 @@ enum conn_state {
     CS_OPEN,      /* frames flow both ways */
     CS_CLOSING,   /* we sent a close frame and wait for the peer's */
     CS_FINISHING, /* the last bytes (close reply, HTTP response) are going out */
-    CS_LINGER     /* after an HTTP response: write side shut, waiting for EOF */
+    CS_LINGER,    /* after an HTTP response: write side shut, waiting for EOF */
+    CS_TLS_CLOSING /* the last bytes are out but our close_notify did not fit
+                    * in the socket: waiting for room to send it */
 };
 
 enum timer_kind {
@@ -368,11 +370,17 @@ static int tls_has_pending(int fd)
 }
 
 /* After the WebSocket close (or the HTTP response): our close_notify,
- * without waiting for the peer's. */
-static void tls_close_notify(int fd)
+ * without waiting for the peer's. IOS_WANT_OUT: the socket is full and
+ * the alert is not out yet; call again when it is writable. Closing TCP
+ * before it is out would truncate the TLS stream for the peer. */
+static enum io_status tls_close_notify(int fd)
 {
     ERR_clear_error();
-    if (SSL_shutdown(g_tls[fd]) < 0) ERR_clear_error();
+    int ret = SSL_shutdown(g_tls[fd]);
+    /* 0: ours is sent, the peer's not received; 1: both. Either will do. */
+    if (ret >= 0) return IOS_OK;
+    enum io_status st = tls_status(g_tls[fd], ret);
+    return st == IOS_WANT_OUT ? IOS_WANT_OUT : IOS_ERROR;
 }
 #else
 static int tls_on(void)
@@ -409,9 +417,10 @@ static int tls_has_pending(int fd)
     (void)fd;
     return 0;
 }
-static void tls_close_notify(int fd)
+static enum io_status tls_close_notify(int fd)
 {
     (void)fd;
+    return IOS_OK;
 }
 #endif
 
@@ -554,6 +563,7 @@ static enum timer_kind timer_kind_for(const conn_meta *m)
     case CS_CLOSING:
     case CS_FINISHING:
     case CS_LINGER:
+    case CS_TLS_CLOSING:
         return TK_CLOSE;
     case CS_FREE:
         break;
@@ -776,7 +786,8 @@ static void maybe_free_spill(conn_meta *m)
 static void update_interest(loop *l, int fd)
 {
     conn_meta *m = meta_of(fd);
-    int want_out = (m->flags & (F_PAUSED | F_TLS_READ_WANTS_OUT)) != 0;
+    int want_out = (m->flags & (F_PAUSED | F_TLS_READ_WANTS_OUT)) != 0 ||
+                   m->state == CS_TLS_CLOSING;
     if (want_out == ((m->flags & F_WANT_OUT) != 0)) return;
     struct epoll_event ev;
     ev.events = want_out ? EPOLLOUT : EPOLLIN;
@@ -1017,7 +1028,18 @@ static int serve_plain(loop *l, int fd, const wsp_request *req, outq *q)
 static void end_after_write(loop *l, int fd)
 {
     conn_meta *m = meta_of(fd);
-    if (tls_on()) tls_close_notify(fd);
+    if (tls_on()) {
+        enum io_status st = tls_close_notify(fd);
+        if (st == IOS_WANT_OUT) {
+            /* Bounded by the close timer, like the bytes before it. */
+            set_state(m, CS_TLS_CLOSING);
+            return;
+        }
+        if (st == IOS_ERROR) {
+            finish(l, fd, OC_NONE);
+            return;
+        }
+    }
     if (m->flags & F_LINGER) {
         m->flags &= (uint8_t)~(F_CLOSE_AFTER_WRITE | F_LINGER);
         shutdown(fd, SHUT_WR);
@@ -1763,7 +1785,7 @@ static void tls_note_pending(loop *l, int fd)
 {
     conn_meta *m = meta_of(fd);
     if (m->state == CS_FREE || m->state == CS_LINGER ||
-        (m->flags & (F_PAUSED | F_TLS_READY)) || !tls_has_pending(fd))
+        m->state == CS_TLS_CLOSING || (m->flags & (F_PAUSED | F_TLS_READY)) || !tls_has_pending(fd))
         return;
     if (l->tls_ready_n == l->tls_ready_cap) return; /* sized to never fill */
     m->flags |= F_TLS_READY;
@@ -1824,7 +1846,10 @@ static void *loop_run(void *arg)
             conn_meta *m = meta_of(fd);
             if (m->state == CS_FREE) continue; /* ended earlier in this batch */
             int progress = 0;
-            if (m->flags & F_PAUSED) {
+            if (m->state == CS_TLS_CLOSING) {
+                if (evs[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+                    end_after_write(l, fd); /* retries the close_notify */
+            } else if (m->flags & F_PAUSED) {
                 if (evs[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
                     progress = on_writable(l, fd);
             } else if ((evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) ||

@@ -177,7 +177,12 @@ typedef struct stream {
     struct stream *prev, *next;
 } stream;
 
-enum conn_phase { CP_TLS_HANDSHAKE, CP_H2 };
+enum conn_phase {
+    CP_TLS_HANDSHAKE,
+    CP_H2,
+    CP_TLS_CLOSING /* HTTP/2 ended in order; our close_notify waits for room
+                    * in the socket (closing TCP first truncates the stream) */
+};
 
 typedef struct h2conn {
     int fd;
@@ -1015,6 +1020,19 @@ static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outle
     return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
+/* 1: our close_notify is out, or can never go (the socket failed);
+ * 0: the socket is full, try again when it is writable. The peer's
+ * close_notify is not waited for. */
+static int conn_close_notify_done(h2conn *c)
+{
+    ERR_clear_error();
+    int r = SSL_shutdown(c->ssl);
+    if (r >= 0) return 1;
+    int e = SSL_get_error(c->ssl, r);
+    ERR_clear_error();
+    return e != SSL_ERROR_WANT_WRITE;
+}
+
 static void conn_free(h2conn *c)
 {
     end_reason(c, "closed");
@@ -1029,15 +1047,20 @@ static void conn_free(h2conn *c)
         log_stream(s);
         stream_free(s);
     }
-    log_conn(c);
-    if (c->ssl) {
-        /* A connection that ended in order says so with close_notify,
-         * best effort: nobody waits for the peer's. */
-        if (c->phase == CP_H2 && queue_used(&c->out) == 0 &&
-            (strcmp(c->outcome, "closed") == 0 || strcmp(c->outcome, "goaway") == 0))
-            SSL_shutdown(c->ssl);
-        SSL_free(c->ssl);
+    /* A connection that ended in order says so with close_notify; a full
+     * socket delays the close until it is out (or the send timer ends it). */
+    if (c->ssl && c->phase == CP_H2 && queue_used(&c->out) == 0 &&
+        (strcmp(c->outcome, "closed") == 0 || strcmp(c->outcome, "goaway") == 0) &&
+        !conn_close_notify_done(c)) {
+        c->phase = CP_TLS_CLOSING;
+        c->out_progress = mono_ms();
+        struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = c};
+        epoll_ctl(g_ep, EPOLL_CTL_MOD, c->fd, &ev);
+        c->epoll_events = EPOLLOUT;
+        return;
     }
+    log_conn(c);
+    if (c->ssl) SSL_free(c->ssl);
     close(c->fd);
     free(c->out.buf);
     if (c->prev) c->prev->next = c->next;
@@ -1114,7 +1137,8 @@ static int conn_service(h2conn *c)
  * GOAWAY, and each WebSocket should still learn why it ends. */
 static void conn_shutdown(h2conn *c, uint64_t deadline, const char *why)
 {
-    if (c->shutting_down) return;
+    /* A connection sending its close_notify has nothing left to close. */
+    if (c->shutting_down || c->phase == CP_TLS_CLOSING) return;
     c->shutting_down = 1;
     c->deadline = deadline;
     end_reason(c, why);
@@ -1202,6 +1226,10 @@ static void conn_accept(int lfd, uint64_t now)
 
 static void conn_event(h2conn *c, uint64_t now)
 {
+    if (c->phase == CP_TLS_CLOSING) {
+        if (conn_close_notify_done(c)) conn_free(c);
+        return;
+    }
     if (c->phase == CP_TLS_HANDSHAKE) {
         if (conn_tls_handshake(c) != 0) {
             conn_free(c);
@@ -1245,6 +1273,13 @@ static void check_timers(uint64_t now)
         if (queue_used(&c->out) > 0 && now - c->out_progress >= opts.send_ms) {
             end_reason(c, "send-timeout");
             conn_free(c);
+            continue;
+        }
+        if (c->phase == CP_TLS_CLOSING) {
+            if (now - c->out_progress >= opts.send_ms) {
+                c->outcome = "send-timeout"; /* the close_notify never went */
+                conn_free(c);
+            }
             continue;
         }
         if (!c->shutting_down && now - c->last_read >= opts.idle_ms)

@@ -288,6 +288,86 @@ def check_tls_close_notify(port, cafile, server_first=False):
         c.close()
 
 
+def check_tls_close_notify_full_socket(port, cafile, size=1 << 20):
+    """The close_notify must go out even when the server's socket is full
+    as the close handshake ends: the client asks for a large echo with a
+    tiny receive buffer, sends its close right behind it, and reads slowly,
+    so the server's last writes meet a full send buffer."""
+    ctx = tls_client_context(cafile)
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # Before connect, or the window is already advertised.
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(30)
+    raw.connect(("127.0.0.1", port))
+    s = ctx.wrap_socket(raw, server_hostname="127.0.0.1",
+                        suppress_ragged_eofs=False)
+    try:
+        s.sendall(upgrade_request())
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            b = s.recv(4096)
+            check(b, "server closed during handshake")
+            buf += b
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        check(head.startswith(b"HTTP/1.1 101"), "no 101: %r" % head[:80])
+        msg = os.urandom(size)
+        s.sendall(encode_frame(2, msg) + encode_frame(8, struct.pack("!H", 1000)))
+        # The server queues its echo and its close reply behind it; read
+        # nothing for a while, then in small slow pieces.
+        time.sleep(0.5)
+        while True:
+            try:
+                b = s.recv(1024)
+            except ssl.SSLZeroReturnError:
+                break
+            except ssl.SSLEOFError:
+                raise TestFailure("the server closed TCP without a TLS "
+                                  "close_notify (after %d bytes)" % len(buf))
+            if not b:
+                break
+            buf += b
+            time.sleep(0.0005)
+        # The echo may come in fragments, as the server got the pieces.
+        frames = RawClient.__new__(RawClient)
+        frames.sock, frames.buf = None, buf
+        echo, op = b"", 0
+        while op != 8:
+            op, _, payload = frames.read_frame()
+            if op in (0, 2):
+                echo += payload
+        check(echo == msg, "echo of %d bytes instead of %d" % (len(echo), size))
+        check(payload[:2] == struct.pack("!H", 1000) and frames.buf == b"",
+              "close reply %r, then %d bytes" % (payload[:20], len(frames.buf)))
+    finally:
+        s.close()
+
+
+class preloaded:
+    """Servers started inside `with preloaded(lib):` run with lib in
+    LD_PRELOAD (a fault injected into their system calls)."""
+
+    def __init__(self, lib):
+        if not os.access(lib, os.R_OK):
+            raise TestFailure("library to preload not found: %s" % lib)
+        self.lib = lib
+
+    def __enter__(self):
+        self.saved = {k: os.environ.get(k) for k in ("LD_PRELOAD", "ASAN_OPTIONS")}
+        os.environ["LD_PRELOAD"] = self.lib
+        # A sanitized server wants its runtime first; the preload is fine.
+        asan = self.saved["ASAN_OPTIONS"]
+        os.environ["ASAN_OPTIONS"] = ((asan + ":") if asan else "") + \
+            "verify_asan_link_order=0"
+        return self
+
+    def __exit__(self, *exc):
+        for k, v in self.saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def check_normal_client(port, tag="sanity"):
     """A well-behaved client still gets its echo and a clean close."""
     c = RawClient(port).handshake()

@@ -4,9 +4,12 @@ with and without permessage-deflate, the page comes over https, the idle
 timeout and a SIGTERM drain close with 1001 over TLS, a client that never
 sends a ClientHello is dropped at the handshake timeout (and counts against
 the handshake cap), one that stops reading is dropped at --send-timeout,
-and --threads 2 serves.
+and --threads 2 serves. With the server's socket full just as it sends
+its close_notify (FULL_AT_CLOSE_NOTIFY, a preloaded library, makes that
+write fail once with EAGAIN), a slow reader with a tiny receive buffer still
+gets the close_notify before EOF.
 
-usage: test_epoll_tls.py EPOLL_ECHO_SERVER MAKE_TEST_CA
+usage: test_epoll_tls.py EPOLL_ECHO_SERVER MAKE_TEST_CA FULL_AT_CLOSE_NOTIFY
 """
 import asyncio
 import os
@@ -21,7 +24,9 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from interop_common import (EchoServer, TestFailure, check,  # noqa: E402
-                            check_tls_close_notify, encode_frame, log,
+                            check_tls_close_notify,
+                            check_tls_close_notify_full_socket,
+                            encode_frame, log, preloaded,
                             main_wrapper, require_module, upgrade_request)
 
 websockets = require_module("websockets")
@@ -164,7 +169,7 @@ async def many_echo(server, ca, count):
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) != 4:
         raise TestFailure(__doc__)
     ca = make_ca()
     binary = sys.argv[1]
@@ -173,6 +178,14 @@ def main():
             asyncio.run(echo_all(server, ca))
             check_tls_close_notify(server.port, os.path.join(ca, "ca.pem"))
         log("a close over wss ends with a TLS close_notify")
+
+        with preloaded(sys.argv[3]):
+            server = EchoServer(binary, *tls_args(ca))
+        with server:
+            check_tls_close_notify_full_socket(server.port,
+                                               os.path.join(ca, "ca.pem"))
+        log("a close_notify that met a full socket waits for room, then "
+            "goes out before TCP ends")
 
         with EchoServer(binary, "--idle-timeout", "1", *tls_args(ca)) as server:
             asyncio.run(idle_close(server, ca))
