@@ -969,7 +969,8 @@ WSP_API int wsp_conn_client_request(wsp_conn *conn,
  * WSP_ERR_STATE (not open, or a close was already sent or queued),
  * WSP_ERR_INVALID_ARG (bad opcode, control payload over 125 or with
  * WSP_SEND_MORE, opcode differs from the open message's), WSP_ERR_LIMIT
- * (the encoded size would not fit in size_t), WSP_ERR_ENTROPY. *out_len is
+ * (the encoded size would not fit in size_t, or len is 2^63 or more, which
+ * no frame can carry: RFC 6455 5.2), WSP_ERR_ENTROPY. *out_len is
  * 0 on failure, and the message state is unchanged. */
 WSP_API int wsp_conn_send(wsp_conn *conn, wsp_opcode opcode,
                           const uint8_t *payload, size_t len, unsigned flags,

@@ -44,6 +44,15 @@ static int can_send(const wsp_conn *c)
     return wsp_conn_in_frames(c) && c->ss != SS_CLOSE_SENT && !c->error;
 }
 
+/* After a data frame went out: the message goes on (WSP_SEND_MORE) or is
+ * over. */
+static void data_frame_sent(wsp_conn *c, wsp_opcode opcode, unsigned flags)
+{
+    int more = (flags & WSP_SEND_MORE) != 0;
+    c->ss = more ? SS_MESSAGE : SS_IDLE;
+    c->send_opcode = more ? (uint8_t)opcode : 0;
+}
+
 /* Checks opcode and flags; gives the opcode the first frame carries. */
 static int check_send(const wsp_conn *c, wsp_opcode opcode, size_t len,
                       unsigned flags, unsigned *wire_opcode)
@@ -57,6 +66,9 @@ static int check_send(const wsp_conn *c, wsp_opcode opcode, size_t len,
     }
     if (opcode != WSP_OP_TEXT && opcode != WSP_OP_BINARY) return WSP_ERR_INVALID_ARG;
     if (c->send_opcode && c->send_opcode != opcode) return WSP_ERR_INVALID_ARG;
+    /* RFC 6455 5.2: a frame's length has 63 bits; the header writer relies
+     * on it (only a 64-bit size_t can be larger). */
+    if ((uint64_t)len >> 63) return WSP_ERR_LIMIT;
     *wire_opcode = c->send_opcode ? WSP_OP_CONTINUATION : (unsigned)opcode;
     return WSP_OK;
 }
@@ -87,16 +99,12 @@ int wsp_conn_send_bound(const wsp_conn *c, size_t len, size_t *bound)
     *bound = 0;
     if (!c) return WSP_ERR_INVALID_ARG;
     size_t plain = 0, packed = 0;
-    if (!c->deflate && (!c->send_fragment_size || len <= c->send_fragment_size)) {
-        /* One uncompressed frame: the bound every plain send asks for. */
-        size_t h = wsp_frame_header_size(len, c->role == WSP_ROLE_CLIENT);
-        if (len > SIZE_MAX - h) return WSP_ERR_LIMIT;
-        *bound = h + len;
-        return WSP_OK;
-    }
     int rc = plain_bound(c, c->send_fragment_size, len, &plain);
-    if (rc == WSP_OK && c->deflate)
-        rc = wsp_deflate_send_bound(len, c->role == WSP_ROLE_CLIENT, &packed);
+    if (rc != WSP_OK || !c->deflate) {
+        *bound = plain;
+        return rc;
+    }
+    rc = wsp_deflate_send_bound(len, c->role == WSP_ROLE_CLIENT, &packed);
     if (rc != WSP_OK) return rc;
     *bound = plain > packed ? plain : packed;
     return WSP_OK;
@@ -146,11 +154,7 @@ int wsp_conn_send(wsp_conn *c, wsp_opcode opcode, const uint8_t *payload,
         uint8_t key[4] = {0, 0, 0, 0};
         if (draw_key(c, key) != WSP_OK) return WSP_ERR_ENTROPY;
         size_t w = put_frame(c, !(flags & WSP_SEND_MORE), wire, payload, len, key, out);
-        if (!control) {
-            int more = (flags & WSP_SEND_MORE) != 0;
-            c->ss = more ? SS_MESSAGE : SS_IDLE;
-            c->send_opcode = more ? (uint8_t)opcode : 0;
-        }
+        if (!control) data_frame_sent(c, opcode, flags);
         *out_len = w;
         return WSP_OK;
     }
@@ -158,7 +162,6 @@ int wsp_conn_send(wsp_conn *c, wsp_opcode opcode, const uint8_t *payload,
     rc = plain_bound(c, frag, len, &need);
     if (rc != WSP_OK) return rc;
     if (out_cap < need) return WSP_ERR_BUFFER_TOO_SMALL;
-    if (!frag) frag = len;
     size_t off = 0, w = 0;
     do {
         size_t n = len - off < frag ? len - off : frag;
@@ -171,11 +174,8 @@ int wsp_conn_send(wsp_conn *c, wsp_opcode opcode, const uint8_t *payload,
         off += n;
         wire = WSP_OP_CONTINUATION;
     } while (off < len);
-    if (!control) {
-        int more = (flags & WSP_SEND_MORE) != 0;
-        c->ss = more ? SS_MESSAGE : SS_IDLE;
-        c->send_opcode = more ? (uint8_t)opcode : 0;
-    }
+    /* Only data messages are split: a control frame took the path above. */
+    data_frame_sent(c, opcode, flags);
     *out_len = w;
     return WSP_OK;
 }
@@ -201,10 +201,7 @@ int wsp_conn_send_zerocopy(wsp_conn *c, wsp_opcode opcode, uint8_t *payload,
     *hdr_len = wsp_frame_put_header(hdr, ((flags & WSP_SEND_MORE) ? 0u : 0x80u) | wire, len,
                                     masked ? key : NULL);
     if (masked && len) wsp_mask(payload, len, key, 0);
-    if (!control) {
-        c->ss = (flags & WSP_SEND_MORE) ? SS_MESSAGE : SS_IDLE;
-        c->send_opcode = (flags & WSP_SEND_MORE) ? (uint8_t)opcode : 0;
-    }
+    if (!control) data_frame_sent(c, opcode, flags);
     return WSP_OK;
 }
 

@@ -2847,6 +2847,36 @@ static void test_conn_send_deflate_paths(void **state)
     wsp_conn_free(c);
 }
 
+/* RFC 6455 5.2: a frame's length has 63 bits. The header writer relies on
+ * that, so a larger length must be refused before any header is written
+ * (it was once encoded with the top bit set, which no peer can parse). */
+static void test_conn_send_length_over_63_bits(void **state)
+{
+    (void)state;
+#if SIZE_MAX > 0x7FFFFFFFFFFFFFFFu
+    uint8_t hdr[WSP_MAX_FRAME_HEADER];
+    uint8_t byte = 0, out[64];
+    size_t hl = 99, n = 99;
+    size_t huge = (size_t)1 << 63;
+    wsp_conn *c = x_new(WSP_ROLE_SERVER, 1, NULL);
+    /* The payload is never read: the length alone is refused. */
+    assert_int_equal(wsp_conn_send_zerocopy(c, WSP_OP_BINARY, &byte, huge, 0, hdr, &hl),
+                     WSP_ERR_LIMIT);
+    assert_int_equal(hl, 0);
+    assert_int_equal(wsp_conn_send(c, WSP_OP_BINARY, &byte, huge, WSP_SEND_MORE, out,
+                                   sizeof out, &n),
+                     WSP_ERR_LIMIT);
+    assert_int_equal(n, 0);
+    /* Nothing changed: a text message may start now. */
+    assert_int_equal(wsp_conn_send(c, WSP_OP_TEXT, (const uint8_t *)"ok", 2, 0, out,
+                                   sizeof out, &n),
+                     WSP_OK);
+    assert_int_equal(n, 4);
+    assert_memory_equal(out, "\x81\x02ok", 4);
+    wsp_conn_free(c);
+#endif
+}
+
 static void test_conn_zerocopy(void **state)
 {
     (void)state;
@@ -3633,6 +3663,7 @@ int main(void)
         cmocka_unit_test(test_conn_after_close_sent),
         cmocka_unit_test(test_conn_empty_frames),
         cmocka_unit_test(test_conn_zerocopy),
+        cmocka_unit_test(test_conn_send_length_over_63_bits),
         cmocka_unit_test(test_conn_close_arguments),
         cmocka_unit_test(test_conn_flush_too_small),
         cmocka_unit_test(test_regression_client_options_on_dead_stack_frame),
