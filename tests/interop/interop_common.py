@@ -32,6 +32,19 @@ def log(msg):
     print(msg, flush=True)
 
 
+async def expect_server_close(ws, code, what):
+    """Waits up to 10 s for the server to close the websockets connection
+    ws with `code`; a message first, or another code, fails the test."""
+    import asyncio
+    from websockets.exceptions import ConnectionClosed
+    try:
+        await asyncio.wait_for(ws.recv(), 10)
+    except ConnectionClosed:
+        check(ws.close_code == code, "%s: close code %r" % (what, ws.close_code))
+        return
+    raise TestFailure("a message instead of the %s" % what)
+
+
 def require_module(name):
     """Imports a module or fails the whole test with an install hint."""
     try:
